@@ -1,0 +1,4 @@
+//! The Pithy Jaunt runner: the agent that turns a task into a pull request, and the patch engine
+//! that applies what models write.
+
+pub mod patch;

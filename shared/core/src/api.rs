@@ -1,0 +1,564 @@
+//! The use cases behind the HTTP API: users' task operations and the runners' callbacks.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use chrono::DateTime;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::create::{NewTask, validate_branch};
+use crate::engine::{Applied, ApplyError, Engine};
+use crate::error::{AppError, ValidationError};
+use crate::ids::{Attempt, TaskId, UserId, WebhookId};
+use crate::machine::{Input, RunnerEvent};
+use crate::ports::{
+    CreateOutcome, IdempotencyRecord, ListCursor, LogCursor, LogLine, LogStore, LogStream,
+    SecretSource, WebhookReceipt,
+};
+use crate::ratelimit::RateLimiter;
+use crate::redact::{clean_line, redact};
+use crate::signing::{SignatureError, SignatureHeaders};
+use crate::task::{ExecutionView, Task, TaskError, TaskStatus, Usage};
+use crate::time::parse_rfc3339;
+
+/// The most a log batch may hold.
+pub const MAX_LOG_BATCH_LINES: usize = 1_000;
+pub const MAX_LOG_BATCH_BYTES: usize = 1024 * 1024;
+/// The most an event body may be.
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// Who is asking: a token's or a JWT's user, and where their email goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: UserId,
+    pub email: Option<String>,
+}
+
+/// A page of tasks.
+#[derive(Debug)]
+pub struct TaskPage {
+    pub tasks: Vec<Task>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of log lines.
+#[derive(Debug)]
+pub struct LogPage {
+    pub lines: Vec<LogLine>,
+    pub next_cursor: Option<String>,
+}
+
+/// How a runner event was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventAck {
+    Applied,
+    /// Nothing to change (a repeated `task.started`, a progress note).
+    Unchanged,
+    /// The `webhook-id` was already processed.
+    Duplicate,
+}
+
+/// How a log batch was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogAck {
+    pub stored: usize,
+    pub duplicates: usize,
+}
+
+/// The users' and the runners' side of the product.
+pub struct TaskApi {
+    pub engine: Engine,
+    pub logs: Arc<dyn LogStore>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub limiter: RateLimiter,
+}
+
+impl TaskApi {
+    pub fn new(
+        engine: Engine,
+        logs: Arc<dyn LogStore>,
+        secrets: Arc<dyn SecretSource>,
+        limiter: RateLimiter,
+    ) -> Self {
+        TaskApi {
+            engine,
+            logs,
+            secrets,
+            limiter,
+        }
+    }
+
+    /// `POST /tasks`. Returns the task and whether it was created before under the same key.
+    pub async fn create(
+        &self,
+        who: &Principal,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Task, bool), AppError> {
+        self.limiter
+            .check(&who.user)
+            .map_err(|retry_after| AppError::RateLimited { retry_after })?;
+        let settings = &self.engine.settings;
+        let new = NewTask::parse(body, settings.repos)?;
+        let now = self.engine.now();
+        let record = match idempotency_key {
+            Some(key) => {
+                let valid =
+                    (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+                if !valid {
+                    return Err(AppError::validation(
+                        "Idempotency-Key",
+                        "must be 1 to 255 visible ASCII characters",
+                    ));
+                }
+                Some(IdempotencyRecord {
+                    owner: who.user.clone(),
+                    key: key.to_owned(),
+                    fingerprint: new.fingerprint.clone(),
+                    expires_at: now + settings.dedupe_retention,
+                })
+            }
+            None => None,
+        };
+        let (task, effects) = new.into_task(
+            who.user.clone(),
+            who.email.clone(),
+            settings.max_attempts,
+            now,
+            &settings.policy,
+        );
+        match self.engine.store.create(&task, record.as_ref()).await? {
+            CreateOutcome::Created => {
+                tracing::info!(task_id = %task.id, status = %task.status, "task created");
+                self.engine.feed.publish(&task.id);
+                self.engine.run_effects(&task, &effects).await;
+                Ok((task, false))
+            }
+            CreateOutcome::Existing(first) if first.owner == who.user => Ok((*first, true)),
+            CreateOutcome::Existing(_) | CreateOutcome::KeyConflict => Err(AppError::conflict(
+                "this Idempotency-Key was already used with a different request",
+            )),
+        }
+    }
+
+    /// `GET /tasks`.
+    pub async fn list(
+        &self,
+        who: &Principal,
+        status: Option<&str>,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<TaskPage, AppError> {
+        let status = status
+            .filter(|s| !s.is_empty())
+            .map(TaskStatus::parse)
+            .transpose()?;
+        let limit = parse_limit(limit, 20, 100)?;
+        let after = cursor
+            .filter(|c| !c.is_empty())
+            .map(decode_list_cursor)
+            .transpose()?;
+        let mut tasks = self
+            .engine
+            .store
+            .list(&who.user, status, limit + 1, after.as_ref())
+            .await?;
+        let next_cursor = if tasks.len() > limit {
+            tasks.truncate(limit);
+            tasks.last().map(encode_list_cursor)
+        } else {
+            None
+        };
+        Ok(TaskPage { tasks, next_cursor })
+    }
+
+    /// `GET /tasks/{id}`: another user's task is not found, exactly like a missing one.
+    pub async fn get(&self, who: &Principal, id: &str) -> Result<Task, AppError> {
+        let id = TaskId::parse(id).map_err(|_| AppError::NotFound)?;
+        match self.engine.store.get(&id).await? {
+            Some(task) if task.owner == who.user => Ok(task),
+            _ => Err(AppError::NotFound),
+        }
+    }
+
+    /// `POST /tasks/{id}/execute`: safe to repeat while the dispatch is under way.
+    pub async fn execute(&self, who: &Principal, id: &str) -> Result<Task, AppError> {
+        self.user_input(who, id, Input::Execute).await
+    }
+
+    /// `POST /tasks/{id}/approve`.
+    pub async fn approve(&self, who: &Principal, id: &str) -> Result<Task, AppError> {
+        self.user_input(who, id, Input::Approve).await
+    }
+
+    /// `POST /tasks/{id}/cancel`.
+    pub async fn cancel(&self, who: &Principal, id: &str) -> Result<Task, AppError> {
+        self.user_input(who, id, Input::Cancel).await
+    }
+
+    /// `POST /tasks/{id}/retry`.
+    pub async fn retry(&self, who: &Principal, id: &str) -> Result<Task, AppError> {
+        self.user_input(who, id, Input::Retry).await
+    }
+
+    async fn user_input(&self, who: &Principal, id: &str, input: Input) -> Result<Task, AppError> {
+        let task = self.get(who, id).await?;
+        match self.engine.apply_to(task, &input, None).await {
+            Ok(Applied::Changed(t) | Applied::Unchanged(t)) => Ok(t),
+            Ok(Applied::Duplicate) => self.get(who, id).await,
+            Err(e) => Err(apply_error(e)),
+        }
+    }
+
+    /// `GET /tasks/{id}/executions`.
+    pub async fn executions(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<Vec<ExecutionView>, AppError> {
+        let task = self.get(who, id).await?;
+        Ok(task.executions.iter().map(ExecutionView::from).collect())
+    }
+
+    /// `GET /tasks/{id}/logs`.
+    pub async fn logs(
+        &self,
+        who: &Principal,
+        id: &str,
+        cursor: Option<&str>,
+        limit: Option<&str>,
+    ) -> Result<LogPage, AppError> {
+        let task = self.get(who, id).await?;
+        let limit = parse_limit(limit, 500, 1000)?;
+        let after = parse_log_cursor(cursor)?;
+        let lines = self
+            .logs
+            .read(&task.id, after, limit, self.engine.now())
+            .await?;
+        let next_cursor = match lines.last() {
+            // A full page, or a task still writing: there may be more after this line.
+            Some(last) if lines.len() == limit || !task.status.is_terminal() => {
+                Some(last.cursor().encode())
+            }
+            Some(_) => None,
+            None if !task.status.is_terminal() => after.map(|c| c.encode()),
+            None => None,
+        };
+        Ok(LogPage { lines, next_cursor })
+    }
+
+    /// The key a delivery for `task` / `attempt` must be signed with; `401` on any mismatch.
+    async fn verify(
+        &self,
+        task: &TaskId,
+        attempt: Attempt,
+        headers: &SignatureHeaders<'_>,
+        body: &[u8],
+    ) -> Result<(), AppError> {
+        let secrets = self.engine_secrets().await?;
+        let master = secrets.webhook_master.as_ref().ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("no webhook master secret is configured"))
+        })?;
+        let key = master.derive(task, attempt);
+        key.verify(headers, body, self.engine.now().timestamp())
+            .map_err(|e: SignatureError| AppError::Unauthorized(format!("invalid signature: {e}")))
+    }
+
+    async fn engine_secrets(&self) -> Result<Arc<crate::ports::Secrets>, AppError> {
+        Ok(self.secrets.secrets().await?)
+    }
+
+    /// `POST /webhooks/runner`.
+    pub async fn receive_event(
+        &self,
+        headers: &SignatureHeaders<'_>,
+        body: &[u8],
+    ) -> Result<EventAck, AppError> {
+        if body.len() > MAX_EVENT_BYTES {
+            return Err(AppError::PayloadTooLarge(format!(
+                "an event may be at most {MAX_EVENT_BYTES} bytes"
+            )));
+        }
+        let (task_id, attempt) = addressee(body)?;
+        self.verify(&task_id, attempt, headers, body).await?;
+        let event: EventBody = serde_json::from_slice(body)
+            .map_err(|e| AppError::validation("body", format!("not a runner event: {e}")))?;
+        let input = Input::Runner {
+            attempt,
+            event: event.into_runner_event()?,
+        };
+        let webhook_id = WebhookId::parse(headers.id.unwrap_or_default())?;
+        let now = self.engine.now();
+        if self.engine.store.webhook_seen(&webhook_id, now).await? {
+            return Ok(EventAck::Duplicate);
+        }
+        let receipt = WebhookReceipt {
+            id: webhook_id,
+            expires_at: now + self.engine.settings.dedupe_retention,
+        };
+        match self.engine.apply(&task_id, &input, Some(&receipt)).await {
+            Ok(Applied::Changed(_)) => Ok(EventAck::Applied),
+            Ok(Applied::Unchanged(_)) => Ok(EventAck::Unchanged),
+            Ok(Applied::Duplicate) => Ok(EventAck::Duplicate),
+            Err(e) => Err(apply_error(e)),
+        }
+    }
+
+    /// `POST /webhooks/runner/logs`.
+    pub async fn receive_logs(
+        &self,
+        headers: &SignatureHeaders<'_>,
+        body: &[u8],
+    ) -> Result<LogAck, AppError> {
+        if body.len() > MAX_LOG_BATCH_BYTES {
+            return Err(AppError::PayloadTooLarge(format!(
+                "a log batch may be at most {MAX_LOG_BATCH_BYTES} bytes"
+            )));
+        }
+        let (task_id, attempt) = addressee(body)?;
+        self.verify(&task_id, attempt, headers, body).await?;
+        let batch: LogBatch = serde_json::from_slice(body)
+            .map_err(|e| AppError::validation("body", format!("not a log batch: {e}")))?;
+        if batch.lines.len() > MAX_LOG_BATCH_LINES {
+            return Err(AppError::PayloadTooLarge(format!(
+                "a log batch may hold at most {MAX_LOG_BATCH_LINES} lines"
+            )));
+        }
+        let task = self.engine.load(&task_id).await.map_err(apply_error)?;
+        if attempt > task.attempt {
+            return Err(AppError::conflict(format!(
+                "the batch is for attempt {attempt}; the current attempt is {}",
+                task.attempt
+            )));
+        }
+        let mut lines = Vec::with_capacity(batch.lines.len());
+        for (i, line) in batch.lines.into_iter().enumerate() {
+            let ts = parse_rfc3339(&line.ts).ok_or_else(|| {
+                ValidationError::new(format!("lines[{i}].ts"), "must be an RFC 3339 timestamp")
+            })?;
+            let stream = LogStream::parse(&line.stream).ok_or_else(|| {
+                ValidationError::new(
+                    format!("lines[{i}].stream"),
+                    "must be stdout, stderr or system",
+                )
+            })?;
+            lines.push(LogLine {
+                attempt,
+                seq: line.seq,
+                ts,
+                stream,
+                text: clean_line(&line.text),
+            });
+        }
+        // A batch that repeats a seq keeps its first line, as a retried batch would.
+        lines.sort_by_key(|l| l.seq);
+        lines.dedup_by_key(|l| l.seq);
+        let sent = lines.len();
+        let now = self.engine.now();
+        let stored = self
+            .logs
+            .append(&task_id, &lines, now + self.engine.settings.log_retention)
+            .await?;
+        if stored > 0 {
+            self.engine.feed.publish(&task_id);
+        }
+        Ok(LogAck {
+            stored,
+            duplicates: sent - stored,
+        })
+    }
+}
+
+/// Maps the engine's refusal to the API's errors.
+pub fn apply_error(e: ApplyError) -> AppError {
+    match e {
+        ApplyError::NotFound => AppError::NotFound,
+        ApplyError::Refused(message) => AppError::Conflict(message),
+        ApplyError::Internal(e) => AppError::Internal(e),
+    }
+}
+
+/// Reads only whom a callback is for, to find the key to check it with.
+fn addressee(body: &[u8]) -> Result<(TaskId, Attempt), AppError> {
+    #[derive(Deserialize)]
+    struct Addressee {
+        task_id: String,
+        attempt: u32,
+    }
+    let a: Addressee = serde_json::from_slice(body).map_err(|_| {
+        AppError::validation("body", "must be a JSON object with task_id and attempt")
+    })?;
+    let task = TaskId::parse(&a.task_id)?;
+    if a.attempt == 0 {
+        return Err(AppError::validation("attempt", "counts from 1"));
+    }
+    Ok((task, Attempt(a.attempt)))
+}
+
+#[derive(Debug, Deserialize)]
+struct EventBody {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    branch: Option<String>,
+    #[serde(default)]
+    pr_url: Option<String>,
+    #[serde(default)]
+    error: Option<TaskError>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+const MAX_ERROR_MESSAGE_CHARS: usize = 4_000;
+
+impl EventBody {
+    fn into_runner_event(self) -> Result<RunnerEvent, AppError> {
+        let branch = match self.branch.filter(|b| !b.is_empty()) {
+            Some(b) => {
+                validate_branch(&b).map_err(|m| AppError::validation("branch", m))?;
+                Some(b)
+            }
+            None => None,
+        };
+        let pr_url = match self.pr_url.filter(|u| !u.is_empty()) {
+            Some(u)
+                if (u.starts_with("https://") || u.starts_with("http://"))
+                    && u.len() <= 2048
+                    && !u.contains(char::is_whitespace) =>
+            {
+                Some(u)
+            }
+            Some(_) => return Err(AppError::validation("pr_url", "must be an http(s) URL")),
+            None => None,
+        };
+        let error = self.error.map(clean_error).transpose()?;
+        let usage = self.usage.map(check_usage).transpose()?;
+        Ok(match self.kind.as_str() {
+            "task.started" => RunnerEvent::Started,
+            "task.progress" => RunnerEvent::Progress,
+            "task.completed" => {
+                if branch.is_none() && pr_url.is_none() {
+                    return Err(AppError::validation(
+                        "pr_url",
+                        "task.completed carries pr_url or at least branch",
+                    ));
+                }
+                RunnerEvent::Completed {
+                    branch,
+                    pr_url,
+                    usage,
+                }
+            }
+            "task.failed" => RunnerEvent::Failed {
+                error: error.unwrap_or_else(|| {
+                    TaskError::new("failed", "the runner reported a failure without details")
+                }),
+                usage,
+            },
+            "task.needs_review" => RunnerEvent::NeedsReview {
+                error,
+                branch,
+                pr_url,
+                usage,
+            },
+            _ => {
+                return Err(AppError::validation(
+                    "type",
+                    "must be task.started, task.progress, task.completed, task.failed or task.needs_review",
+                ));
+            }
+        })
+    }
+}
+
+fn clean_error(e: TaskError) -> Result<TaskError, AppError> {
+    let code_ok = (1..=64).contains(&e.code.len())
+        && e.code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !code_ok {
+        return Err(AppError::validation(
+            "error.code",
+            "must be a lowercase code such as patch_failed",
+        ));
+    }
+    let message: String = redact(&e.message)
+        .chars()
+        .take(MAX_ERROR_MESSAGE_CHARS)
+        .collect();
+    Ok(TaskError {
+        code: e.code,
+        message,
+    })
+}
+
+fn check_usage(u: Usage) -> Result<Usage, AppError> {
+    if u.cost_usd.is_some_and(|c| !c.is_finite() || c < 0.0) {
+        return Err(AppError::validation(
+            "usage.cost_usd",
+            "must be a non-negative number or null",
+        ));
+    }
+    if u.model.as_ref().is_some_and(|m| m.len() > 128) {
+        return Err(AppError::validation("usage.model", "is too long"));
+    }
+    Ok(u)
+}
+
+#[derive(Debug, Deserialize)]
+struct LogBatch {
+    lines: Vec<LogLineIn>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LogLineIn {
+    seq: u64,
+    ts: String,
+    stream: String,
+    text: String,
+}
+
+fn parse_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, AppError> {
+    match raw.filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(AppError::validation(
+                "limit",
+                format!("must be a number from 1 to {max}"),
+            )),
+        },
+    }
+}
+
+/// Parses a log cursor (also a `Last-Event-ID`).
+pub fn parse_log_cursor(raw: Option<&str>) -> Result<Option<LogCursor>, AppError> {
+    match raw.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => LogCursor::decode(s)
+            .map(Some)
+            .ok_or_else(|| AppError::validation("cursor", "is not a cursor this API gave out")),
+    }
+}
+
+fn encode_list_cursor(task: &Task) -> String {
+    B64URL.encode(format!(
+        "{}|{}",
+        task.created_at.timestamp_micros(),
+        task.id
+    ))
+}
+
+fn decode_list_cursor(raw: &str) -> Result<ListCursor, AppError> {
+    let bad = || AppError::validation("cursor", "is not a cursor this API gave out");
+    let bytes = B64URL.decode(raw).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (micros, id) = text.split_once('|').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    Ok(ListCursor {
+        created_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
+        id: TaskId::parse(id).map_err(|_| bad())?,
+    })
+}

@@ -1,0 +1,491 @@
+//! `POST /tasks`: the request parsed at the edge into a new task.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::ValidationError;
+use crate::ids::{Attempt, TaskId, UserId};
+use crate::machine::{Effect, Policy};
+use crate::task::{Execution, ModelSpec, Provider, Task, TaskContext, TaskStatus, Usage};
+use crate::time::parse_rfc3339;
+
+pub const MAX_PROMPT_CHARS: usize = 20_000;
+const MAX_TITLE_CHARS: usize = 200;
+const MAX_CONTEXT_CHARS: usize = 100_000;
+const MAX_URL_LEN: usize = 2_048;
+
+/// Which repositories a deployment accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoPolicy {
+    /// `https://` git URLs only.
+    HttpsOnly,
+    /// Also `file://` URLs and local paths (the embedded deployment).
+    AllowLocal,
+}
+
+/// A create request that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub repo_url: String,
+    pub prompt: String,
+    pub title: Option<String>,
+    pub base_branch: String,
+    pub kind: String,
+    pub execute: bool,
+    pub requires_review: bool,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub model: Option<ModelSpec>,
+    pub notify_email: Option<String>,
+    pub context: TaskContext,
+    /// SHA-256 of the canonical request, for the `Idempotency-Key` rule.
+    pub fingerprint: String,
+}
+
+impl NewTask {
+    /// Parses a JSON body, naming the first field that is wrong.
+    pub fn parse(body: &Value, repos: RepoPolicy) -> Result<NewTask, ValidationError> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| ValidationError::new("body", "must be a JSON object"))?;
+        const KNOWN: [&str; 11] = [
+            "repo_url",
+            "prompt",
+            "title",
+            "base_branch",
+            "kind",
+            "execute",
+            "requires_review",
+            "scheduled_for",
+            "model",
+            "notify_email",
+            "context",
+        ];
+        if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(ValidationError::new(
+                unknown.clone(),
+                "is not a known field",
+            ));
+        }
+        let repo_url = parse_repo_url(
+            opt_str(obj, "repo_url")?
+                .ok_or_else(|| ValidationError::new("repo_url", "is required"))?,
+            repos,
+        )?;
+        let prompt =
+            opt_str(obj, "prompt")?.ok_or_else(|| ValidationError::new("prompt", "is required"))?;
+        let prompt_chars = prompt.chars().count();
+        if prompt.trim().is_empty() || prompt_chars > MAX_PROMPT_CHARS {
+            return Err(ValidationError::new(
+                "prompt",
+                format!("must be 1 to {MAX_PROMPT_CHARS} characters"),
+            ));
+        }
+        let title = match opt_str(obj, "title")? {
+            Some(t) if t.chars().count() > MAX_TITLE_CHARS || t.chars().any(char::is_control) => {
+                return Err(ValidationError::new(
+                    "title",
+                    format!("must be at most {MAX_TITLE_CHARS} characters on one line"),
+                ));
+            }
+            Some(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
+            _ => None,
+        };
+        let base_branch = opt_str(obj, "base_branch")?.unwrap_or("main");
+        validate_branch(base_branch).map_err(|m| ValidationError::new("base_branch", m))?;
+        let kind = opt_str(obj, "kind")?.unwrap_or("code_change");
+        let kind_ok = (1..=32).contains(&kind.len())
+            && kind.starts_with(|c: char| c.is_ascii_lowercase())
+            && kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !kind_ok {
+            return Err(ValidationError::new(
+                "kind",
+                "must be a lowercase identifier such as code_change",
+            ));
+        }
+        let execute = opt_bool(obj, "execute")?.unwrap_or(true);
+        let requires_review = opt_bool(obj, "requires_review")?.unwrap_or(false);
+        let scheduled_for = match opt_str(obj, "scheduled_for")? {
+            Some(raw) => Some(parse_rfc3339(raw).ok_or_else(|| {
+                ValidationError::new("scheduled_for", "must be an RFC 3339 timestamp")
+            })?),
+            None => None,
+        };
+        let model = match obj.get("model") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_model(v)?),
+        };
+        let notify_email = match opt_str(obj, "notify_email")? {
+            Some(e) if is_email(e) => Some(e.to_owned()),
+            Some(_) => {
+                return Err(ValidationError::new(
+                    "notify_email",
+                    "must be an email address",
+                ));
+            }
+            None => None,
+        };
+        let context = match obj.get("context") {
+            None | Some(Value::Null) => TaskContext::default(),
+            Some(Value::Object(ctx)) => {
+                if let Some(unknown) = ctx.keys().find(|k| k.as_str() != "coderabbit_analysis") {
+                    return Err(ValidationError::new(
+                        format!("context.{unknown}"),
+                        "is not a known field",
+                    ));
+                }
+                let analysis = match ctx.get("coderabbit_analysis") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) if s.chars().count() <= MAX_CONTEXT_CHARS => {
+                        Some(s.clone())
+                    }
+                    Some(Value::String(_)) => {
+                        return Err(ValidationError::new(
+                            "context.coderabbit_analysis",
+                            format!("must be at most {MAX_CONTEXT_CHARS} characters"),
+                        ));
+                    }
+                    Some(_) => {
+                        return Err(ValidationError::new(
+                            "context.coderabbit_analysis",
+                            "must be a string",
+                        ));
+                    }
+                };
+                TaskContext {
+                    coderabbit_analysis: analysis,
+                }
+            }
+            Some(_) => return Err(ValidationError::new("context", "must be an object")),
+        };
+        let canonical = serde_json::to_vec(body).unwrap_or_default();
+        let fingerprint = hex_digest(&Sha256::digest(&canonical));
+        Ok(NewTask {
+            repo_url,
+            prompt: prompt.to_owned(),
+            title,
+            base_branch: base_branch.to_owned(),
+            kind: kind.to_owned(),
+            execute,
+            requires_review,
+            scheduled_for,
+            model,
+            notify_email,
+            context,
+            fingerprint,
+        })
+    }
+
+    /// The task this request creates, and the effects of its creation.
+    pub fn into_task(
+        self,
+        owner: UserId,
+        owner_email: Option<String>,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> (Task, Vec<Effect>) {
+        let id = TaskId::generate(now);
+        let title = self
+            .title
+            .unwrap_or_else(|| title_from_prompt(&self.prompt));
+        let future = self.scheduled_for.filter(|at| *at > now);
+        let mut effects = Vec::new();
+        let status = if self.requires_review {
+            TaskStatus::PendingReview
+        } else if future.is_some() {
+            TaskStatus::Scheduled
+        } else {
+            TaskStatus::Queued
+        };
+        let mut executions = Vec::new();
+        if status == TaskStatus::Queued && self.execute {
+            executions.push(Execution::requested(Attempt::FIRST, policy.runner, now));
+            effects.push(Effect::Dispatch(Attempt::FIRST));
+        }
+        let mut task = Task {
+            branch: format!("pj/{id}"),
+            id,
+            owner,
+            owner_email,
+            kind: self.kind,
+            status,
+            title,
+            prompt: self.prompt,
+            repo_url: self.repo_url,
+            base_branch: self.base_branch,
+            pr_url: None,
+            error: None,
+            attempt: Attempt::FIRST,
+            max_attempts: max_attempts.max(1),
+            usage: Usage::default(),
+            model: self.model,
+            notify_email: self.notify_email,
+            context: self.context,
+            requires_review: self.requires_review,
+            scheduled_for: self.scheduled_for,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            completed_at: None,
+            executions,
+            notify_pending: Vec::new(),
+            notify_touched_at: None,
+            notified: Vec::new(),
+            sweep_at: None,
+            version: 1,
+        };
+        task.sweep_at = crate::machine::sweep_at(&task, policy);
+        (task, effects)
+    }
+}
+
+fn opt_str<'a>(
+    obj: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, ValidationError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(ValidationError::new(field, "must be a string")),
+    }
+}
+
+fn opt_bool(obj: &Map<String, Value>, field: &str) -> Result<Option<bool>, ValidationError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ValidationError::new(field, "must be true or false")),
+    }
+}
+
+fn parse_model(v: &Value) -> Result<ModelSpec, ValidationError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ValidationError::new("model", "must be an object with provider and name"))?;
+    let provider = match opt_str(obj, "provider")? {
+        Some("openai") => Provider::Openai,
+        Some("anthropic") => Provider::Anthropic,
+        _ => {
+            return Err(ValidationError::new(
+                "model.provider",
+                "must be openai or anthropic",
+            ));
+        }
+    };
+    let name = opt_str(obj, "name")?.unwrap_or_default();
+    let name_ok = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/-@".contains(&b));
+    if !name_ok {
+        return Err(ValidationError::new(
+            "model.name",
+            "must be a model name such as gpt-4.1 or claude-sonnet-4-5",
+        ));
+    }
+    Ok(ModelSpec {
+        provider,
+        name: name.to_owned(),
+    })
+}
+
+/// Accepts `https://host/path` without credentials, and in the embedded deployment `file://`
+/// URLs and local paths (made absolute).
+pub fn parse_repo_url(raw: &str, repos: RepoPolicy) -> Result<String, ValidationError> {
+    let err = |m: &str| ValidationError::new("repo_url", m);
+    if raw.is_empty()
+        || raw.len() > MAX_URL_LEN
+        || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(err("must be a git URL without spaces"));
+    }
+    if let Some(rest) = raw.strip_prefix("https://") {
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if authority.is_empty() || authority.contains('@') {
+            return Err(err(
+                "must be an https:// URL with a host and no credentials in it",
+            ));
+        }
+        if path.trim_matches('/').is_empty() {
+            return Err(err(
+                "must name a repository, such as https://github.com/owner/repo",
+            ));
+        }
+        return Ok(raw.to_owned());
+    }
+    if repos == RepoPolicy::AllowLocal {
+        if let Some(path) = raw.strip_prefix("file://") {
+            if path.starts_with('/') {
+                return Ok(raw.to_owned());
+            }
+            return Err(err("a file:// URL must hold an absolute path"));
+        }
+        if !raw.contains("://") {
+            let path = std::path::Path::new(raw);
+            let absolute = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                std::env::current_dir()
+                    .map_err(|_| err("a relative path cannot be resolved here"))?
+                    .join(path)
+            };
+            return Ok(absolute.to_string_lossy().into_owned());
+        }
+        return Err(err(
+            "must be an https:// git URL, a file:// URL or a local path",
+        ));
+    }
+    Err(err("must be an https:// git URL"))
+}
+
+/// Git's rules for a branch name, the ones that matter for safety.
+pub fn validate_branch(name: &str) -> Result<(), &'static str> {
+    let bad = name.is_empty()
+        || name.len() > 200
+        || name.starts_with('-')
+        || name.starts_with('/')
+        || name.ends_with('/')
+        || name.ends_with('.')
+        || name.ends_with(".lock")
+        || name.contains("..")
+        || name.contains("//")
+        || name.contains("@{")
+        || name == "@"
+        || name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
+    if bad {
+        Err("must be a valid git branch name")
+    } else {
+        Ok(())
+    }
+}
+
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    s.len() <= 254
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
+}
+
+/// The first line of the prompt, cut to a readable length.
+fn title_from_prompt(prompt: &str) -> String {
+    let line = prompt
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("Task");
+    let mut title: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        title.push('…');
+    }
+    title
+}
+
+pub(crate) fn hex_digest(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<NewTask, ValidationError> {
+        NewTask::parse(&v, RepoPolicy::HttpsOnly)
+    }
+
+    #[test]
+    fn a_minimal_request_gets_the_defaults() {
+        let t = parse(json!({"repo_url": "https://github.com/o/r", "prompt": "Fix it"})).unwrap();
+        assert_eq!(t.base_branch, "main");
+        assert_eq!(t.kind, "code_change");
+        assert!(t.execute);
+        assert!(!t.requires_review);
+    }
+
+    #[test]
+    fn when_required_fields_are_missing_should_name_them() {
+        assert_eq!(parse(json!({"prompt": "x"})).unwrap_err().field, "repo_url");
+        assert_eq!(
+            parse(json!({"repo_url": "https://github.com/o/r"}))
+                .unwrap_err()
+                .field,
+            "prompt"
+        );
+    }
+
+    #[test]
+    fn when_prompt_is_too_long_or_blank_should_refuse() {
+        let long = "a".repeat(MAX_PROMPT_CHARS + 1);
+        assert_eq!(
+            parse(json!({"repo_url": "https://github.com/o/r", "prompt": long}))
+                .unwrap_err()
+                .field,
+            "prompt"
+        );
+        assert_eq!(
+            parse(json!({"repo_url": "https://github.com/o/r", "prompt": "  "}))
+                .unwrap_err()
+                .field,
+            "prompt"
+        );
+        let exact = "é".repeat(MAX_PROMPT_CHARS);
+        assert!(parse(json!({"repo_url": "https://github.com/o/r", "prompt": exact})).is_ok());
+    }
+
+    #[test]
+    fn when_repo_url_carries_credentials_should_refuse() {
+        let err = parse(json!({"repo_url": "https://x:ghp_abc@github.com/o/r", "prompt": "p"}));
+        assert_eq!(err.unwrap_err().field, "repo_url");
+    }
+
+    #[test]
+    fn local_paths_are_accepted_only_where_allowed() {
+        let body = json!({"repo_url": "/srv/repo", "prompt": "p"});
+        assert!(NewTask::parse(&body, RepoPolicy::HttpsOnly).is_err());
+        assert_eq!(
+            NewTask::parse(&body, RepoPolicy::AllowLocal)
+                .unwrap()
+                .repo_url,
+            "/srv/repo"
+        );
+    }
+
+    #[test]
+    fn when_field_has_wrong_type_or_is_unknown_should_name_it() {
+        let base = |k: &str, v: Value| {
+            let mut m = json!({"repo_url": "https://github.com/o/r", "prompt": "p"});
+            m[k] = v;
+            parse(m).unwrap_err().field
+        };
+        assert_eq!(base("execute", json!("yes")), "execute");
+        assert_eq!(base("scheduled_for", json!("tomorrow")), "scheduled_for");
+        assert_eq!(
+            base("model", json!({"provider": "x", "name": "m"})),
+            "model.provider"
+        );
+        assert_eq!(base("notify_email", json!("nope")), "notify_email");
+        assert_eq!(base("base_branch", json!("a..b")), "base_branch");
+        assert_eq!(base("colour", json!(1)), "colour");
+    }
+
+    #[test]
+    fn the_same_body_in_another_key_order_has_the_same_fingerprint() {
+        let a: Value =
+            serde_json::from_str(r#"{"prompt":"p","repo_url":"https://h/o/r"}"#).unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"repo_url":"https://h/o/r","prompt":"p"}"#).unwrap();
+        assert_eq!(parse(a).unwrap().fingerprint, parse(b).unwrap().fingerprint);
+    }
+}

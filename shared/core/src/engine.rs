@@ -1,0 +1,267 @@
+//! Applying transitions: read, decide, compare-and-set, then carry out the effects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+
+use crate::create::RepoPolicy;
+use crate::ids::TaskId;
+use crate::machine::{Effect, Input, Policy, Refusal, transition};
+use crate::ports::{QueueMessage, QueueSender, TaskStore, WebhookReceipt, WriteOutcome};
+use crate::task::{ModelSpec, Provider, Task};
+use crate::time::Clock;
+
+/// Settings of the core, read once at start by the deployment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base URL that runners call back to.
+    pub public_url: String,
+    pub max_attempts: u32,
+    pub policy: Policy,
+    pub repos: RepoPolicy,
+    pub email_from: String,
+    /// Receives of a dispatch message before its attempt fails with `dispatch_failed`.
+    pub dispatch_max_receives: u32,
+    pub log_retention: chrono::Duration,
+    /// How long idempotency keys and webhook ids are remembered.
+    pub dedupe_retention: chrono::Duration,
+    pub runner: RunnerDefaults,
+}
+
+/// What every runner's environment gets besides the task.
+#[derive(Debug, Clone)]
+pub struct RunnerDefaults {
+    pub github_api_url: Option<String>,
+    pub openai_base_url: Option<String>,
+    pub anthropic_base_url: Option<String>,
+    /// The model of a task that names none.
+    pub default_model: ModelSpec,
+    pub keep_alive: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            public_url: "http://127.0.0.1:8080".into(),
+            max_attempts: 3,
+            policy: Policy::default(),
+            repos: RepoPolicy::HttpsOnly,
+            email_from: "Pithy Jaunt <pithy-jaunt@localhost>".into(),
+            dispatch_max_receives: 5,
+            log_retention: chrono::Duration::days(7),
+            dedupe_retention: chrono::Duration::hours(24),
+            runner: RunnerDefaults {
+                github_api_url: None,
+                openai_base_url: None,
+                anthropic_base_url: None,
+                default_model: ModelSpec {
+                    provider: Provider::Openai,
+                    name: "gpt-4.1".into(),
+                },
+                keep_alive: false,
+            },
+        }
+    }
+}
+
+/// Wakes whoever follows a task (the log stream) when it or its logs change.
+#[derive(Debug, Clone)]
+pub struct Feed(broadcast::Sender<TaskId>);
+
+impl Default for Feed {
+    fn default() -> Self {
+        Feed(broadcast::channel(1024).0)
+    }
+}
+
+impl Feed {
+    pub fn publish(&self, id: &TaskId) {
+        // Nobody listening is fine.
+        let _ = self.0.send(id.clone());
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<TaskId> {
+        self.0.subscribe()
+    }
+}
+
+/// The result of applying an input.
+#[derive(Debug, Clone)]
+pub enum Applied {
+    /// Stored: the new task.
+    Changed(Task),
+    /// The change was already there; nothing was written.
+    Unchanged(Task),
+    /// The `webhook-id` of the delivery was already recorded.
+    Duplicate,
+}
+
+impl Applied {
+    pub fn task(&self) -> Option<&Task> {
+        match self {
+            Applied::Changed(t) | Applied::Unchanged(t) => Some(t),
+            Applied::Duplicate => None,
+        }
+    }
+}
+
+/// Why an input was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("task not found")]
+    NotFound,
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// How often a write is redone after losing a compare-and-set race.
+const MAX_CAS_ROUNDS: usize = 32;
+
+/// Reads, decides and writes tasks; every use case changes tasks through it.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Arc<dyn TaskStore>,
+    pub queue: Arc<dyn QueueSender>,
+    pub clock: Arc<dyn Clock>,
+    pub feed: Feed,
+    pub settings: Arc<Settings>,
+}
+
+impl Engine {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub async fn load(&self, id: &TaskId) -> Result<Task, ApplyError> {
+        self.store.get(id).await?.ok_or(ApplyError::NotFound)
+    }
+
+    /// Applies `input` to the task `id`.
+    pub async fn apply(
+        &self,
+        id: &TaskId,
+        input: &Input,
+        receipt: Option<&WebhookReceipt>,
+    ) -> Result<Applied, ApplyError> {
+        let task = self.load(id).await?;
+        self.apply_to(task, input, receipt).await
+    }
+
+    /// Applies `input` starting from a task already read; reads again only after losing a race.
+    pub async fn apply_to(
+        &self,
+        mut task: Task,
+        input: &Input,
+        receipt: Option<&WebhookReceipt>,
+    ) -> Result<Applied, ApplyError> {
+        for _ in 0..MAX_CAS_ROUNDS {
+            let now = self.now();
+            match transition(&task, input, now, &self.settings.policy) {
+                Err(Refusal::AlreadyDone) => {
+                    if let Some(receipt) = receipt {
+                        self.store.remember_webhook(receipt).await?;
+                    }
+                    return Ok(Applied::Unchanged(task));
+                }
+                Err(Refusal::Conflict(message)) => return Err(ApplyError::Refused(message)),
+                Ok(mut next) => {
+                    next.task.version = task.version + 1;
+                    match self.store.update(&next.task, task.version, receipt).await? {
+                        WriteOutcome::Written => {
+                            tracing::info!(
+                                task_id = %next.task.id,
+                                attempt = %next.task.attempt,
+                                from = %task.status,
+                                to = %next.task.status,
+                                input = input_name(input),
+                                "task changed"
+                            );
+                            self.feed.publish(&next.task.id);
+                            self.run_effects(&next.task, &next.effects).await;
+                            return Ok(Applied::Changed(next.task));
+                        }
+                        WriteOutcome::WebhookSeen => return Ok(Applied::Duplicate),
+                        WriteOutcome::VersionConflict => {
+                            task = self.load(&task.id).await?;
+                        }
+                    }
+                }
+            }
+        }
+        Err(ApplyError::Internal(anyhow::anyhow!(
+            "task {} kept changing under {MAX_CAS_ROUNDS} writes",
+            task.id
+        )))
+    }
+
+    /// Sends the messages a stored transition asks for. A failure here loses nothing: the
+    /// sweeper finds dispatches and emails that did not happen and asks again.
+    pub async fn run_effects(&self, task: &Task, effects: &[Effect]) {
+        for effect in effects {
+            let message = match effect {
+                Effect::Dispatch(attempt) => QueueMessage::Dispatch {
+                    task_id: task.id.clone(),
+                    attempt: *attempt,
+                },
+                Effect::Notify(attempt) => QueueMessage::Notify {
+                    task_id: task.id.clone(),
+                    attempt: *attempt,
+                },
+                Effect::StopRunner {
+                    attempt,
+                    runner,
+                    runner_ref,
+                } => QueueMessage::Stop {
+                    task_id: task.id.clone(),
+                    attempt: *attempt,
+                    runner: *runner,
+                    runner_ref: runner_ref.clone(),
+                },
+            };
+            self.send(&message, Duration::ZERO).await;
+        }
+    }
+
+    /// Sends one message, logging a failure.
+    pub async fn send(&self, message: &QueueMessage, delay: Duration) {
+        let body = match serde_json::to_string(message) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, "could not encode a queue message");
+                return;
+            }
+        };
+        if let Err(e) = self.queue.send(message.queue(), &body, delay).await {
+            tracing::warn!(
+                task_id = %message.task_id(),
+                queue = message.queue().as_str(),
+                error = format!("{e:#}"),
+                "could not send a queue message; the sweeper will ask again"
+            );
+        }
+    }
+}
+
+fn input_name(input: &Input) -> &'static str {
+    match input {
+        Input::Execute => "execute",
+        Input::Approve => "approve",
+        Input::Cancel => "cancel",
+        Input::Retry => "retry",
+        Input::ScheduleDue => "schedule_due",
+        Input::Claim { .. } => "claim",
+        Input::Dispatched { .. } => "dispatched",
+        Input::DispatchDeferred { .. } => "dispatch_deferred",
+        Input::DispatchFailed { .. } => "dispatch_failed",
+        Input::Requeue { .. } => "requeue",
+        Input::Runner { .. } => "runner_event",
+        Input::RunnerExited { .. } => "runner_exited",
+        Input::DeadlinePassed { .. } => "deadline_passed",
+        Input::Notified { .. } => "notified",
+        Input::NotifyRequeue { .. } => "notify_requeue",
+    }
+}

@@ -1,0 +1,629 @@
+//! The task state machine: one transition function that can refuse.
+//!
+//! It is pure: given a task, an input and the time, it returns the next task and the effects to
+//! carry out, or a refusal. Callers write the result with a compare-and-set on the version, so a
+//! duplicate, late or concurrent input can neither lose nor repeat a change.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::ids::Attempt;
+use crate::task::{ExecState, Execution, RunnerKind, Task, TaskError, TaskStatus, Usage, codes};
+
+/// What the machine needs to know of the deployment.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub runner: RunnerKind,
+    /// Deadline of one attempt, counted from its dispatch.
+    pub task_timeout: Duration,
+    /// A dispatch with no sign of progress for this long is lost.
+    pub lost_dispatch_after: Duration,
+    /// How often the sweeper sends a lost dispatch message again before failing the attempt.
+    pub max_requeues: u32,
+    /// A pending email older than this is sent again.
+    pub notify_retry_after: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            runner: RunnerKind::Local,
+            task_timeout: Duration::seconds(600),
+            lost_dispatch_after: Duration::seconds(300),
+            max_requeues: 3,
+            notify_retry_after: Duration::seconds(300),
+        }
+    }
+}
+
+/// What a runner reports about its attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunnerEvent {
+    Started,
+    Progress,
+    Completed {
+        branch: Option<String>,
+        pr_url: Option<String>,
+        usage: Option<Usage>,
+    },
+    Failed {
+        error: TaskError,
+        usage: Option<Usage>,
+    },
+    NeedsReview {
+        error: Option<TaskError>,
+        branch: Option<String>,
+        pr_url: Option<String>,
+        usage: Option<Usage>,
+    },
+}
+
+/// Everything that can change a task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A user asks to dispatch a queued task.
+    Execute,
+    /// A user approves a task that waits for review.
+    Approve,
+    /// A user cancels.
+    Cancel,
+    /// A user starts a new attempt of a finished task.
+    Retry,
+    /// The sweeper found a scheduled task due.
+    ScheduleDue,
+    /// A dispatcher takes the attempt and is about to start its runner.
+    Claim { attempt: Attempt },
+    /// The runner accepted the attempt.
+    Dispatched {
+        attempt: Attempt,
+        runner_ref: String,
+    },
+    /// Starting the runner failed for a reason that may pass; the message will come again.
+    DispatchDeferred { attempt: Attempt, error: String },
+    /// Starting the runner failed for good, or too often.
+    DispatchFailed { attempt: Attempt, error: String },
+    /// The sweeper sent a lost dispatch message again.
+    Requeue { attempt: Attempt },
+    /// A signed event from the attempt's runner.
+    Runner {
+        attempt: Attempt,
+        event: RunnerEvent,
+    },
+    /// The runner's process ended without a final event.
+    RunnerExited { attempt: Attempt, detail: String },
+    /// The sweeper found the attempt past its deadline.
+    DeadlinePassed { attempt: Attempt },
+    /// The completion email of the attempt went out.
+    Notified { attempt: Attempt },
+    /// The sweeper asked again for an email that did not go out in time.
+    NotifyRequeue { attempt: Attempt },
+}
+
+/// Work that must follow a stored transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send the dispatch message of this attempt.
+    Dispatch(Attempt),
+    /// Send the completion email of this attempt.
+    Notify(Attempt),
+    /// Stop the runner of this attempt where the runner allows it.
+    StopRunner {
+        attempt: Attempt,
+        runner: RunnerKind,
+        runner_ref: Option<String>,
+    },
+}
+
+/// An accepted input: the next task and what must follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub task: Task,
+    pub effects: Vec<Effect>,
+}
+
+/// A refused input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The input's change is already there (a duplicate); answer as if it had been applied.
+    AlreadyDone,
+    /// The input is not allowed in the task's state (`409`).
+    Conflict(String),
+}
+
+/// Applies `input` to `task` at `now`.
+pub fn transition(
+    task: &Task,
+    input: &Input,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Transition, Refusal> {
+    let mut next = task.clone();
+    let mut effects = Vec::new();
+    match input {
+        Input::Execute => {
+            if task.status != TaskStatus::Queued {
+                return Err(conflict_status(task, "executed"));
+            }
+            if task
+                .current_execution()
+                .is_some_and(|e| !e.state.is_finished())
+            {
+                return Err(Refusal::AlreadyDone);
+            }
+            request_dispatch(&mut next, &mut effects, now, policy);
+        }
+        Input::Approve => {
+            if task.status != TaskStatus::PendingReview {
+                return Err(conflict_status(task, "approved"));
+            }
+            if task.scheduled_for.is_some_and(|at| at > now) {
+                next.status = TaskStatus::Scheduled;
+            } else {
+                request_dispatch(&mut next, &mut effects, now, policy);
+            }
+        }
+        Input::ScheduleDue => {
+            if task.status != TaskStatus::Scheduled {
+                return Err(Refusal::AlreadyDone);
+            }
+            if task.scheduled_for.is_some_and(|at| at > now) {
+                return Err(Refusal::Conflict("the task is not due yet".into()));
+            }
+            request_dispatch(&mut next, &mut effects, now, policy);
+        }
+        Input::Cancel => {
+            if task.status.is_terminal() {
+                return Err(conflict_status(task, "cancelled"));
+            }
+            next.status = TaskStatus::Cancelled;
+            next.completed_at = Some(now);
+            if let Some(exec) = next.current_execution_mut()
+                && !exec.state.is_finished()
+            {
+                if exec.state.may_have_runner() {
+                    effects.push(Effect::StopRunner {
+                        attempt: exec.attempt,
+                        runner: exec.runner,
+                        runner_ref: exec.runner_ref.clone(),
+                    });
+                }
+                exec.state = ExecState::Cancelled;
+                exec.finished_at = Some(now);
+            }
+        }
+        Input::Retry => {
+            if !matches!(
+                task.status,
+                TaskStatus::Failed | TaskStatus::NeedsReview | TaskStatus::Cancelled
+            ) {
+                return Err(conflict_status(task, "retried"));
+            }
+            next.attempt = task.attempt.next();
+            next.error = None;
+            next.completed_at = None;
+            next.started_at = None;
+            request_dispatch(&mut next, &mut effects, now, policy);
+        }
+        Input::Claim { attempt } => {
+            let exec = current_open_execution(&mut next, *attempt)?;
+            if exec.state != ExecState::Requested {
+                return Err(Refusal::Conflict(format!(
+                    "attempt {attempt} is {}, not waiting for dispatch",
+                    exec.state.as_str()
+                )));
+            }
+            exec.state = ExecState::Claimed;
+            exec.touched_at = now;
+            exec.deadline = Some(now + policy.task_timeout);
+        }
+        Input::Dispatched {
+            attempt,
+            runner_ref,
+        } => {
+            let exec = execution_mut(&mut next, *attempt)?;
+            if exec.state.is_finished() {
+                // The attempt ended while its runner was being started. If nobody will hear
+                // from that runner again, the caller must stop it.
+                let abandoned = exec.state == ExecState::Cancelled
+                    || exec
+                        .error
+                        .as_ref()
+                        .is_some_and(TaskError::is_infrastructure);
+                return Err(if abandoned {
+                    Refusal::Conflict(format!("attempt {attempt} already ended"))
+                } else {
+                    Refusal::AlreadyDone
+                });
+            }
+            if exec.runner_ref.as_deref() == Some(runner_ref.as_str())
+                && exec.state != ExecState::Claimed
+            {
+                return Err(Refusal::AlreadyDone);
+            }
+            match exec.state {
+                ExecState::Claimed => exec.state = ExecState::Dispatched,
+                // The runner said it started before its dispatch was recorded.
+                ExecState::Running => {}
+                other => {
+                    return Err(Refusal::Conflict(format!(
+                        "attempt {attempt} is {}, not being dispatched",
+                        other.as_str()
+                    )));
+                }
+            }
+            exec.runner_ref = Some(runner_ref.clone());
+            exec.dispatched_at.get_or_insert(now);
+            exec.touched_at = now;
+        }
+        Input::DispatchDeferred { attempt, error } => {
+            let exec = current_open_execution(&mut next, *attempt)?;
+            if exec.state != ExecState::Claimed {
+                return Err(Refusal::Conflict(format!(
+                    "attempt {attempt} is {}, not being dispatched",
+                    exec.state.as_str()
+                )));
+            }
+            exec.state = ExecState::Requested;
+            exec.deadline = None;
+            exec.dispatch_failures += 1;
+            exec.last_dispatch_error = Some(error.clone());
+            exec.touched_at = now;
+        }
+        Input::DispatchFailed { attempt, error } => {
+            let exec = current_open_execution(&mut next, *attempt)?;
+            if !matches!(exec.state, ExecState::Requested | ExecState::Claimed) {
+                return Err(Refusal::AlreadyDone);
+            }
+            exec.last_dispatch_error = Some(error.clone());
+            let failure = TaskError::new(codes::DISPATCH_FAILED, error.clone());
+            infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+        }
+        Input::Requeue { attempt } => {
+            let exec = current_open_execution(&mut next, *attempt)?;
+            if exec.state != ExecState::Requested {
+                return Err(Refusal::AlreadyDone);
+            }
+            exec.requeues += 1;
+            exec.touched_at = now;
+            effects.push(Effect::Dispatch(*attempt));
+        }
+        Input::Runner { attempt, event } => {
+            if task.status.is_terminal() {
+                return Err(Refusal::Conflict(format!(
+                    "the task is already {}",
+                    task.status
+                )));
+            }
+            if *attempt != task.attempt {
+                return Err(Refusal::Conflict(format!(
+                    "the event is for attempt {attempt}; the current attempt is {}",
+                    task.attempt
+                )));
+            }
+            let exec = current_open_execution(&mut next, *attempt)?;
+            match event {
+                RunnerEvent::Progress => return Err(Refusal::AlreadyDone),
+                RunnerEvent::Started => {
+                    if exec.state == ExecState::Running {
+                        return Err(Refusal::AlreadyDone);
+                    }
+                    exec.state = ExecState::Running;
+                    exec.started_at = Some(now);
+                    exec.touched_at = now;
+                    next.status = TaskStatus::Running;
+                    next.started_at = Some(now);
+                }
+                RunnerEvent::Completed {
+                    branch,
+                    pr_url,
+                    usage,
+                } => {
+                    set_delivery(&mut next, branch, pr_url);
+                    finish(
+                        &mut next,
+                        &mut effects,
+                        TaskStatus::Completed,
+                        None,
+                        usage,
+                        now,
+                    );
+                }
+                RunnerEvent::NeedsReview {
+                    error,
+                    branch,
+                    pr_url,
+                    usage,
+                } => {
+                    set_delivery(&mut next, branch, pr_url);
+                    let error = error.clone().unwrap_or_else(|| {
+                        TaskError::new("needs_review", "the change needs a person to review it")
+                    });
+                    finish(
+                        &mut next,
+                        &mut effects,
+                        TaskStatus::NeedsReview,
+                        Some(error),
+                        usage,
+                        now,
+                    );
+                }
+                RunnerEvent::Failed { error, usage } => {
+                    if error.is_infrastructure() {
+                        infrastructure_failure(
+                            &mut next,
+                            &mut effects,
+                            error.clone(),
+                            usage.as_ref(),
+                            now,
+                            policy,
+                        );
+                    } else {
+                        finish(
+                            &mut next,
+                            &mut effects,
+                            TaskStatus::Failed,
+                            Some(error.clone()),
+                            usage,
+                            now,
+                        );
+                    }
+                }
+            }
+        }
+        Input::RunnerExited { attempt, detail } => {
+            let exec = current_open_execution(&mut next, *attempt)?;
+            if !exec.state.may_have_runner() {
+                return Err(Refusal::AlreadyDone);
+            }
+            let failure = TaskError::new(
+                codes::RUNNER_EXITED,
+                format!("the runner exited without reporting a result ({detail})"),
+            );
+            infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+        }
+        Input::DeadlinePassed { attempt } => {
+            let exec = current_open_execution(&mut next, *attempt)?;
+            let due = exec.deadline.is_some_and(|d| d <= now);
+            if !exec.state.may_have_runner() || !due {
+                return Err(Refusal::Conflict(format!(
+                    "attempt {attempt} is not past its deadline"
+                )));
+            }
+            effects.push(Effect::StopRunner {
+                attempt: exec.attempt,
+                runner: exec.runner,
+                runner_ref: exec.runner_ref.clone(),
+            });
+            let failure = TaskError::new(
+                codes::TIMEOUT,
+                format!(
+                    "the attempt did not finish within {} seconds",
+                    policy.task_timeout.num_seconds()
+                ),
+            );
+            infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+        }
+        Input::Notified { attempt } => {
+            if !task.notify_pending.contains(attempt) {
+                return Err(Refusal::AlreadyDone);
+            }
+            next.notify_pending.retain(|a| a != attempt);
+            if !next.notified.contains(attempt) {
+                next.notified.push(*attempt);
+            }
+        }
+        Input::NotifyRequeue { attempt } => {
+            if !task.notify_pending.contains(attempt) {
+                return Err(Refusal::AlreadyDone);
+            }
+            next.notify_touched_at = Some(now);
+            effects.push(Effect::Notify(*attempt));
+        }
+    }
+    next.updated_at = now;
+    next.sweep_at = sweep_at(&next, policy);
+    Ok(Transition {
+        task: next,
+        effects,
+    })
+}
+
+fn conflict_status(task: &Task, verb: &str) -> Refusal {
+    Refusal::Conflict(format!("a task that is {} cannot be {verb}", task.status))
+}
+
+/// The execution of `attempt`, which must be the current one of a task still under way.
+fn current_open_execution(task: &mut Task, attempt: Attempt) -> Result<&mut Execution, Refusal> {
+    if task.status.is_terminal() {
+        return Err(Refusal::Conflict(format!(
+            "the task is already {}",
+            task.status
+        )));
+    }
+    if attempt != task.attempt {
+        return Err(Refusal::Conflict(format!(
+            "attempt {attempt} is not the current attempt ({})",
+            task.attempt
+        )));
+    }
+    let exec = execution_mut(task, attempt)?;
+    if exec.state.is_finished() {
+        return Err(Refusal::Conflict(format!(
+            "attempt {attempt} already ended"
+        )));
+    }
+    Ok(exec)
+}
+
+fn execution_mut(task: &mut Task, attempt: Attempt) -> Result<&mut Execution, Refusal> {
+    task.executions
+        .iter_mut()
+        .find(|e| e.attempt == attempt)
+        .ok_or_else(|| Refusal::Conflict(format!("attempt {attempt} was never dispatched")))
+}
+
+/// Queues the current attempt and asks for its dispatch message.
+fn request_dispatch(
+    task: &mut Task,
+    effects: &mut Vec<Effect>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) {
+    task.status = TaskStatus::Queued;
+    task.executions
+        .push(Execution::requested(task.attempt, policy.runner, now));
+    effects.push(Effect::Dispatch(task.attempt));
+}
+
+fn set_delivery(task: &mut Task, branch: &Option<String>, pr_url: &Option<String>) {
+    if let Some(branch) = branch {
+        task.branch = branch.clone();
+    }
+    if pr_url.is_some() {
+        task.pr_url = pr_url.clone();
+    }
+}
+
+fn add_usage(task: &mut Task, usage: Option<&Usage>) {
+    if let Some(usage) = usage {
+        task.usage = task.usage.add(usage);
+        if let Some(exec) = task.current_execution_mut() {
+            exec.usage = Some(exec.usage.clone().unwrap_or_default().add(usage));
+        }
+    }
+}
+
+/// Ends the current attempt and the task with an agent outcome.
+fn finish(
+    task: &mut Task,
+    effects: &mut Vec<Effect>,
+    status: TaskStatus,
+    error: Option<TaskError>,
+    usage: &Option<Usage>,
+    now: DateTime<Utc>,
+) {
+    add_usage(task, usage.as_ref());
+    let attempt = task.attempt;
+    if let Some(exec) = task.current_execution_mut() {
+        exec.state = match status {
+            TaskStatus::Completed => ExecState::Completed,
+            TaskStatus::NeedsReview => ExecState::NeedsReview,
+            _ => ExecState::Failed,
+        };
+        exec.finished_at = Some(now);
+        exec.error = error.clone();
+    }
+    task.status = status;
+    task.error = error;
+    task.completed_at = Some(now);
+    task.notify_pending.push(attempt);
+    task.notify_touched_at = Some(now);
+    effects.push(Effect::Notify(attempt));
+}
+
+/// Ends the current attempt with an infrastructure failure: a new attempt while the budget
+/// lasts, else the task fails.
+fn infrastructure_failure(
+    task: &mut Task,
+    effects: &mut Vec<Effect>,
+    error: TaskError,
+    usage: Option<&Usage>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) {
+    add_usage(task, usage);
+    if let Some(exec) = task.current_execution_mut() {
+        exec.state = ExecState::Failed;
+        exec.finished_at = Some(now);
+        exec.error = Some(error.clone());
+    }
+    if task.attempt.0 < task.max_attempts {
+        task.attempt = task.attempt.next();
+        task.started_at = None;
+        request_dispatch(task, effects, now, policy);
+    } else {
+        let status = TaskStatus::Failed;
+        finish(task, effects, status, Some(error), &None, now);
+    }
+}
+
+/// When the sweeper should look at the task next: a due schedule, a deadline, a dispatch that
+/// may be lost, or an email that may not have gone out.
+pub fn sweep_at(task: &Task, policy: &Policy) -> Option<DateTime<Utc>> {
+    let mut at: Option<DateTime<Utc>> = None;
+    let mut consider = |t: DateTime<Utc>| at = Some(at.map_or(t, |a| a.min(t)));
+    if task.status == TaskStatus::Scheduled
+        && let Some(when) = task.scheduled_for
+    {
+        consider(when);
+    }
+    if !task.status.is_terminal()
+        && let Some(exec) = task.current_execution()
+    {
+        match exec.state {
+            ExecState::Requested => consider(exec.touched_at + policy.lost_dispatch_after),
+            ExecState::Claimed => {
+                consider(exec.touched_at + policy.lost_dispatch_after);
+                if let Some(d) = exec.deadline {
+                    consider(d);
+                }
+            }
+            ExecState::Dispatched | ExecState::Running => {
+                if let Some(d) = exec.deadline {
+                    consider(d);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !task.notify_pending.is_empty() {
+        consider(task.notify_touched_at.unwrap_or(task.updated_at) + policy.notify_retry_after);
+    }
+    at
+}
+
+/// What the sweeper should do with a task at `now`, if anything.
+pub fn sweep_input(task: &Task, now: DateTime<Utc>, policy: &Policy) -> Option<Input> {
+    if task.status == TaskStatus::Scheduled {
+        return task
+            .scheduled_for
+            .is_none_or(|at| at <= now)
+            .then_some(Input::ScheduleDue);
+    }
+    if task.status.is_terminal() {
+        return None;
+    }
+    let exec = task.current_execution()?;
+    let attempt = exec.attempt;
+    let past_deadline = exec.deadline.is_some_and(|d| d <= now);
+    let stale = exec.touched_at + policy.lost_dispatch_after <= now;
+    match exec.state {
+        ExecState::Dispatched | ExecState::Running | ExecState::Claimed if past_deadline => {
+            Some(Input::DeadlinePassed { attempt })
+        }
+        ExecState::Claimed if stale => Some(Input::DispatchFailed {
+            attempt,
+            error: "the dispatch of this attempt was interrupted and its outcome is unknown".into(),
+        }),
+        ExecState::Requested if stale && exec.requeues >= policy.max_requeues => {
+            Some(Input::DispatchFailed {
+                attempt,
+                error: exec
+                    .last_dispatch_error
+                    .clone()
+                    .unwrap_or_else(|| "the dispatch message was lost too many times".into()),
+            })
+        }
+        ExecState::Requested if stale => Some(Input::Requeue { attempt }),
+        _ => None,
+    }
+}
+
+/// The pending email the sweeper should ask for again, if one is overdue.
+pub fn overdue_notification(task: &Task, now: DateTime<Utc>, policy: &Policy) -> Option<Input> {
+    let asked = task.notify_touched_at.unwrap_or(task.updated_at);
+    let attempt = *task.notify_pending.first()?;
+    (asked + policy.notify_retry_after <= now).then_some(Input::NotifyRequeue { attempt })
+}
+
+#[cfg(test)]
+mod tests;

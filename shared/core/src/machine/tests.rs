@@ -1,0 +1,633 @@
+use chrono::{DateTime, Duration, Utc};
+use proptest::prelude::*;
+use serde_json::json;
+
+use super::*;
+use crate::create::{NewTask, RepoPolicy};
+use crate::ids::UserId;
+use crate::task::{Task, TaskStatus};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+}
+
+fn policy() -> Policy {
+    Policy::default()
+}
+
+fn new_task(extra: serde_json::Value) -> Task {
+    let mut body = json!({"repo_url": "https://github.com/o/r", "prompt": "Add a README"});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let new = NewTask::parse(&body, RepoPolicy::HttpsOnly).unwrap();
+    new.into_task(
+        UserId::parse("u1").unwrap(),
+        Some("u1@example.com".into()),
+        3,
+        t0(),
+        &policy(),
+    )
+    .0
+}
+
+fn apply(task: &Task, input: Input) -> Result<Transition, Refusal> {
+    transition(task, &input, t0() + Duration::seconds(1), &policy())
+}
+
+fn applied(task: &Task, input: Input) -> Task {
+    let mut next = apply(task, input.clone())
+        .unwrap_or_else(|r| panic!("{input:?} refused on {}: {r:?}", task.status))
+        .task;
+    next.version = task.version + 1;
+    next
+}
+
+const A1: Attempt = Attempt(1);
+
+fn runner(event: RunnerEvent) -> Input {
+    Input::Runner { attempt: A1, event }
+}
+
+fn completed() -> RunnerEvent {
+    RunnerEvent::Completed {
+        branch: Some("pj/x".into()),
+        pr_url: Some("https://github.com/o/r/pull/1".into()),
+        usage: Some(Usage {
+            input_tokens: 10,
+            output_tokens: 5,
+            cost_usd: Some(0.01),
+            model: Some("gpt-4.1".into()),
+        }),
+    }
+}
+
+fn failed(code: &str) -> RunnerEvent {
+    RunnerEvent::Failed {
+        error: TaskError::new(code, "it went wrong"),
+        usage: None,
+    }
+}
+
+/// A task in each situation the machine distinguishes.
+fn fixtures() -> Vec<(&'static str, Task)> {
+    let idle = new_task(json!({"execute": false}));
+    let requested = new_task(json!({}));
+    let claimed = applied(&requested, Input::Claim { attempt: A1 });
+    let dispatched = applied(
+        &claimed,
+        Input::Dispatched {
+            attempt: A1,
+            runner_ref: "pid:1".into(),
+        },
+    );
+    let running = applied(&dispatched, runner(RunnerEvent::Started));
+    vec![
+        ("pending_review", new_task(json!({"requires_review": true}))),
+        (
+            "scheduled",
+            new_task(json!({"scheduled_for": "2030-01-01T00:00:00Z"})),
+        ),
+        ("queued_idle", idle),
+        ("queued_requested", requested),
+        ("queued_claimed", claimed),
+        ("queued_dispatched", dispatched),
+        ("running", running.clone()),
+        ("completed", applied(&running, runner(completed()))),
+        ("failed", applied(&running, runner(failed("patch_failed")))),
+        (
+            "needs_review",
+            applied(
+                &running,
+                runner(RunnerEvent::NeedsReview {
+                    error: None,
+                    branch: None,
+                    pr_url: None,
+                    usage: None,
+                }),
+            ),
+        ),
+        ("cancelled", applied(&running, Input::Cancel)),
+    ]
+}
+
+#[derive(Debug, PartialEq)]
+enum Expect {
+    To(TaskStatus),
+    Same,
+    Refused,
+}
+
+fn check(name: &str, task: &Task, input: Input, expect: Expect) {
+    let result = apply(task, input.clone());
+    match (&expect, &result) {
+        (Expect::To(status), Ok(t)) => assert_eq!(
+            t.task.status, *status,
+            "{input:?} on {name} went to {} not {status}",
+            t.task.status
+        ),
+        (Expect::Same, Err(Refusal::AlreadyDone)) => {}
+        (Expect::Refused, Err(Refusal::Conflict(_))) => {}
+        _ => panic!("{input:?} on {name}: expected {expect:?}, got {result:?}"),
+    }
+}
+
+#[test]
+fn every_user_input_in_every_status_is_allowed_or_refused_as_the_contract_says() {
+    use Expect::*;
+    use TaskStatus as S;
+    let table: [(&str, [Expect; 4]); 11] = [
+        // name: execute, approve, cancel, retry
+        (
+            "pending_review",
+            [Refused, To(S::Queued), To(S::Cancelled), Refused],
+        ),
+        ("scheduled", [Refused, Refused, To(S::Cancelled), Refused]),
+        (
+            "queued_idle",
+            [To(S::Queued), Refused, To(S::Cancelled), Refused],
+        ),
+        (
+            "queued_requested",
+            [Same, Refused, To(S::Cancelled), Refused],
+        ),
+        ("queued_claimed", [Same, Refused, To(S::Cancelled), Refused]),
+        (
+            "queued_dispatched",
+            [Same, Refused, To(S::Cancelled), Refused],
+        ),
+        ("running", [Refused, Refused, To(S::Cancelled), Refused]),
+        ("completed", [Refused, Refused, Refused, Refused]),
+        ("failed", [Refused, Refused, Refused, To(S::Queued)]),
+        ("needs_review", [Refused, Refused, Refused, To(S::Queued)]),
+        ("cancelled", [Refused, Refused, Refused, To(S::Queued)]),
+    ];
+    let fixtures = fixtures();
+    for (name, expects) in table {
+        let (_, task) = fixtures.iter().find(|(n, _)| *n == name).unwrap();
+        let inputs = [Input::Execute, Input::Approve, Input::Cancel, Input::Retry];
+        for (input, expect) in inputs.into_iter().zip(expects) {
+            check(name, task, input, expect);
+        }
+    }
+}
+
+#[test]
+fn every_runner_event_in_every_status_is_allowed_or_refused() {
+    use Expect::*;
+    use TaskStatus as S;
+    let table: [(&str, [Expect; 5]); 11] = [
+        // name: started, progress, completed, failed (agent), needs_review
+        (
+            "pending_review",
+            [Refused, Refused, Refused, Refused, Refused],
+        ),
+        ("scheduled", [Refused, Refused, Refused, Refused, Refused]),
+        ("queued_idle", [Refused, Refused, Refused, Refused, Refused]),
+        (
+            "queued_requested",
+            [
+                To(S::Running),
+                Same,
+                To(S::Completed),
+                To(S::Failed),
+                To(S::NeedsReview),
+            ],
+        ),
+        (
+            "queued_claimed",
+            [
+                To(S::Running),
+                Same,
+                To(S::Completed),
+                To(S::Failed),
+                To(S::NeedsReview),
+            ],
+        ),
+        (
+            "queued_dispatched",
+            [
+                To(S::Running),
+                Same,
+                To(S::Completed),
+                To(S::Failed),
+                To(S::NeedsReview),
+            ],
+        ),
+        (
+            "running",
+            [
+                Same,
+                Same,
+                To(S::Completed),
+                To(S::Failed),
+                To(S::NeedsReview),
+            ],
+        ),
+        ("completed", [Refused, Refused, Refused, Refused, Refused]),
+        ("failed", [Refused, Refused, Refused, Refused, Refused]),
+        (
+            "needs_review",
+            [Refused, Refused, Refused, Refused, Refused],
+        ),
+        ("cancelled", [Refused, Refused, Refused, Refused, Refused]),
+    ];
+    let fixtures = fixtures();
+    for (name, expects) in table {
+        let (_, task) = fixtures.iter().find(|(n, _)| *n == name).unwrap();
+        let events = [
+            RunnerEvent::Started,
+            RunnerEvent::Progress,
+            completed(),
+            failed("llm_failed"),
+            RunnerEvent::NeedsReview {
+                error: None,
+                branch: None,
+                pr_url: None,
+                usage: None,
+            },
+        ];
+        for (event, expect) in events.into_iter().zip(expects) {
+            check(name, task, runner(event), expect);
+        }
+    }
+}
+
+#[test]
+fn every_dispatch_input_is_allowed_only_in_its_step() {
+    use Expect::*;
+    use TaskStatus as S;
+    let fixtures = fixtures();
+    let get = |n: &str| {
+        fixtures
+            .iter()
+            .find(|(name, _)| *name == n)
+            .unwrap()
+            .1
+            .clone()
+    };
+    let claim = || Input::Claim { attempt: A1 };
+    let dispatched = || Input::Dispatched {
+        attempt: A1,
+        runner_ref: "pid:2".into(),
+    };
+    let deferred = || Input::DispatchDeferred {
+        attempt: A1,
+        error: "502".into(),
+    };
+    check(
+        "queued_requested",
+        &get("queued_requested"),
+        claim(),
+        To(S::Queued),
+    );
+    check("queued_claimed", &get("queued_claimed"), claim(), Refused);
+    check("queued_idle", &get("queued_idle"), claim(), Refused);
+    check("cancelled", &get("cancelled"), claim(), Refused);
+    check(
+        "queued_claimed",
+        &get("queued_claimed"),
+        dispatched(),
+        To(S::Queued),
+    );
+    check(
+        "queued_requested",
+        &get("queued_requested"),
+        dispatched(),
+        Refused,
+    );
+    check("running", &get("running"), dispatched(), To(S::Running));
+    check("completed", &get("completed"), dispatched(), Same);
+    check("cancelled", &get("cancelled"), dispatched(), Refused);
+    check(
+        "queued_claimed",
+        &get("queued_claimed"),
+        deferred(),
+        To(S::Queued),
+    );
+    check(
+        "queued_requested",
+        &get("queued_requested"),
+        deferred(),
+        Refused,
+    );
+    check(
+        "queued_requested",
+        &get("queued_requested"),
+        Input::Requeue { attempt: A1 },
+        To(S::Queued),
+    );
+    check(
+        "queued_dispatched",
+        &get("queued_dispatched"),
+        Input::Requeue { attempt: A1 },
+        Same,
+    );
+    check("scheduled", &get("scheduled"), Input::ScheduleDue, Refused);
+    check("queued_idle", &get("queued_idle"), Input::ScheduleDue, Same);
+}
+
+#[test]
+fn a_wrong_attempt_is_refused_and_changes_nothing() {
+    let running = fixtures()
+        .into_iter()
+        .find(|(n, _)| *n == "running")
+        .unwrap()
+        .1;
+    let input = Input::Runner {
+        attempt: Attempt(2),
+        event: completed(),
+    };
+    assert!(matches!(apply(&running, input), Err(Refusal::Conflict(_))));
+}
+
+#[test]
+fn when_infrastructure_fails_with_attempts_left_should_start_a_new_attempt() {
+    let running = fixtures()
+        .into_iter()
+        .find(|(n, _)| *n == "running")
+        .unwrap()
+        .1;
+    for input in [
+        runner(failed("timeout")),
+        Input::RunnerExited {
+            attempt: A1,
+            detail: "exit status 1".into(),
+        },
+    ] {
+        let t = apply(&running, input).unwrap();
+        assert_eq!(t.task.status, TaskStatus::Queued);
+        assert_eq!(t.task.attempt, Attempt(2));
+        assert_eq!(t.task.executions[0].state, ExecState::Failed);
+        assert_eq!(t.task.executions[1].state, ExecState::Requested);
+        assert_eq!(t.effects, vec![Effect::Dispatch(Attempt(2))]);
+        assert!(t.task.error.is_none());
+    }
+}
+
+#[test]
+fn when_infrastructure_fails_on_the_last_attempt_should_fail_the_task_and_notify() {
+    let mut task = fixtures()
+        .into_iter()
+        .find(|(n, _)| *n == "running")
+        .unwrap()
+        .1;
+    for n in 1..=3u32 {
+        let attempt = Attempt(n);
+        if n > 1 {
+            task = applied(&task, Input::Claim { attempt });
+            task = applied(
+                &task,
+                Input::Dispatched {
+                    attempt,
+                    runner_ref: format!("pid:{n}"),
+                },
+            );
+        }
+        task = applied(
+            &task,
+            Input::RunnerExited {
+                attempt,
+                detail: "killed".into(),
+            },
+        );
+    }
+    assert_eq!(task.status, TaskStatus::Failed);
+    assert_eq!(task.attempt, Attempt(3));
+    assert_eq!(task.error.as_ref().unwrap().code, codes::RUNNER_EXITED);
+    assert_eq!(task.notify_pending, vec![Attempt(3)]);
+}
+
+#[test]
+fn agent_outcomes_never_start_a_new_attempt() {
+    let running = fixtures()
+        .into_iter()
+        .find(|(n, _)| *n == "running")
+        .unwrap()
+        .1;
+    for code in [
+        codes::PATCH_FAILED,
+        codes::LLM_FAILED,
+        codes::PUSH_FAILED,
+        codes::PR_FAILED,
+    ] {
+        let t = apply(&running, runner(failed(code))).unwrap();
+        assert_eq!(t.task.status, TaskStatus::Failed);
+        assert_eq!(t.task.attempt, A1);
+        assert_eq!(t.effects, vec![Effect::Notify(A1)]);
+    }
+}
+
+#[test]
+fn a_deadline_passes_only_after_it_is_due() {
+    let running = fixtures()
+        .into_iter()
+        .find(|(n, _)| *n == "running")
+        .unwrap()
+        .1;
+    let deadline = running.current_execution().unwrap().deadline.unwrap();
+    let early = transition(
+        &running,
+        &Input::DeadlinePassed { attempt: A1 },
+        deadline - Duration::seconds(1),
+        &policy(),
+    );
+    assert!(matches!(early, Err(Refusal::Conflict(_))));
+    let late = transition(
+        &running,
+        &Input::DeadlinePassed { attempt: A1 },
+        deadline,
+        &policy(),
+    )
+    .unwrap();
+    assert_eq!(late.task.attempt, Attempt(2));
+    assert_eq!(
+        late.task.executions[0].error.as_ref().unwrap().code,
+        codes::TIMEOUT
+    );
+    assert!(
+        late.effects
+            .iter()
+            .any(|e| matches!(e, Effect::StopRunner { .. }))
+    );
+}
+
+#[test]
+fn cancelling_a_running_task_stops_its_runner_and_its_later_events_change_nothing() {
+    let running = fixtures()
+        .into_iter()
+        .find(|(n, _)| *n == "running")
+        .unwrap()
+        .1;
+    let cancelled = apply(&running, Input::Cancel).unwrap();
+    assert_eq!(
+        cancelled.effects,
+        vec![Effect::StopRunner {
+            attempt: A1,
+            runner: RunnerKind::Local,
+            runner_ref: Some("pid:1".into())
+        }]
+    );
+    assert!(matches!(
+        apply(&cancelled.task, runner(completed())),
+        Err(Refusal::Conflict(_))
+    ));
+}
+
+#[test]
+fn the_email_of_an_attempt_is_marked_sent_once() {
+    let completed = fixtures()
+        .into_iter()
+        .find(|(n, _)| *n == "completed")
+        .unwrap()
+        .1;
+    assert_eq!(completed.notify_pending, vec![A1]);
+    let sent = applied(&completed, Input::Notified { attempt: A1 });
+    assert!(sent.notify_pending.is_empty());
+    assert_eq!(sent.notified, vec![A1]);
+    assert_eq!(
+        apply(&sent, Input::Notified { attempt: A1 }),
+        Err(Refusal::AlreadyDone)
+    );
+}
+
+#[test]
+fn the_sweeper_finds_what_is_due() {
+    let fixtures = fixtures();
+    let get = |n: &str| {
+        fixtures
+            .iter()
+            .find(|(name, _)| *name == n)
+            .unwrap()
+            .1
+            .clone()
+    };
+    let p = policy();
+    let scheduled = get("scheduled");
+    let due = scheduled.scheduled_for.unwrap();
+    assert_eq!(scheduled.sweep_at, Some(due));
+    assert_eq!(sweep_input(&scheduled, due, &p), Some(Input::ScheduleDue));
+    assert_eq!(
+        sweep_input(&scheduled, due - Duration::seconds(1), &p),
+        None
+    );
+
+    let requested = get("queued_requested");
+    let lost = requested.sweep_at.unwrap();
+    assert_eq!(
+        sweep_input(&requested, lost, &p),
+        Some(Input::Requeue { attempt: A1 })
+    );
+
+    let claimed = get("queued_claimed");
+    let stale = claimed.current_execution().unwrap().touched_at + p.lost_dispatch_after;
+    assert!(matches!(
+        sweep_input(&claimed, stale, &p),
+        Some(Input::DispatchFailed { .. })
+    ));
+
+    let running = get("running");
+    let deadline = running.current_execution().unwrap().deadline.unwrap();
+    assert_eq!(running.sweep_at, Some(deadline));
+    assert_eq!(
+        sweep_input(&running, deadline, &p),
+        Some(Input::DeadlinePassed { attempt: A1 })
+    );
+
+    let completed = get("completed");
+    let overdue = completed.notify_touched_at.unwrap() + p.notify_retry_after;
+    assert_eq!(sweep_input(&completed, overdue, &p), None);
+    assert_eq!(
+        overdue_notification(&completed, overdue, &p),
+        Some(Input::NotifyRequeue { attempt: A1 })
+    );
+}
+
+/// The fields that must come out the same whatever the order of delivery.
+fn essence(task: &Task) -> impl PartialEq + std::fmt::Debug {
+    (
+        task.status,
+        task.attempt,
+        task.branch.clone(),
+        task.pr_url.clone(),
+        task.error.clone(),
+        task.usage.clone(),
+        task.executions
+            .iter()
+            .map(|e| (e.attempt, e.state))
+            .collect::<Vec<_>>(),
+        task.notify_pending.clone(),
+    )
+}
+
+fn event_sets() -> Vec<Vec<RunnerEvent>> {
+    vec![
+        vec![
+            RunnerEvent::Started,
+            RunnerEvent::Progress,
+            RunnerEvent::Progress,
+            completed(),
+        ],
+        vec![
+            RunnerEvent::Started,
+            RunnerEvent::Progress,
+            failed("patch_failed"),
+        ],
+        vec![
+            RunnerEvent::Started,
+            RunnerEvent::NeedsReview {
+                error: Some(TaskError::new("verify_failed", "tests fail")),
+                branch: Some("pj/x".into()),
+                pr_url: Some("https://github.com/o/r/pull/2".into()),
+                usage: None,
+            },
+        ],
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_order_of_the_same_events_with_duplicates_ends_the_same(
+        set in 0usize..3,
+        order in proptest::collection::vec(0usize..64, 1..24),
+        extra in proptest::collection::vec(0usize..8, 0..8),
+    ) {
+        let events = &event_sets()[set];
+        let start = fixtures().into_iter().find(|(n, _)| *n == "queued_dispatched").unwrap().1;
+
+        let mut in_order = start.clone();
+        for e in events {
+            if let Ok(t) = apply(&in_order, runner(e.clone())) {
+                in_order = t.task;
+            }
+        }
+
+        // Every event at least once, some twice or more, in a random order.
+        let mut deliveries: Vec<RunnerEvent> = events.clone();
+        deliveries.extend(extra.iter().map(|i| events[i % events.len()].clone()));
+        for (i, j) in order.iter().enumerate() {
+            let n = deliveries.len();
+            deliveries.swap(i % n, j % n);
+        }
+        // The final event comes last in reality only sometimes; the result must not care,
+        // except that `task.started` after the end is refused.
+        let mut task = start.clone();
+        let mut notifies = 0;
+        let mut started = 0;
+        for e in deliveries {
+            match apply(&task, runner(e.clone())) {
+                Ok(t) => {
+                    notifies += t.effects.iter().filter(|e| matches!(e, Effect::Notify(_))).count();
+                    if e == RunnerEvent::Started { started += 1; }
+                    task = t.task;
+                }
+                Err(Refusal::AlreadyDone) | Err(Refusal::Conflict(_)) => {}
+            }
+        }
+        prop_assert_eq!(essence(&task), essence(&in_order));
+        prop_assert_eq!(notifies, 1, "the final transition was applied more than once");
+        prop_assert!(started <= 1, "task.started was applied twice");
+    }
+}

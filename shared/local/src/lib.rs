@@ -1,0 +1,1 @@
+//! The local runner and the mailers of the embedded deployment.
