@@ -41,7 +41,7 @@ struct Follow {
 pub fn follow(
     engine: Engine,
     logs: Arc<dyn LogStore>,
-    task: &Task,
+    id: TaskId,
     after: Option<LogCursor>,
     poll: Duration,
 ) -> impl Stream<Item = anyhow::Result<StreamEvent>> + Send + 'static {
@@ -49,7 +49,7 @@ pub fn follow(
         wake: engine.feed.subscribe(),
         engine,
         logs,
-        id: task.id.clone(),
+        id,
         cursor: after,
         last_version: None,
         pending: VecDeque::new(),

@@ -1,1 +1,10 @@
-//! The HTTP API as one axum router.
+//! The HTTP API of Pithy Jaunt as one axum router: users' endpoints, the runners' callbacks
+//! and the log stream. `pj serve` serves it; the Lambda functions run it through `lambda_http`.
+
+pub mod auth;
+mod error;
+mod routes;
+
+pub use auth::{Authenticator, GatewayClaims};
+pub use error::ApiError;
+pub use routes::{AppState, router};

@@ -1,0 +1,199 @@
+//! The configuration of `pj serve`, read once from the environment; a bad value stops the start
+//! with a message that names the variable.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use pj_core::task::{ModelSpec, Provider, RunnerKind};
+use secrecy::SecretString;
+
+/// Everything `pj serve` reads from its environment.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub auth_tokens: Option<String>,
+    pub jwt_secret: Option<SecretString>,
+    pub jwt_audience: Option<String>,
+    pub webhook_secret: Option<SecretString>,
+    pub public_url: Option<String>,
+    pub runner: RunnerKind,
+    pub runner_cmd: Option<String>,
+    pub task_timeout: Duration,
+    pub max_attempts: u32,
+    pub sweep_interval: Duration,
+    pub email_from: String,
+    pub smtp_url: Option<SecretString>,
+    pub lost_dispatch_after: Duration,
+    pub dispatch_max_receives: u32,
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_burst: u32,
+    pub default_model: ModelSpec,
+    pub github_token: Option<SecretString>,
+    pub openai_api_key: Option<SecretString>,
+    pub anthropic_api_key: Option<SecretString>,
+    pub github_api_url: Option<String>,
+    pub openai_base_url: Option<String>,
+    pub anthropic_base_url: Option<String>,
+    pub keep_alive: bool,
+}
+
+/// Reads a variable; an empty value counts as unset.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn secret(name: &str) -> Option<SecretString> {
+    var(name).map(SecretString::from)
+}
+
+fn number<T: std::str::FromStr>(name: &str, default: T, min: T) -> anyhow::Result<T>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => match raw.trim().parse::<T>() {
+            Ok(v) if v >= min => Ok(v),
+            _ => bail!("{name} must be a whole number of at least {min}, not {raw:?}"),
+        },
+    }
+}
+
+fn url(name: &str) -> anyhow::Result<Option<String>> {
+    match var(name) {
+        None => Ok(None),
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+            Ok(Some(u.trim_end_matches('/').to_owned()))
+        }
+        Some(u) => bail!("{name} must be an http:// or https:// URL, not {u:?}"),
+    }
+}
+
+impl ServeConfig {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let runner = match var("PJ_RUNNER") {
+            None => RunnerKind::Local,
+            Some(r) => RunnerKind::parse(r.trim())
+                .map_err(|_| anyhow::anyhow!("PJ_RUNNER must be local, github_actions or daytona, not {r:?}"))?,
+        };
+        let default_model = match var("PJ_DEFAULT_MODEL") {
+            Some(raw) => parse_model(&raw).context("PJ_DEFAULT_MODEL")?,
+            None if var("OPENAI_API_KEY").is_none() && var("ANTHROPIC_API_KEY").is_some() => {
+                ModelSpec {
+                    provider: Provider::Anthropic,
+                    name: "claude-sonnet-4-5".into(),
+                }
+            }
+            None => ModelSpec {
+                provider: Provider::Openai,
+                name: "gpt-4.1".into(),
+            },
+        };
+        Ok(ServeConfig {
+            auth_tokens: var("PJ_AUTH_TOKENS"),
+            jwt_secret: secret("PJ_JWT_SECRET"),
+            jwt_audience: var("PJ_JWT_AUDIENCE"),
+            webhook_secret: secret("PJ_WEBHOOK_SECRET"),
+            public_url: url("PJ_PUBLIC_URL")?,
+            runner,
+            runner_cmd: var("PJ_RUNNER_CMD"),
+            task_timeout: Duration::from_secs(number("PJ_TASK_TIMEOUT_SECS", 600u64, 1)?),
+            max_attempts: number("PJ_MAX_ATTEMPTS", 3u32, 1)?,
+            sweep_interval: Duration::from_secs(number("PJ_SWEEP_INTERVAL_SECS", 10u64, 1)?),
+            email_from: var("PJ_EMAIL_FROM")
+                .unwrap_or_else(|| "Pithy Jaunt <pithy-jaunt@localhost>".into()),
+            smtp_url: secret("PJ_SMTP_URL"),
+            lost_dispatch_after: Duration::from_secs(number("PJ_LOST_DISPATCH_SECS", 300u64, 5)?),
+            dispatch_max_receives: number("PJ_DISPATCH_MAX_RECEIVES", 5u32, 1)?,
+            rate_limit_per_minute: number("PJ_RATE_LIMIT_PER_MINUTE", 60u32, 1)?,
+            rate_limit_burst: number("PJ_RATE_LIMIT_BURST", 20u32, 1)?,
+            default_model,
+            github_token: secret("GITHUB_TOKEN"),
+            openai_api_key: secret("OPENAI_API_KEY"),
+            anthropic_api_key: secret("ANTHROPIC_API_KEY"),
+            github_api_url: url("GITHUB_API_URL")?,
+            openai_base_url: url("OPENAI_BASE_URL")?,
+            anthropic_base_url: url("ANTHROPIC_BASE_URL")?,
+            keep_alive: var("KEEP_ALIVE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+        })
+    }
+}
+
+/// `provider/name`, e.g. `openai/gpt-4.1` or `anthropic/claude-sonnet-4-5`.
+fn parse_model(raw: &str) -> anyhow::Result<ModelSpec> {
+    let (provider, name) = raw
+        .split_once('/')
+        .context("must be provider/name, such as openai/gpt-4.1")?;
+    let provider = match provider {
+        "openai" => Provider::Openai,
+        "anthropic" => Provider::Anthropic,
+        other => bail!("the provider must be openai or anthropic, not {other:?}"),
+    };
+    if name.is_empty() {
+        bail!("the model name is empty");
+    }
+    Ok(ModelSpec {
+        provider,
+        name: name.to_owned(),
+    })
+}
+
+/// The runner command: `PJ_RUNNER_CMD`, else `pj-runner run`, preferring the `pj-runner` built
+/// beside this `pj` so a fresh checkout works without installing anything.
+pub fn runner_command(configured: Option<&str>) -> String {
+    if let Some(cmd) = configured {
+        return cmd.to_owned();
+    }
+    let sibling = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("pj-runner")))
+        .filter(|p| p.is_file());
+    match sibling {
+        Some(path) => format!("{} run", shell_quote(&path)),
+        None => "pj-runner run".to_owned(),
+    }
+}
+
+fn shell_quote(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c)) {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Reads a file kept in the data dir, or makes it with `make` (mode 0600). Returns the value and
+/// whether it was made now.
+pub fn kept_secret(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<(String, bool)> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    if !existing.trim().is_empty() {
+        return Ok((existing.trim().to_owned(), false));
+    }
+    let value = make();
+    write_private(path, &value)?;
+    Ok((value, true))
+}
+
+/// Writes a file only its owner can read, atomically.
+pub fn write_private(path: &Path, value: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp: PathBuf = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(value.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

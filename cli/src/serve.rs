@@ -1,0 +1,427 @@
+//! `pj serve`: the whole product in one process on the embedded store.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine as _;
+use pj_core::create::RepoPolicy;
+use pj_core::engine::{Feed, RunnerDefaults};
+use pj_core::machine::{Input, Policy};
+use pj_core::ports::{
+    LogStore, Mailer, QueueConsumer, QueueMessage, QueueName, QueueSender, Runner, SecretSource,
+    Secrets, StaticSecrets, TaskStore,
+};
+use pj_core::ratelimit::RateLimiter;
+use pj_core::signing::MasterSecret;
+use pj_core::task::{ExecState, RunnerKind};
+use pj_core::time::SystemClock;
+use pj_core::worker::{Dispatcher, Disposition, Notifier, Sweeper};
+use pj_core::{Engine, Settings, TaskApi};
+use pj_http::{AppState, Authenticator};
+use pj_local::{LocalRunner, OutboxMailer, RunnerExit, SmtpMailer};
+use pj_sqlite::{QueueConfig, SqliteStore};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::config::{ServeConfig, kept_secret, runner_command};
+
+/// How long a received message stays invisible while it is handled.
+const DISPATCH_VISIBILITY: Duration = Duration::from_secs(120);
+const NOTIFY_VISIBILITY: Duration = Duration::from_secs(60);
+/// Messages handled at once per queue.
+const CONCURRENCY: usize = 16;
+/// How long shutdown waits for work in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
+    let config = ServeConfig::from_env()?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
+    set_private_dir(data_dir)?;
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let local: SocketAddr = listener.local_addr()?;
+    let base_url = format!("http://{local}");
+    let public_url = config.public_url.clone().unwrap_or_else(|| base_url.clone());
+
+    let store = Arc::new(
+        SqliteStore::open(
+            &data_dir.join("pj.db"),
+            QueueConfig {
+                max_receives: config.dispatch_max_receives,
+            },
+        )
+        .context("opening the embedded store")?,
+    );
+
+    let master = match &config.webhook_secret {
+        Some(s) => s.clone(),
+        None => {
+            let (value, _) = kept_secret(&data_dir.join("webhook-secret"), || {
+                MasterSecret::generate().expose_secret().to_owned()
+            })?;
+            SecretString::from(value)
+        }
+    };
+    let master = MasterSecret::new(master)
+        .map_err(|m| anyhow::anyhow!("PJ_WEBHOOK_SECRET: {m}"))?;
+
+    let mut auth = Authenticator::default();
+    let mut dev_token = None;
+    if let Some(tokens) = &config.auth_tokens {
+        auth = auth.with_tokens(tokens).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(secret) = &config.jwt_secret {
+        auth = auth.with_jwt_secret(secret.expose_secret().as_bytes(), config.jwt_audience.as_deref());
+    }
+    if auth.is_empty() {
+        let (token, _) = kept_secret(&data_dir.join("dev-token"), || {
+            let bytes: [u8; 24] = rand::random();
+            format!(
+                "pj_dev_{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+            )
+        })?;
+        auth = auth
+            .with_tokens(&format!("{token}=dev:dev@localhost"))
+            .map_err(anyhow::Error::msg)?;
+        dev_token = Some(token);
+    }
+
+    let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets(Arc::new(Secrets {
+        webhook_master: Some(master),
+        github_token: config.github_token.clone(),
+        openai_api_key: config.openai_api_key.clone(),
+        anthropic_api_key: config.anthropic_api_key.clone(),
+        extra: Default::default(),
+    })));
+
+    let settings = Arc::new(Settings {
+        public_url: public_url.clone(),
+        max_attempts: config.max_attempts,
+        policy: Policy {
+            runner: config.runner,
+            task_timeout: chrono::Duration::from_std(config.task_timeout)?,
+            lost_dispatch_after: chrono::Duration::from_std(config.lost_dispatch_after)?,
+            ..Policy::default()
+        },
+        repos: RepoPolicy::AllowLocal,
+        email_from: config.email_from.clone(),
+        dispatch_max_receives: config.dispatch_max_receives,
+        runner: RunnerDefaults {
+            github_api_url: config.github_api_url.clone(),
+            openai_base_url: config.openai_base_url.clone(),
+            anthropic_base_url: config.anthropic_base_url.clone(),
+            default_model: config.default_model.clone(),
+            keep_alive: config.keep_alive,
+        },
+        ..Settings::default()
+    });
+
+    let engine = Engine {
+        store: store.clone() as Arc<dyn TaskStore>,
+        queue: store.clone() as Arc<dyn QueueSender>,
+        clock: Arc::new(SystemClock),
+        feed: Feed::default(),
+        settings: settings.clone(),
+    };
+    let logs = store.clone() as Arc<dyn LogStore>;
+    let api = Arc::new(TaskApi::new(
+        engine.clone(),
+        logs.clone(),
+        secrets.clone(),
+        RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst),
+    ));
+
+    let (exit_tx, exit_rx) = mpsc::unbounded_channel::<RunnerExit>();
+    let local_runner = match config.runner {
+        RunnerKind::Local => Some(Arc::new(
+            LocalRunner::new(
+                &runner_command(config.runner_cmd.as_deref()),
+                data_dir.join("work"),
+                exit_tx,
+            )
+            .context("PJ_RUNNER_CMD")?,
+        )),
+        other => anyhow::bail!(
+            "PJ_RUNNER={} is not available in pj serve yet; use local",
+            other.as_str()
+        ),
+    };
+    let runner: Arc<dyn Runner> = match &local_runner {
+        Some(r) => r.clone(),
+        None => unreachable!("every other runner was refused above"),
+    };
+
+    let mailer: Arc<dyn Mailer> = match &config.smtp_url {
+        Some(url) => Arc::new(SmtpMailer::from_url(url.expose_secret()).context("PJ_SMTP_URL")?),
+        None => Arc::new(OutboxMailer::new(data_dir.join("outbox")).context("the outbox folder")?),
+    };
+
+    let dispatcher = Arc::new(Dispatcher {
+        engine: engine.clone(),
+        runner: runner.clone(),
+        secrets: secrets.clone(),
+    });
+    let notifier = Arc::new(Notifier {
+        engine: engine.clone(),
+        mailer,
+    });
+    let sweeper = Arc::new(Sweeper {
+        engine: engine.clone(),
+        logs: logs.clone(),
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut background = JoinSet::new();
+
+    // Runners that outlived a previous server (even one killed with -9) are watched again;
+    // the ones that are gone fail their attempt with runner_exited.
+    if let Some(local) = &local_runner {
+        adopt_runners(store.as_ref(), local).await?;
+    }
+    background.spawn(runner_exits(engine.clone(), exit_rx, stop_rx.clone()));
+    background.spawn(consume(
+        store.clone(),
+        QueueName::Dispatch,
+        DISPATCH_VISIBILITY,
+        store.queue_signal(QueueName::Dispatch),
+        stop_rx.clone(),
+        move |message, count| {
+            let d = dispatcher.clone();
+            async move { d.handle(&message, count).await }
+        },
+    ));
+    background.spawn(consume(
+        store.clone(),
+        QueueName::Notify,
+        NOTIFY_VISIBILITY,
+        store.queue_signal(QueueName::Notify),
+        stop_rx.clone(),
+        move |message, count| {
+            let n = notifier.clone();
+            async move { n.handle(&message, count).await }
+        },
+    ));
+    background.spawn(sweep_loop(sweeper, config.sweep_interval, stop_rx.clone()));
+
+    let state = Arc::new(AppState {
+        api,
+        auth,
+        stream_poll: Duration::from_secs(1),
+    });
+    print_banner(&base_url, data_dir, dev_token.as_deref());
+
+    let mut http_stop = stop_rx.clone();
+    let server = axum::serve(listener, pj_http::router(state)).with_graceful_shutdown(async move {
+        let _ = http_stop.wait_for(|stop| *stop).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new work is taken; work in flight finishes");
+    let _ = stop_tx.send(true);
+    let finish = async {
+        let _ = server.await;
+        while background.join_next().await.is_some() {}
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, finish).await.is_err() {
+        tracing::warn!("work in flight did not finish in time; it will be picked up on the next start");
+    }
+    if let Some(local) = &local_runner {
+        local.shutdown(Duration::from_secs(1)).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_banner(base_url: &str, data_dir: &Path, dev_token: Option<&str>) {
+    println!("Pithy Jaunt is listening on {base_url}");
+    println!("  data dir: {}", data_dir.display());
+    match dev_token {
+        Some(token) => {
+            println!("  token:    {token}   (user dev, email dev@localhost; kept in {})", data_dir.join("dev-token").display());
+            println!("Try it:");
+            println!(
+                "  curl -s {base_url}/tasks -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    -d '{{\"repo_url\": \"https://github.com/OWNER/REPO\", \"prompt\": \"Add a CONTRIBUTING.md\"}}'"
+            );
+        }
+        None => println!("  auth:     PJ_AUTH_TOKENS / PJ_JWT_SECRET"),
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+fn set_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting {}", dir.display()))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Watches again the local runners of attempts that a previous server started.
+async fn adopt_runners(store: &SqliteStore, local: &LocalRunner) -> anyhow::Result<()> {
+    // Every task under way has a sweep time (its deadline or dispatch check), so asking for all
+    // that are due before the far future lists them.
+    let far = chrono::Utc::now() + chrono::Duration::days(36_500);
+    for task in store.due(far, 1_000_000).await? {
+        if task.status.is_terminal() {
+            continue;
+        }
+        let Some(exec) = task.current_execution() else {
+            continue;
+        };
+        if exec.runner != RunnerKind::Local
+            || !matches!(exec.state, ExecState::Dispatched | ExecState::Running)
+        {
+            continue;
+        }
+        if let Some(runner_ref) = &exec.runner_ref {
+            let alive = local.adopt(&task.id, exec.attempt, runner_ref);
+            tracing::info!(task_id = %task.id, attempt = %exec.attempt, alive, "runner from before the restart");
+        }
+    }
+    Ok(())
+}
+
+/// A runner process that ended: if it sent no final event, its attempt failed.
+async fn runner_exits(
+    engine: Engine,
+    mut exits: mpsc::UnboundedReceiver<RunnerExit>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let exit = tokio::select! {
+            exit = exits.recv() => exit,
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        let Some(exit) = exit else { return };
+        let input = Input::RunnerExited {
+            attempt: exit.attempt,
+            detail: exit.detail,
+        };
+        if let Err(pj_core::engine::ApplyError::Internal(e)) =
+            engine.apply(&exit.task_id, &input, None).await
+        {
+            tracing::error!(task_id = %exit.task_id, error = format!("{e:#}"), "could not record a runner exit; the deadline will catch it");
+        }
+    }
+}
+
+/// Receives from one queue until told to stop, handling messages concurrently, and waits for
+/// the ones in flight before returning.
+async fn consume<H, F>(
+    queue: Arc<SqliteStore>,
+    name: QueueName,
+    visibility: Duration,
+    signal: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+    handler: H,
+) where
+    H: Fn(QueueMessage, u32) -> F + Send + Sync + 'static,
+    F: Future<Output = Disposition> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut in_flight = JoinSet::new();
+    while !*stop.borrow() {
+        while in_flight.try_join_next().is_some() {}
+        let free = permits.available_permits();
+        let received = if free == 0 {
+            Vec::new()
+        } else {
+            match queue.receive(name, free.min(10), visibility).await {
+                Ok(messages) => messages,
+                Err(e) => {
+                    tracing::error!(queue = name.as_str(), error = format!("{e:#}"), "receive failed");
+                    Vec::new()
+                }
+            }
+        };
+        let idle = received.is_empty();
+        for message in received {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let queue = queue.clone();
+            let work = match serde_json::from_str::<QueueMessage>(&message.body) {
+                Ok(parsed) => Some(handler(parsed, message.receive_count)),
+                Err(e) => {
+                    tracing::error!(queue = name.as_str(), error = %e, "a message that is not ours; dropped");
+                    None
+                }
+            };
+            in_flight.spawn(async move {
+                let disposition = match work {
+                    Some(work) => work.await,
+                    None => Disposition::Done,
+                };
+                let result = match disposition {
+                    Disposition::Done => queue.delete(name, &message.receipt).await,
+                    Disposition::RetryAfter(delay) => {
+                        queue.change_visibility(name, &message.receipt, delay).await
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::warn!(queue = name.as_str(), error = format!("{e:#}"), "could not settle a message; it will come again");
+                }
+                drop(permit);
+            });
+        }
+        if idle {
+            tokio::select! {
+                _ = signal.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        }
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+async fn sweep_loop(sweeper: Arc<Sweeper>, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        match sweeper.sweep().await {
+            Ok(report) if report.changed > 0 || report.purged > 0 => {
+                tracing::info!(changed = report.changed, purged = report.purged, "sweep");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = format!("{e:#}"), "sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// The data dir made absolute, so runners started elsewhere find it.
+pub fn absolute(dir: &Path) -> anyhow::Result<PathBuf> {
+    if dir.is_absolute() {
+        Ok(dir.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(dir))
+    }
+}

@@ -1,0 +1,263 @@
+//! The test app: a real `pj serve` process on a free port with the fake runner.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pj_core::ids::{Attempt, TaskId, WebhookId};
+use pj_core::signing::{MasterSecret, signed_headers};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+pub const ALICE: &str = "tok-alice-0001";
+pub const BOB: &str = "tok-bob-000001";
+
+/// A running `pj serve`.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub listen: String,
+    pub data_dir: PathBuf,
+    env: Vec<(String, String)>,
+    _tmp: Option<tempfile::TempDir>,
+    pub client: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The environment of a test server: two users, the fake runner, quick sweeps.
+pub fn default_env() -> Vec<(String, String)> {
+    [
+        ("PJ_AUTH_TOKENS", format!("{ALICE}=alice:alice@example.com,{BOB}=bob:bob@example.com")),
+        ("PJ_RUNNER_CMD", env!("CARGO_BIN_EXE_pj-fake-runner").to_owned()),
+        ("PJ_SWEEP_INTERVAL_SECS", "1".to_owned()),
+        ("PJ_TASK_TIMEOUT_SECS", "60".to_owned()),
+        ("PJ_LOG", "info".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+impl Server {
+    /// Starts a server with the default environment plus `extra`.
+    pub async fn start(extra: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let mut env = default_env();
+        for (k, v) in extra {
+            env.retain(|(name, _)| name != k);
+            env.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        let mut server = Server::spawn(&data_dir, "127.0.0.1:0", env, true).await;
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts `pj serve` with exactly `env` (nothing inherited but PATH and HOME when `clean`).
+    pub async fn spawn(data_dir: &Path, listen: &str, env: Vec<(String, String)>, clean: bool) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pj"));
+        cmd.args(["serve", "--listen", listen, "--data-dir"])
+            .arg(data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        if clean {
+            cmd.env_clear();
+            for name in ["PATH", "HOME", "TMPDIR"] {
+                if let Ok(v) = std::env::var(name) {
+                    cmd.env(name, v);
+                }
+            }
+        }
+        std::fs::create_dir_all(data_dir.parent().unwrap_or(data_dir)).expect("parent of data dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("server.log"))
+            .expect("server log");
+        cmd.stderr(log);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("pj serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let mut sent = false;
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                if !sent && let Some(url) = line.trim().strip_prefix("Pithy Jaunt is listening on ") {
+                    let _ = tx.send(url.to_owned());
+                    sent = true;
+                }
+                line.clear();
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("pj serve did not start; see {}", data_dir.with_extension("server.log").display()));
+        let listen = base.trim_start_matches("http://").to_owned();
+        Server {
+            child: Some(child),
+            base,
+            listen,
+            data_dir: data_dir.to_path_buf(),
+            env,
+            _tmp: None,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// Kills the server with SIGKILL: nothing gets to run on the way out.
+    pub fn kill_9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        None
+    }
+
+    /// Starts the server again on the same address and data dir.
+    pub async fn restart(&mut self) {
+        let data_dir = self.data_dir.clone();
+        let listen = self.listen.clone();
+        let env = self.env.clone();
+        let tmp = self._tmp.take();
+        let mut again = Server::spawn(&data_dir, &listen, env, true).await;
+        again._tmp = tmp;
+        std::mem::swap(self, &mut again);
+        // `again` now holds the old server, already stopped.
+        again.child = None;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn create(&self, token: &str, body: Value) -> Value {
+        let (status, task) = self.call("POST", "/tasks", Some(token), Some(body)).await;
+        assert_eq!(status, 201, "create answered {status}: {task}");
+        task
+    }
+
+    pub async fn task(&self, token: &str, id: &str) -> Value {
+        let (status, task) = self.call("GET", &format!("/tasks/{id}"), Some(token), None).await;
+        assert_eq!(status, 200, "get answered {status}: {task}");
+        task
+    }
+
+    /// Waits until the task has `status`, failing with the task as it is after `secs`.
+    pub async fn wait_for(&self, token: &str, id: &str, status: &str, secs: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let task = self.task(token, id).await;
+            if task["status"] == status {
+                return task;
+            }
+            if Instant::now() > deadline {
+                panic!("task never became {status}: {task}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn logs(&self, token: &str, id: &str) -> Vec<Value> {
+        let (status, page) = self.call("GET", &format!("/tasks/{id}/logs?limit=1000"), Some(token), None).await;
+        assert_eq!(status, 200, "{page}");
+        page["lines"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn outbox(&self) -> Vec<(String, String)> {
+        let mut mails: Vec<(String, String)> = std::fs::read_dir(self.data_dir.join("outbox"))
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .map(|e| {
+                        (
+                            e.file_name().to_string_lossy().into_owned(),
+                            std::fs::read_to_string(e.path()).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        mails.sort();
+        mails
+    }
+
+    /// Signs a runner delivery for a task attempt with the server's own master secret.
+    pub async fn runner_post(&self, path: &str, task_id: &str, attempt: u32, body: &Value, webhook_id: Option<&str>) -> (u16, Value) {
+        let master = std::fs::read_to_string(self.data_dir.join("webhook-secret")).expect("master secret");
+        let master = MasterSecret::new(SecretString::from(master.trim().to_owned())).expect("valid secret");
+        let key = master.derive(&TaskId::parse(task_id).expect("task id"), Attempt(attempt));
+        let id = webhook_id
+            .map(|w| WebhookId::parse(w).expect("webhook id"))
+            .unwrap_or_else(WebhookId::generate);
+        let bytes = serde_json::to_vec(body).expect("json");
+        let ts = chrono::Utc::now().timestamp();
+        let mut req = self.client.post(self.url(path)).header("content-type", "application/json").body(bytes.clone());
+        for (name, value) in signed_headers(&key, &id, ts, &bytes) {
+            req = req.header(name, value);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn event(&self, task_id: &str, attempt: u32, body: Value) -> (u16, Value) {
+        let mut full = json!({"task_id": task_id, "attempt": attempt});
+        if let (Some(f), Some(b)) = (full.as_object_mut(), body.as_object()) {
+            f.extend(b.clone());
+        }
+        self.runner_post("/webhooks/runner", task_id, attempt, &full, None).await
+    }
+}
+
+/// A task body for the fake runner.
+pub fn task_body(prompt: &str) -> Value {
+    json!({"repo_url": "https://github.com/example/repo", "prompt": prompt})
+}
