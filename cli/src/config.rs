@@ -46,9 +46,9 @@ fn secret(name: &str) -> Option<SecretString> {
     var(name).map(SecretString::from)
 }
 
-fn number<T: std::str::FromStr>(name: &str, default: T, min: T) -> anyhow::Result<T>
+fn number<T>(name: &str, default: T, min: T) -> anyhow::Result<T>
 where
-    T: PartialOrd + std::fmt::Display + Copy,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
     match var(name) {
         None => Ok(default),
@@ -73,8 +73,9 @@ impl ServeConfig {
     pub fn from_env() -> anyhow::Result<Self> {
         let runner = match var("PJ_RUNNER") {
             None => RunnerKind::Local,
-            Some(r) => RunnerKind::parse(r.trim())
-                .map_err(|_| anyhow::anyhow!("PJ_RUNNER must be local, github_actions or daytona, not {r:?}"))?,
+            Some(r) => RunnerKind::parse(r.trim()).map_err(|_| {
+                anyhow::anyhow!("PJ_RUNNER must be local, github_actions or daytona, not {r:?}")
+            })?,
         };
         let default_model = match var("PJ_DEFAULT_MODEL") {
             Some(raw) => parse_model(&raw).context("PJ_DEFAULT_MODEL")?,
@@ -114,7 +115,8 @@ impl ServeConfig {
             github_api_url: url("GITHUB_API_URL")?,
             openai_base_url: url("OPENAI_BASE_URL")?,
             anthropic_base_url: url("ANTHROPIC_BASE_URL")?,
-            keep_alive: var("KEEP_ALIVE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            keep_alive: var("KEEP_ALIVE")
+                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
         })
     }
 }
@@ -156,7 +158,9 @@ pub fn runner_command(configured: Option<&str>) -> String {
 
 fn shell_quote(path: &Path) -> String {
     let s = path.to_string_lossy();
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+    {
         s.into_owned()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))

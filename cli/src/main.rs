@@ -9,7 +9,11 @@ mod config;
 mod serve;
 
 #[derive(Parser)]
-#[command(name = "pj", version, about = "Pithy Jaunt: plain-words change requests to pull requests")]
+#[command(
+    name = "pj",
+    version,
+    about = "Pithy Jaunt: plain-words change requests to pull requests"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,7 +50,10 @@ fn init_tracing() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("pj: cannot start the async runtime: {e}");

@@ -50,7 +50,10 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {listen}"))?;
     let local: SocketAddr = listener.local_addr()?;
     let base_url = format!("http://{local}");
-    let public_url = config.public_url.clone().unwrap_or_else(|| base_url.clone());
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| base_url.clone());
 
     let store = Arc::new(
         SqliteStore::open(
@@ -71,8 +74,8 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
             SecretString::from(value)
         }
     };
-    let master = MasterSecret::new(master)
-        .map_err(|m| anyhow::anyhow!("PJ_WEBHOOK_SECRET: {m}"))?;
+    let master =
+        MasterSecret::new(master).map_err(|m| anyhow::anyhow!("PJ_WEBHOOK_SECRET: {m}"))?;
 
     let mut auth = Authenticator::default();
     let mut dev_token = None;
@@ -80,7 +83,10 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         auth = auth.with_tokens(tokens).map_err(anyhow::Error::msg)?;
     }
     if let Some(secret) = &config.jwt_secret {
-        auth = auth.with_jwt_secret(secret.expose_secret().as_bytes(), config.jwt_audience.as_deref());
+        auth = auth.with_jwt_secret(
+            secret.expose_secret().as_bytes(),
+            config.jwt_audience.as_deref(),
+        );
     }
     if auth.is_empty() {
         let (token, _) = kept_secret(&data_dir.join("dev-token"), || {
@@ -234,7 +240,9 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         while background.join_next().await.is_some() {}
     };
     if tokio::time::timeout(SHUTDOWN_GRACE, finish).await.is_err() {
-        tracing::warn!("work in flight did not finish in time; it will be picked up on the next start");
+        tracing::warn!(
+            "work in flight did not finish in time; it will be picked up on the next start"
+        );
     }
     if let Some(local) = &local_runner {
         local.shutdown(Duration::from_secs(1)).await;
@@ -248,7 +256,10 @@ fn print_banner(base_url: &str, data_dir: &Path, dev_token: Option<&str>) {
     println!("  data dir: {}", data_dir.display());
     match dev_token {
         Some(token) => {
-            println!("  token:    {token}   (user dev, email dev@localhost; kept in {})", data_dir.join("dev-token").display());
+            println!(
+                "  token:    {token}   (user dev, email dev@localhost; kept in {})",
+                data_dir.join("dev-token").display()
+            );
             println!("Try it:");
             println!(
                 "  curl -s {base_url}/tasks -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    -d '{{\"repo_url\": \"https://github.com/OWNER/REPO\", \"prompt\": \"Add a CONTRIBUTING.md\"}}'"
@@ -355,7 +366,11 @@ async fn consume<H, F>(
             match queue.receive(name, free.min(10), visibility).await {
                 Ok(messages) => messages,
                 Err(e) => {
-                    tracing::error!(queue = name.as_str(), error = format!("{e:#}"), "receive failed");
+                    tracing::error!(
+                        queue = name.as_str(),
+                        error = format!("{e:#}"),
+                        "receive failed"
+                    );
                     Vec::new()
                 }
             }
@@ -385,7 +400,11 @@ async fn consume<H, F>(
                     }
                 };
                 if let Err(e) = result {
-                    tracing::warn!(queue = name.as_str(), error = format!("{e:#}"), "could not settle a message; it will come again");
+                    tracing::warn!(
+                        queue = name.as_str(),
+                        error = format!("{e:#}"),
+                        "could not settle a message; it will come again"
+                    );
                 }
                 drop(permit);
             });

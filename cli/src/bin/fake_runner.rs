@@ -27,10 +27,13 @@ fn env(name: &str) -> Result<String, String> {
 fn read_env() -> Result<Env, String> {
     Ok(Env {
         task_id: env("TASK_ID")?,
-        attempt: env("TASK_ATTEMPT")?.parse().map_err(|_| "TASK_ATTEMPT is not a number")?,
+        attempt: env("TASK_ATTEMPT")?
+            .parse()
+            .map_err(|_| "TASK_ATTEMPT is not a number")?,
         webhook_url: env("WEBHOOK_URL")?,
         logs_url: env("LOGS_URL")?,
-        secret: CallbackSecret::parse(&env("WEBHOOK_SECRET")?).map_err(|e| format!("WEBHOOK_SECRET {e}"))?,
+        secret: CallbackSecret::parse(&env("WEBHOOK_SECRET")?)
+            .map_err(|e| format!("WEBHOOK_SECRET {e}"))?,
         prompt: env("AGENT_PROMPT")?,
         branch: env("BRANCH_NAME")?,
     })
@@ -48,23 +51,35 @@ fn word<'a>(prompt: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Sends one signed delivery, retrying with the same webhook-id until it is answered.
-async fn deliver(client: &reqwest::Client, env: &Env, url: &str, body: &Value) -> Result<u16, String> {
+async fn deliver(
+    client: &reqwest::Client,
+    env: &Env,
+    url: &str,
+    body: &Value,
+) -> Result<u16, String> {
     let id = WebhookId::generate();
     let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut wait = Duration::from_millis(100);
     loop {
         let ts = chrono::Utc::now().timestamp();
-        let mut request = client.post(url).header("content-type", "application/json").body(bytes.clone());
+        let mut request = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(bytes.clone());
         for (name, value) in signed_headers(&env.secret, &id, ts, &bytes) {
             request = request.header(name, value);
         }
         match request.send().await {
-            Ok(r) if r.status().is_success() || r.status().as_u16() == 409 => return Ok(r.status().as_u16()),
+            Ok(r) if r.status().is_success() || r.status().as_u16() == 409 => {
+                return Ok(r.status().as_u16());
+            }
             Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
                 return Err(format!("{url} answered {}", r.status()));
             }
-            _ if started.elapsed() > Duration::from_secs(90) => return Err(format!("{url} never answered")),
+            _ if started.elapsed() > Duration::from_secs(90) => {
+                return Err(format!("{url} never answered"));
+            }
             _ => {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(2));
@@ -73,7 +88,12 @@ async fn deliver(client: &reqwest::Client, env: &Env, url: &str, body: &Value) -
     }
 }
 
-async fn event(client: &reqwest::Client, env: &Env, kind: &str, extra: Value) -> Result<u16, String> {
+async fn event(
+    client: &reqwest::Client,
+    env: &Env,
+    kind: &str,
+    extra: Value,
+) -> Result<u16, String> {
     let mut body = json!({"type": kind, "task_id": env.task_id, "attempt": env.attempt});
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
@@ -81,7 +101,12 @@ async fn event(client: &reqwest::Client, env: &Env, kind: &str, extra: Value) ->
     deliver(client, env, &env.webhook_url, &body).await
 }
 
-async fn logs(client: &reqwest::Client, env: &Env, from: u64, texts: &[String]) -> Result<(), String> {
+async fn logs(
+    client: &reqwest::Client,
+    env: &Env,
+    from: u64,
+    texts: &[String],
+) -> Result<(), String> {
     for (chunk_no, chunk) in texts.chunks(200).enumerate() {
         let lines: Vec<Value> = chunk
             .iter()
@@ -98,11 +123,16 @@ async fn logs(client: &reqwest::Client, env: &Env, from: u64, texts: &[String]) 
 }
 
 async fn run(env: Env) -> Result<(), String> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
     if event(&client, &env, "task.started", json!({})).await? == 409 {
         return Ok(());
     }
-    let count: usize = word(&env.prompt, "logs").and_then(|n| n.parse().ok()).unwrap_or(3);
+    let count: usize = word(&env.prompt, "logs")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
     let mut lines: Vec<String> = (0..count).map(|i| format!("step {i} of {count}")).collect();
     if word(&env.prompt, "leak").is_some() {
         lines.push("using token ghp_abcdefghijklmnopqrstuvwxyz0123456789".into());
@@ -110,7 +140,13 @@ async fn run(env: Env) -> Result<(), String> {
     logs(&client, &env, 0, &lines).await?;
     if let Some(secs) = word(&env.prompt, "slow").and_then(|s| s.parse::<u64>().ok()) {
         tokio::time::sleep(Duration::from_secs(secs)).await;
-        logs(&client, &env, lines.len() as u64, &["done waiting".to_owned()]).await?;
+        logs(
+            &client,
+            &env,
+            lines.len() as u64,
+            &["done waiting".to_owned()],
+        )
+        .await?;
     }
     if word(&env.prompt, "hang").is_some() {
         // Long enough for any deadline in the tests, short enough to never linger.
@@ -126,7 +162,13 @@ async fn run(env: Env) -> Result<(), String> {
         event(&client, &env, "task.needs_review", json!({"branch": env.branch, "error": {"code": "verify_failed", "message": "tests fail"}, "usage": usage})).await?;
     } else {
         let pr = format!("https://github.com/example/repo/pull/{}", env.attempt);
-        event(&client, &env, "task.completed", json!({"branch": env.branch, "pr_url": pr, "usage": usage})).await?;
+        event(
+            &client,
+            &env,
+            "task.completed",
+            json!({"branch": env.branch, "pr_url": pr, "usage": usage}),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -139,7 +181,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("pj-fake-runner: {e}");

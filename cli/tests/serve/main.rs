@@ -15,7 +15,9 @@ fn id(task: &Value) -> String {
 #[tokio::test]
 async fn a_task_runs_to_completion_with_logs_and_an_email() {
     let server = Server::start(&[]).await;
-    let task = server.create(ALICE, task_body("Add a README fake:logs=5")).await;
+    let task = server
+        .create(ALICE, task_body("Add a README fake:logs=5"))
+        .await;
     assert_eq!(task["status"], "queued");
     assert_eq!(task["attempt"], 1);
     let done = server.wait_for(ALICE, &id(&task), "completed", 30).await;
@@ -25,7 +27,14 @@ async fn a_task_runs_to_completion_with_logs_and_an_email() {
     let lines = server.logs(ALICE, &id(&task)).await;
     let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
-    let (_, execs) = server.call("GET", &format!("/tasks/{}/executions", id(&task)), Some(ALICE), None).await;
+    let (_, execs) = server
+        .call(
+            "GET",
+            &format!("/tasks/{}/executions", id(&task)),
+            Some(ALICE),
+            None,
+        )
+        .await;
     assert_eq!(execs["executions"][0]["status"], "completed");
     assert_eq!(execs["executions"][0]["runner"], "local");
     // The email goes out shortly after the terminal status.
@@ -67,7 +76,14 @@ async fn a_runner_that_crashes_is_retried_then_fails_with_runner_exited() {
     let done = server.wait_for(ALICE, &id(&task), "failed", 60).await;
     assert_eq!(done["error"]["code"], "runner_exited");
     assert_eq!(done["attempt"], 2);
-    let (_, execs) = server.call("GET", &format!("/tasks/{}/executions", id(&task)), Some(ALICE), None).await;
+    let (_, execs) = server
+        .call(
+            "GET",
+            &format!("/tasks/{}/executions", id(&task)),
+            Some(ALICE),
+            None,
+        )
+        .await;
     let execs = execs["executions"].as_array().unwrap().clone();
     assert_eq!(execs.len(), 2);
     assert!(execs.iter().all(|e| e["error"]["code"] == "runner_exited"));
@@ -88,17 +104,26 @@ async fn cancelling_a_running_task_stops_it_and_its_later_events_change_nothing(
     let task = server.create(ALICE, task_body("fake:slow=20")).await;
     let tid = id(&task);
     server.wait_for(ALICE, &tid, "running", 30).await;
-    let (status, cancelled) = server.call("POST", &format!("/tasks/{tid}/cancel"), Some(ALICE), None).await;
+    let (status, cancelled) = server
+        .call("POST", &format!("/tasks/{tid}/cancel"), Some(ALICE), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(cancelled["status"], "cancelled");
-    let (status, _) = server.event(&tid, 1, json!({"type": "task.completed", "branch": "pj/x"})).await;
+    let (status, _) = server
+        .event(&tid, 1, json!({"type": "task.completed", "branch": "pj/x"}))
+        .await;
     assert_eq!(status, 409);
-    let (status, _) = server.call("POST", &format!("/tasks/{tid}/cancel"), Some(ALICE), None).await;
+    let (status, _) = server
+        .call("POST", &format!("/tasks/{tid}/cancel"), Some(ALICE), None)
+        .await;
     assert_eq!(status, 409);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = server.task(ALICE, &tid).await;
     assert_eq!(after["status"], "cancelled");
-    assert_eq!(after["attempt"], 1, "a cancelled task starts no new attempt");
+    assert_eq!(
+        after["attempt"], 1,
+        "a cancelled task starts no new attempt"
+    );
     assert!(server.outbox().is_empty(), "no email for a cancelled task");
 }
 
@@ -106,23 +131,66 @@ async fn cancelling_a_running_task_stops_it_and_its_later_events_change_nothing(
 async fn execute_approve_and_retry_follow_the_contract() {
     let server = Server::start(&[]).await;
     // execute: false waits for an explicit execute.
-    let idle = server.create(ALICE, json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false})).await;
+    let idle = server
+        .create(
+            ALICE,
+            json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false}),
+        )
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(server.task(ALICE, &id(&idle)).await["status"], "queued");
-    let (status, _) = server.call("POST", &format!("/tasks/{}/execute", id(&idle)), Some(ALICE), None).await;
+    let (status, _) = server
+        .call(
+            "POST",
+            &format!("/tasks/{}/execute", id(&idle)),
+            Some(ALICE),
+            None,
+        )
+        .await;
     assert_eq!(status, 202);
-    let (status, _) = server.call("POST", &format!("/tasks/{}/execute", id(&idle)), Some(ALICE), None).await;
-    assert!(status == 202 || status == 409, "repeating execute is safe: {status}");
+    let (status, _) = server
+        .call(
+            "POST",
+            &format!("/tasks/{}/execute", id(&idle)),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert!(
+        status == 202 || status == 409,
+        "repeating execute is safe: {status}"
+    );
     server.wait_for(ALICE, &id(&idle), "completed", 30).await;
-    let (status, _) = server.call("POST", &format!("/tasks/{}/execute", id(&idle)), Some(ALICE), None).await;
+    let (status, _) = server
+        .call(
+            "POST",
+            &format!("/tasks/{}/execute", id(&idle)),
+            Some(ALICE),
+            None,
+        )
+        .await;
     assert_eq!(status, 409);
 
     // requires_review waits for approval; execute is refused meanwhile.
     let review = server.create(ALICE, json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "requires_review": true})).await;
     assert_eq!(review["status"], "pending_review");
-    let (status, _) = server.call("POST", &format!("/tasks/{}/execute", id(&review)), Some(ALICE), None).await;
+    let (status, _) = server
+        .call(
+            "POST",
+            &format!("/tasks/{}/execute", id(&review)),
+            Some(ALICE),
+            None,
+        )
+        .await;
     assert_eq!(status, 409);
-    let (status, approved) = server.call("POST", &format!("/tasks/{}/approve", id(&review)), Some(ALICE), None).await;
+    let (status, approved) = server
+        .call(
+            "POST",
+            &format!("/tasks/{}/approve", id(&review)),
+            Some(ALICE),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(approved["status"], "queued");
     server.wait_for(ALICE, &id(&review), "completed", 30).await;
@@ -130,13 +198,27 @@ async fn execute_approve_and_retry_follow_the_contract() {
     // retry starts attempt 2 of a failed task.
     let failing = server.create(ALICE, task_body("fake:fail")).await;
     server.wait_for(ALICE, &id(&failing), "failed", 30).await;
-    let (status, retried) = server.call("POST", &format!("/tasks/{}/retry", id(&failing)), Some(ALICE), None).await;
+    let (status, retried) = server
+        .call(
+            "POST",
+            &format!("/tasks/{}/retry", id(&failing)),
+            Some(ALICE),
+            None,
+        )
+        .await;
     assert_eq!(status, 202);
     assert_eq!(retried["attempt"], 2);
     assert_eq!(retried["error"], Value::Null);
     let done = server.wait_for(ALICE, &id(&failing), "failed", 30).await;
     assert_eq!(done["attempt"], 2);
-    let (status, _) = server.call("POST", &format!("/tasks/{}/retry", id(&idle)), Some(ALICE), None).await;
+    let (status, _) = server
+        .call(
+            "POST",
+            &format!("/tasks/{}/retry", id(&idle)),
+            Some(ALICE),
+            None,
+        )
+        .await;
     assert_eq!(status, 409, "a completed task is not retried");
 }
 
@@ -164,16 +246,22 @@ async fn an_idempotency_key_returns_the_first_task_and_refuses_another_body() {
         async move {
             let r = req.send().await.unwrap();
             let replayed = r.headers().get("idempotent-replayed").is_some();
-            (r.status().as_u16(), replayed, r.json::<Value>().await.unwrap())
+            (
+                r.status().as_u16(),
+                replayed,
+                r.json::<Value>().await.unwrap(),
+            )
         }
     };
-    let body = json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false});
+    let body =
+        json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false});
     let (s1, r1, first) = send(body.clone()).await;
     let (s2, r2, second) = send(body).await;
     assert_eq!((s1, r1), (201, false));
     assert_eq!((s2, r2), (201, true));
     assert_eq!(first["id"], second["id"]);
-    let (s3, _, err) = send(json!({"repo_url": "https://github.com/example/repo", "prompt": "other"})).await;
+    let (s3, _, err) =
+        send(json!({"repo_url": "https://github.com/example/repo", "prompt": "other"})).await;
     assert_eq!(s3, 409);
     assert_eq!(err["error"]["code"], "conflict");
     // The same key is another user's own.
@@ -207,11 +295,20 @@ async fn tasks_are_listed_newest_first_in_pages_and_filtered_by_status() {
     }
     assert!(cursor.is_none());
     assert_eq!(seen, ids);
-    let (_, queued) = server.call("GET", "/tasks?status=queued", Some(ALICE), None).await;
+    let (_, queued) = server
+        .call("GET", "/tasks?status=queued", Some(ALICE), None)
+        .await;
     assert_eq!(queued["tasks"].as_array().unwrap().len(), 5);
-    let (_, done) = server.call("GET", "/tasks?status=completed", Some(ALICE), None).await;
+    let (_, done) = server
+        .call("GET", "/tasks?status=completed", Some(ALICE), None)
+        .await;
     assert!(done["tasks"].as_array().unwrap().is_empty());
-    for bad in ["/tasks?limit=0", "/tasks?limit=101", "/tasks?status=bogus", "/tasks?cursor=%%%"] {
+    for bad in [
+        "/tasks?limit=0",
+        "/tasks?limit=101",
+        "/tasks?status=bogus",
+        "/tasks?cursor=%%%",
+    ] {
         let (status, err) = server.call("GET", bad, Some(ALICE), None).await;
         assert_eq!(status, 400, "{bad}");
         assert_eq!(err["error"]["code"], "validation_failed");
@@ -221,7 +318,12 @@ async fn tasks_are_listed_newest_first_in_pages_and_filtered_by_status() {
 #[tokio::test]
 async fn another_users_task_is_not_found() {
     let server = Server::start(&[]).await;
-    let task = server.create(ALICE, json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false})).await;
+    let task = server
+        .create(
+            ALICE,
+            json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false}),
+        )
+        .await;
     let tid = id(&task);
     for (method, path) in [
         ("GET", format!("/tasks/{tid}")),
@@ -240,14 +342,23 @@ async fn another_users_task_is_not_found() {
     assert!(list["tasks"].as_array().unwrap().is_empty());
 }
 
-async fn read_sse(server: &Server, path: &str, last_event_id: Option<&str>) -> Vec<(String, Option<String>, Value)> {
+async fn read_sse(
+    server: &Server,
+    path: &str,
+    last_event_id: Option<&str>,
+) -> Vec<(String, Option<String>, Value)> {
     let mut req = server.client.get(server.url(path)).bearer_auth(ALICE);
     if let Some(last) = last_event_id {
         req = req.header("Last-Event-ID", last);
     }
     let resp = req.send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let text = tokio::time::timeout(Duration::from_secs(30), resp.text())
         .await
         .expect("the stream ends after the terminal status")
@@ -267,7 +378,11 @@ async fn read_sse(server: &Server, path: &str, last_event_id: Option<&str>) -> V
             }
         }
         if let Some(kind) = kind {
-            events.push((kind, event_id, serde_json::from_str(&data).unwrap_or(Value::Null)));
+            events.push((
+                kind,
+                event_id,
+                serde_json::from_str(&data).unwrap_or(Value::Null),
+            ));
         }
     }
     events
@@ -276,34 +391,69 @@ async fn read_sse(server: &Server, path: &str, last_event_id: Option<&str>) -> V
 #[tokio::test]
 async fn the_log_stream_replays_from_last_event_id_and_ends_after_the_terminal_status() {
     let server = Server::start(&[]).await;
-    let task = server.create(ALICE, task_body("fake:logs=4 fake:slow=1")).await;
+    let task = server
+        .create(ALICE, task_body("fake:logs=4 fake:slow=1"))
+        .await;
     let tid = id(&task);
     // Followed live from the start.
     let live = read_sse(&server, &format!("/tasks/{tid}/logs/stream"), None).await;
-    let logs: Vec<&Value> = live.iter().filter(|(k, _, _)| k == "log").map(|(_, _, d)| d).collect();
+    let logs: Vec<&Value> = live
+        .iter()
+        .filter(|(k, _, _)| k == "log")
+        .map(|(_, _, d)| d)
+        .collect();
     assert_eq!(logs.len(), 5, "{live:?}");
-    let statuses: Vec<&str> = live.iter().filter(|(k, _, _)| k == "status").map(|(_, _, d)| d["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = live
+        .iter()
+        .filter(|(k, _, _)| k == "status")
+        .map(|(_, _, d)| d["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses.last(), Some(&"completed"));
     assert!(statuses.contains(&"running"), "{statuses:?}");
-    assert_eq!(live.last().unwrap().0, "status", "the stream ends with the terminal status");
+    assert_eq!(
+        live.last().unwrap().0,
+        "status",
+        "the stream ends with the terminal status"
+    );
     // Replayed after the second line.
-    let second_id = live.iter().filter(|(k, _, _)| k == "log").nth(1).unwrap().1.clone().unwrap();
-    let replay = read_sse(&server, &format!("/tasks/{tid}/logs/stream"), Some(&second_id)).await;
-    let seqs: Vec<u64> = replay.iter().filter(|(k, _, _)| k == "log").map(|(_, _, d)| d["seq"].as_u64().unwrap()).collect();
+    let second_id = live
+        .iter()
+        .filter(|(k, _, _)| k == "log")
+        .nth(1)
+        .unwrap()
+        .1
+        .clone()
+        .unwrap();
+    let replay = read_sse(
+        &server,
+        &format!("/tasks/{tid}/logs/stream"),
+        Some(&second_id),
+    )
+    .await;
+    let seqs: Vec<u64> = replay
+        .iter()
+        .filter(|(k, _, _)| k == "log")
+        .map(|(_, _, d)| d["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, vec![2, 3, 4]);
 }
 
 #[tokio::test]
 async fn a_server_killed_while_a_task_runs_finishes_it_after_restart_without_doubling() {
     let mut server = Server::start(&[]).await;
-    let task = server.create(ALICE, task_body("fake:slow=4 fake:logs=3")).await;
+    let task = server
+        .create(ALICE, task_body("fake:slow=4 fake:logs=3"))
+        .await;
     let tid = id(&task);
     server.wait_for(ALICE, &tid, "running", 30).await;
     server.kill_9();
     tokio::time::sleep(Duration::from_secs(1)).await;
     server.restart().await;
     let done = server.wait_for(ALICE, &tid, "completed", 60).await;
-    assert_eq!(done["attempt"], 1, "the runner that outlived the server finished its attempt");
+    assert_eq!(
+        done["attempt"], 1,
+        "the runner that outlived the server finished its attempt"
+    );
     let lines = server.logs(ALICE, &tid).await;
     let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, vec![0, 1, 2, 3]);
@@ -313,9 +463,19 @@ async fn a_server_killed_while_a_task_runs_finishes_it_after_restart_without_dou
 
 #[tokio::test]
 async fn bad_requests_get_the_json_error_shape() {
-    let server = Server::start(&[("PJ_RATE_LIMIT_BURST", "3"), ("PJ_RATE_LIMIT_PER_MINUTE", "1")]).await;
+    let server = Server::start(&[
+        ("PJ_RATE_LIMIT_BURST", "3"),
+        ("PJ_RATE_LIMIT_PER_MINUTE", "1"),
+    ])
+    .await;
     let post = |body: &'static str, ct: &'static str| {
-        server.client.post(server.url("/tasks")).bearer_auth(ALICE).header("content-type", ct).body(body).send()
+        server
+            .client
+            .post(server.url("/tasks"))
+            .bearer_auth(ALICE)
+            .header("content-type", ct)
+            .body(body)
+            .send()
     };
     let check = |r: reqwest::Response, status: u16, code: &'static str| async move {
         assert_eq!(r.status().as_u16(), status);
@@ -324,51 +484,134 @@ async fn bad_requests_get_the_json_error_shape() {
         assert!(v["error"]["message"].is_string());
         v
     };
-    check(post("{not json", "application/json").await.unwrap(), 400, "validation_failed").await;
-    let v = check(post("repo_url=x", "application/x-www-form-urlencoded").await.unwrap(), 400, "validation_failed").await;
+    check(
+        post("{not json", "application/json").await.unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
+    let v = check(
+        post("repo_url=x", "application/x-www-form-urlencoded")
+            .await
+            .unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(v["error"]["field"], "Content-Type");
-    let v = check(post(r#"{"prompt": "x"}"#, "application/json").await.unwrap(), 400, "validation_failed").await;
+    let v = check(
+        post(r#"{"prompt": "x"}"#, "application/json")
+            .await
+            .unwrap(),
+        400,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(v["error"]["field"], "repo_url");
-    let huge = format!(r#"{{"repo_url": "https://github.com/o/r", "prompt": "{}"}}"#, "a".repeat(2 * 1024 * 1024));
-    let r = server.client.post(server.url("/tasks")).bearer_auth(ALICE).header("content-type", "application/json").body(huge).send().await.unwrap();
+    let huge = format!(
+        r#"{{"repo_url": "https://github.com/o/r", "prompt": "{}"}}"#,
+        "a".repeat(2 * 1024 * 1024)
+    );
+    let r = server
+        .client
+        .post(server.url("/tasks"))
+        .bearer_auth(ALICE)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     check(r, 413, "payload_too_large").await;
-    let r = server.client.get(server.url("/nowhere")).bearer_auth(ALICE).send().await.unwrap();
+    let r = server
+        .client
+        .get(server.url("/nowhere"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
     check(r, 404, "not_found").await;
-    let r = server.client.delete(server.url("/tasks")).bearer_auth(ALICE).send().await.unwrap();
+    let r = server
+        .client
+        .delete(server.url("/tasks"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
     check(r, 404, "not_found").await;
-    let r = server.client.get(server.url("/tasks")).send().await.unwrap();
+    let r = server
+        .client
+        .get(server.url("/tasks"))
+        .send()
+        .await
+        .unwrap();
     check(r, 401, "unauthorized").await;
-    let r = server.client.get(server.url("/tasks")).bearer_auth("wrong-token").send().await.unwrap();
+    let r = server
+        .client
+        .get(server.url("/tasks"))
+        .bearer_auth("wrong-token")
+        .send()
+        .await
+        .unwrap();
     check(r, 401, "unauthorized").await;
-    let r = server.client.get(server.url("/healthz")).send().await.unwrap();
+    let r = server
+        .client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     // The rate limit counts creations per user, valid or not.
     let mut limited = None;
     for _ in 0..5 {
-        let r = server.client.post(server.url("/tasks")).bearer_auth(ALICE)
-            .json(&json!({"repo_url": "https://github.com/o/r", "prompt": "p", "execute": false})).send().await.unwrap();
+        let r = server
+            .client
+            .post(server.url("/tasks"))
+            .bearer_auth(ALICE)
+            .json(&json!({"repo_url": "https://github.com/o/r", "prompt": "p", "execute": false}))
+            .send()
+            .await
+            .unwrap();
         if r.status().as_u16() == 429 {
             limited = Some(r);
             break;
         }
     }
     let r = limited.expect("the burst runs out");
-    let retry_after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry_after >= 1);
     check(r, 429, "rate_limited").await;
-    let r = server.client.post(server.url("/tasks")).bearer_auth(BOB)
-        .json(&json!({"repo_url": "https://github.com/o/r", "prompt": "p", "execute": false})).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 201, "another user has their own budget");
+    let r = server
+        .client
+        .post(server.url("/tasks"))
+        .bearer_auth(BOB)
+        .json(&json!({"repo_url": "https://github.com/o/r", "prompt": "p", "execute": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        201,
+        "another user has their own budget"
+    );
 }
 
 #[tokio::test]
 async fn runner_callbacks_are_verified_deduplicated_and_redacted() {
     let server = Server::start(&[]).await;
-    let task = server.create(ALICE, task_body("fake:leak fake:logs=1")).await;
+    let task = server
+        .create(ALICE, task_body("fake:leak fake:logs=1"))
+        .await;
     let tid = id(&task);
     server.wait_for(ALICE, &tid, "completed", 30).await;
     let lines = server.logs(ALICE, &tid).await;
-    let leaked = lines.iter().find(|l| l["text"].as_str().unwrap().contains("token")).unwrap();
+    let leaked = lines
+        .iter()
+        .find(|l| l["text"].as_str().unwrap().contains("token"))
+        .unwrap();
     assert_eq!(leaked["text"], "using token ghp_[REDACTED]");
 
     // A forged signature, a stale one and none at all are refused.
@@ -376,33 +619,82 @@ async fn runner_callbacks_are_verified_deduplicated_and_redacted() {
     let bytes = serde_json::to_vec(&body).unwrap();
     let now = chrono::Utc::now().timestamp();
     for (sig, ts) in [("v1,Zm9yZ2Vk", now), ("", now)] {
-        let r = server.client.post(server.url("/webhooks/runner"))
-            .header("webhook-id", "msg_1").header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", sig).body(bytes.clone()).send().await.unwrap();
+        let r = server
+            .client
+            .post(server.url("/webhooks/runner"))
+            .header("webhook-id", "msg_1")
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 401);
     }
 
     // A log batch delivered twice stores its lines once; a repeated webhook-id changes nothing.
     let batch = json!({"task_id": tid, "attempt": 1, "lines": [
         {"seq": 100, "ts": "2026-01-01T00:00:00Z", "stream": "stderr", "text": "late line"}]});
-    let (s1, a1) = server.runner_post("/webhooks/runner/logs", &tid, 1, &batch, Some("msg_batch")).await;
-    let (s2, a2) = server.runner_post("/webhooks/runner/logs", &tid, 1, &batch, Some("msg_batch")).await;
+    let (s1, a1) = server
+        .runner_post("/webhooks/runner/logs", &tid, 1, &batch, Some("msg_batch"))
+        .await;
+    let (s2, a2) = server
+        .runner_post("/webhooks/runner/logs", &tid, 1, &batch, Some("msg_batch"))
+        .await;
     assert_eq!((s1, s2), (200, 200));
     assert_eq!(a1["stored"], 1);
     assert_eq!(a2["stored"], 0);
-    let (status, _) = server.runner_post("/webhooks/runner", &tid, 1, &json!({"type": "task.progress", "task_id": tid, "attempt": 1}), Some("msg_p")).await;
-    assert_eq!(status, 200);
-    let (status, ack) = server.runner_post("/webhooks/runner", &tid, 1, &json!({"type": "task.progress", "task_id": tid, "attempt": 1}), Some("msg_p")).await;
-    assert_eq!(status, 200);
-    assert!(ack["status"] == "duplicate" || ack["status"] == "unchanged", "{ack}");
+    // An event for a finished task changes nothing.
+    let (status, _) = server
+        .runner_post(
+            "/webhooks/runner",
+            &tid,
+            1,
+            &json!({"type": "task.progress", "task_id": tid, "attempt": 1}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // A repeated webhook-id is answered 200 with no second effect.
+    let running = server.create(ALICE, task_body("fake:slow=30")).await;
+    let rid = id(&running);
+    server.wait_for(ALICE, &rid, "running", 30).await;
+    let completed =
+        json!({"type": "task.completed", "task_id": rid, "attempt": 1, "branch": "pj/first"});
+    let (status, ack) = server
+        .runner_post("/webhooks/runner", &rid, 1, &completed, Some("msg_done"))
+        .await;
+    assert_eq!((status, ack["status"].as_str()), (200, Some("applied")));
+    let (status, ack) = server
+        .runner_post("/webhooks/runner", &rid, 1, &completed, Some("msg_done"))
+        .await;
+    assert_eq!((status, ack["status"].as_str()), (200, Some("duplicate")));
+    assert_eq!(server.task(ALICE, &rid).await["branch"], "pj/first");
 
     // A key signs for its own attempt only.
-    let (status, _) = server.runner_post("/webhooks/runner", &tid, 2, &json!({"type": "task.started", "task_id": tid, "attempt": 1}), None).await;
+    let (status, _) = server
+        .runner_post(
+            "/webhooks/runner",
+            &tid,
+            2,
+            &json!({"type": "task.started", "task_id": tid, "attempt": 1}),
+            None,
+        )
+        .await;
     assert_eq!(status, 401);
 
     // Over 1,000 lines is too large.
     let many: Vec<Value> = (0..1001).map(|i| json!({"seq": 1000 + i, "ts": "2026-01-01T00:00:00Z", "stream": "stdout", "text": "x"})).collect();
-    let (status, err) = server.runner_post("/webhooks/runner/logs", &tid, 1, &json!({"task_id": tid, "attempt": 1, "lines": many}), None).await;
+    let (status, err) = server
+        .runner_post(
+            "/webhooks/runner/logs",
+            &tid,
+            1,
+            &json!({"task_id": tid, "attempt": 1, "lines": many}),
+            None,
+        )
+        .await;
     assert_eq!(status, 413);
     assert_eq!(err["error"]["code"], "payload_too_large");
 }
@@ -414,13 +706,23 @@ async fn a_first_start_with_no_environment_makes_its_secrets_and_keeps_them() {
     let mut first = Server::spawn(&data_dir, "127.0.0.1:0", vec![], true).await;
     use std::os::unix::fs::PermissionsExt;
     for file in ["webhook-secret", "dev-token"] {
-        let mode = std::fs::metadata(data_dir.join(file)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(data_dir.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
-    let token = std::fs::read_to_string(data_dir.join("dev-token")).unwrap().trim().to_owned();
+    let token = std::fs::read_to_string(data_dir.join("dev-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
     let (status, _) = first.call("GET", "/tasks", Some(&token), None).await;
     assert_eq!(status, 200);
-    assert_eq!(first.terminate(), Some(0), "SIGTERM stops the server cleanly");
+    assert_eq!(
+        first.terminate(),
+        Some(0),
+        "SIGTERM stops the server cleanly"
+    );
     let second = Server::spawn(&data_dir, "127.0.0.1:0", vec![], true).await;
     let (status, _) = second.call("GET", "/tasks", Some(&token), None).await;
     assert_eq!(status, 200, "the token survives a restart");

@@ -36,8 +36,14 @@ impl Drop for Server {
 /// The environment of a test server: two users, the fake runner, quick sweeps.
 pub fn default_env() -> Vec<(String, String)> {
     [
-        ("PJ_AUTH_TOKENS", format!("{ALICE}=alice:alice@example.com,{BOB}=bob:bob@example.com")),
-        ("PJ_RUNNER_CMD", env!("CARGO_BIN_EXE_pj-fake-runner").to_owned()),
+        (
+            "PJ_AUTH_TOKENS",
+            format!("{ALICE}=alice:alice@example.com,{BOB}=bob:bob@example.com"),
+        ),
+        (
+            "PJ_RUNNER_CMD",
+            env!("CARGO_BIN_EXE_pj-fake-runner").to_owned(),
+        ),
         ("PJ_SWEEP_INTERVAL_SECS", "1".to_owned()),
         ("PJ_TASK_TIMEOUT_SECS", "60".to_owned()),
         ("PJ_LOG", "info".to_owned()),
@@ -63,7 +69,12 @@ impl Server {
     }
 
     /// Starts `pj serve` with exactly `env` (nothing inherited but PATH and HOME when `clean`).
-    pub async fn spawn(data_dir: &Path, listen: &str, env: Vec<(String, String)>, clean: bool) -> Server {
+    pub async fn spawn(
+        data_dir: &Path,
+        listen: &str,
+        env: Vec<(String, String)>,
+        clean: bool,
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pj"));
         cmd.args(["serve", "--listen", listen, "--data-dir"])
             .arg(data_dir)
@@ -95,7 +106,8 @@ impl Server {
             let mut line = String::new();
             let mut sent = false;
             while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                if !sent && let Some(url) = line.trim().strip_prefix("Pithy Jaunt is listening on ") {
+                if !sent && let Some(url) = line.trim().strip_prefix("Pithy Jaunt is listening on ")
+                {
                     let _ = tx.send(url.to_owned());
                     sent = true;
                 }
@@ -104,7 +116,12 @@ impl Server {
         });
         let base = rx
             .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("pj serve did not start; see {}", data_dir.with_extension("server.log").display()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "pj serve did not start; see {}",
+                    data_dir.with_extension("server.log").display()
+                )
+            });
         let listen = base.trim_start_matches("http://").to_owned();
         Server {
             child: Some(child),
@@ -162,7 +179,13 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
@@ -174,7 +197,10 @@ impl Server {
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn create(&self, token: &str, body: Value) -> Value {
@@ -184,7 +210,9 @@ impl Server {
     }
 
     pub async fn task(&self, token: &str, id: &str) -> Value {
-        let (status, task) = self.call("GET", &format!("/tasks/{id}"), Some(token), None).await;
+        let (status, task) = self
+            .call("GET", &format!("/tasks/{id}"), Some(token), None)
+            .await;
         assert_eq!(status, 200, "get answered {status}: {task}");
         task
     }
@@ -205,7 +233,14 @@ impl Server {
     }
 
     pub async fn logs(&self, token: &str, id: &str) -> Vec<Value> {
-        let (status, page) = self.call("GET", &format!("/tasks/{id}/logs?limit=1000"), Some(token), None).await;
+        let (status, page) = self
+            .call(
+                "GET",
+                &format!("/tasks/{id}/logs?limit=1000"),
+                Some(token),
+                None,
+            )
+            .await;
         assert_eq!(status, 200, "{page}");
         page["lines"].as_array().cloned().unwrap_or_default()
     }
@@ -229,23 +264,39 @@ impl Server {
     }
 
     /// Signs a runner delivery for a task attempt with the server's own master secret.
-    pub async fn runner_post(&self, path: &str, task_id: &str, attempt: u32, body: &Value, webhook_id: Option<&str>) -> (u16, Value) {
-        let master = std::fs::read_to_string(self.data_dir.join("webhook-secret")).expect("master secret");
-        let master = MasterSecret::new(SecretString::from(master.trim().to_owned())).expect("valid secret");
+    pub async fn runner_post(
+        &self,
+        path: &str,
+        task_id: &str,
+        attempt: u32,
+        body: &Value,
+        webhook_id: Option<&str>,
+    ) -> (u16, Value) {
+        let master =
+            std::fs::read_to_string(self.data_dir.join("webhook-secret")).expect("master secret");
+        let master =
+            MasterSecret::new(SecretString::from(master.trim().to_owned())).expect("valid secret");
         let key = master.derive(&TaskId::parse(task_id).expect("task id"), Attempt(attempt));
         let id = webhook_id
             .map(|w| WebhookId::parse(w).expect("webhook id"))
             .unwrap_or_else(WebhookId::generate);
         let bytes = serde_json::to_vec(body).expect("json");
         let ts = chrono::Utc::now().timestamp();
-        let mut req = self.client.post(self.url(path)).header("content-type", "application/json").body(bytes.clone());
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(bytes.clone());
         for (name, value) in signed_headers(&key, &id, ts, &bytes) {
             req = req.header(name, value);
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn event(&self, task_id: &str, attempt: u32, body: Value) -> (u16, Value) {
@@ -253,7 +304,8 @@ impl Server {
         if let (Some(f), Some(b)) = (full.as_object_mut(), body.as_object()) {
             f.extend(b.clone());
         }
-        self.runner_post("/webhooks/runner", task_id, attempt, &full, None).await
+        self.runner_post("/webhooks/runner", task_id, attempt, &full, None)
+            .await
     }
 }
 

@@ -49,8 +49,7 @@ impl Authenticator {
             }
             let user = UserId::parse(user)
                 .map_err(|_| format!("PJ_AUTH_TOKENS: {user:?} is not a valid user id"))?;
-            self.tokens
-                .insert(digest(token), Principal { user, email });
+            self.tokens.insert(digest(token), Principal { user, email });
         }
         Ok(self)
     }
@@ -168,7 +167,12 @@ mod tests {
     }
 
     fn jwt(claims: serde_json::Value, secret: &[u8]) -> String {
-        encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).unwrap()
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
     }
 
     fn later() -> i64 {
@@ -184,20 +188,32 @@ mod tests {
         let auth = Authenticator::default()
             .with_tokens("dev-token-1=alice:alice@example.com, dev-token-2=bob")
             .unwrap();
-        let p = auth.authenticate(&headers("Bearer dev-token-1"), None).unwrap();
+        let p = auth
+            .authenticate(&headers("Bearer dev-token-1"), None)
+            .unwrap();
         assert_eq!(p.user.as_str(), "alice");
         assert_eq!(p.email.as_deref(), Some("alice@example.com"));
-        let p = auth.authenticate(&headers("bearer dev-token-2"), None).unwrap();
+        let p = auth
+            .authenticate(&headers("bearer dev-token-2"), None)
+            .unwrap();
         assert_eq!(p.user.as_str(), "bob");
         assert!(p.email.is_none());
     }
 
     #[test]
     fn when_token_is_missing_or_unknown_should_refuse() {
-        let auth = Authenticator::default().with_tokens("dev-token-1=alice").unwrap();
+        let auth = Authenticator::default()
+            .with_tokens("dev-token-1=alice")
+            .unwrap();
         assert!(auth.authenticate(&HeaderMap::new(), None).is_err());
-        assert!(auth.authenticate(&headers("Bearer nope-nope"), None).is_err());
-        assert!(auth.authenticate(&headers("Basic dev-token-1"), None).is_err());
+        assert!(
+            auth.authenticate(&headers("Bearer nope-nope"), None)
+                .is_err()
+        );
+        assert!(
+            auth.authenticate(&headers("Basic dev-token-1"), None)
+                .is_err()
+        );
     }
 
     #[test]
@@ -219,12 +235,21 @@ mod tests {
     fn when_jwt_is_expired_forged_or_without_sub_should_refuse() {
         let secret = b"super-secret-jwt-token-with-at-least-32-characters";
         let auth = Authenticator::default().with_jwt_secret(secret, Some("authenticated"));
-        let expired = jwt(json!({"sub": "u", "exp": 1000, "aud": "authenticated"}), secret);
-        let forged = jwt(json!({"sub": "u", "exp": later(), "aud": "authenticated"}), b"another-secret-of-enough-length-000000");
+        let expired = jwt(
+            json!({"sub": "u", "exp": 1000, "aud": "authenticated"}),
+            secret,
+        );
+        let forged = jwt(
+            json!({"sub": "u", "exp": later(), "aud": "authenticated"}),
+            b"another-secret-of-enough-length-000000",
+        );
         let no_sub = jwt(json!({"exp": later(), "aud": "authenticated"}), secret);
         let wrong_aud = jwt(json!({"sub": "u", "exp": later(), "aud": "other"}), secret);
         for token in [expired, forged, no_sub, wrong_aud] {
-            assert!(auth.authenticate(&headers(&format!("Bearer {token}")), None).is_err());
+            assert!(
+                auth.authenticate(&headers(&format!("Bearer {token}")), None)
+                    .is_err()
+            );
         }
     }
 
@@ -235,9 +260,15 @@ mod tests {
             email: None,
         };
         let untrusting = Authenticator::default();
-        assert!(untrusting.authenticate(&HeaderMap::new(), Some(&claims)).is_err());
+        assert!(
+            untrusting
+                .authenticate(&HeaderMap::new(), Some(&claims))
+                .is_err()
+        );
         let trusting = Authenticator::default().trusting_gateway();
-        let p = trusting.authenticate(&HeaderMap::new(), Some(&claims)).unwrap();
+        let p = trusting
+            .authenticate(&HeaderMap::new(), Some(&claims))
+            .unwrap();
         assert_eq!(p.user.as_str(), "gw-user");
     }
 }

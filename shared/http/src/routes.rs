@@ -24,6 +24,7 @@ use pj_core::stream::{StreamEvent, follow};
 use pj_core::time::rfc3339;
 use pj_core::{AppError, Principal, TaskApi};
 use serde_json::{Value, json};
+use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::{Authenticator, GatewayClaims};
 use crate::error::ApiError;
@@ -61,6 +62,7 @@ pub fn router(state: Shared) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(middleware::from_fn(log_request))
+        .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
 
@@ -77,6 +79,14 @@ async fn log_request(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+/// A panic in a handler is a bug: the caller still gets the JSON error shape.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError(AppError::Internal(anyhow::anyhow!(
+        "a request handler panicked"
+    )))
+    .into_response()
 }
 
 async fn healthz() -> Json<Value> {
@@ -102,15 +112,19 @@ impl FromRequestParts<Shared> for Caller {
 
 /// A task id from the path; one that cannot be read is a task that is not there.
 fn task_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(id)| id).map_err(|_| ApiError(AppError::NotFound))
+    path.map(|Path(id)| id)
+        .map_err(|_| ApiError(AppError::NotFound))
 }
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 fn params(query: Params) -> Result<HashMap<String, String>, ApiError> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|_| ApiError(AppError::validation("query", "the query string is malformed")))
+    query.map(|Query(q)| q).map_err(|_| {
+        ApiError(AppError::validation(
+            "query",
+            "the query string is malformed",
+        ))
+    })
 }
 
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
@@ -118,12 +132,17 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let too_large =
-        || ApiError(AppError::PayloadTooLarge(format!("the body may be at most {limit} bytes")));
+    let too_large = || {
+        ApiError(AppError::PayloadTooLarge(format!(
+            "the body may be at most {limit} bytes"
+        )))
+    };
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
 }
 
 fn json_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
@@ -138,10 +157,17 @@ fn json_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
         }
     }
     if bytes.is_empty() {
-        return Err(ApiError(AppError::validation("body", "a JSON body is required")));
+        return Err(ApiError(AppError::validation(
+            "body",
+            "a JSON body is required",
+        )));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError(AppError::validation("body", format!("is not valid JSON: {e}"))))
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError(AppError::validation(
+            "body",
+            format!("is not valid JSON: {e}"),
+        ))
+    })
 }
 
 fn view(task: &pj_core::Task) -> Value {
@@ -158,7 +184,10 @@ async fn create_task(
     let value = json_body(&headers, &bytes)?;
     let key = match headers.get("idempotency-key") {
         Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError(AppError::validation("Idempotency-Key", "must be visible ASCII"))
+            ApiError(AppError::validation(
+                "Idempotency-Key",
+                "must be visible ASCII",
+            ))
         })?),
         None => None,
     };
@@ -191,7 +220,9 @@ async fn list_tasks(
         )
         .await?;
     let tasks: Vec<Value> = page.tasks.iter().map(view).collect();
-    Ok(Json(json!({"tasks": tasks, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"tasks": tasks, "next_cursor": page.next_cursor}),
+    ))
 }
 
 async fn get_task(
@@ -279,7 +310,9 @@ async fn logs(
         )
         .await?;
     let lines: Vec<Value> = page.lines.iter().map(line_json).collect();
-    Ok(Json(json!({"lines": lines, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"lines": lines, "next_cursor": page.next_cursor}),
+    ))
 }
 
 async fn stream_logs(
@@ -362,5 +395,7 @@ async fn runner_logs(
         .api
         .receive_logs(&signature_headers(&headers), &bytes)
         .await?;
-    Ok(Json(json!({"stored": ack.stored, "duplicates": ack.duplicates})))
+    Ok(Json(
+        json!({"stored": ack.stored, "duplicates": ack.duplicates}),
+    ))
 }

@@ -1,0 +1,7 @@
+//! The embedded adapters against real processes, real files and a fake SMTP server.
+
+mod adopt;
+mod outbox;
+mod runner;
+mod smtp;
+mod support;
