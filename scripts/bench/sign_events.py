@@ -49,7 +49,7 @@ def main() -> None:
             seq[task] += 1
             body = {"task_id": task, "attempt": 1, "lines": [line]}
         raw = json.dumps(body, separators=(",", ":"))
-        wid = f"msg_bench_{kind}_{n}"
+        wid = f"msg_bench_{kind}_{out.rsplit('/', 1)[-1]}_{n}"
         mac = hmac.new(keys[task], f"{wid}.{ts}.{raw}".encode(), hashlib.sha256).digest()
         sig = "v1," + base64.b64encode(mac).decode()
         files[n % threads].write(f"{path}\t{wid}\t{ts}\t{sig}\t{raw}\n")
