@@ -438,9 +438,5 @@ async fn sweep_loop(sweeper: Arc<Sweeper>, every: Duration, mut stop: watch::Rec
 
 /// The data dir made absolute, so runners started elsewhere find it.
 pub fn absolute(dir: &Path) -> anyhow::Result<PathBuf> {
-    if dir.is_absolute() {
-        Ok(dir.to_path_buf())
-    } else {
-        Ok(std::env::current_dir()?.join(dir))
-    }
+    std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))
 }

@@ -727,3 +727,22 @@ async fn a_first_start_with_no_environment_makes_its_secrets_and_keeps_them() {
     let (status, _) = second.call("GET", "/tasks", Some(&token), None).await;
     assert_eq!(status, 200, "the token survives a restart");
 }
+
+#[tokio::test]
+async fn a_runner_command_that_does_not_exist_fails_the_task_at_once_saying_what_to_fix() {
+    let server = Server::start(&[("PJ_RUNNER_CMD", "/nonexistent/pj-runner run")]).await;
+    let task = server.create(ALICE, task_body("anything")).await;
+    let done = server.wait_for(ALICE, &id(&task), "failed", 30).await;
+    assert_eq!(done["error"]["code"], "dispatch_failed");
+    assert_eq!(
+        done["attempt"], 1,
+        "a failure that would repeat starts no new attempt"
+    );
+    assert!(
+        done["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("PJ_RUNNER_CMD"),
+        "{done}"
+    );
+}

@@ -257,6 +257,7 @@ fn input_name(input: &Input) -> &'static str {
         Input::Dispatched { .. } => "dispatched",
         Input::DispatchDeferred { .. } => "dispatch_deferred",
         Input::DispatchFailed { .. } => "dispatch_failed",
+        Input::DispatchRefused { .. } => "dispatch_refused",
         Input::Requeue { .. } => "requeue",
         Input::Runner { .. } => "runner_event",
         Input::RunnerExited { .. } => "runner_exited",

@@ -81,6 +81,10 @@ pub enum Input {
     DispatchDeferred { attempt: Attempt, error: String },
     /// Starting the runner failed for good, or too often.
     DispatchFailed { attempt: Attempt, error: String },
+    /// The runner cannot be started as things are (bad credentials, a missing sandbox snapshot,
+    /// a runner command that does not exist): the task fails at once, since another attempt
+    /// would fail the same way.
+    DispatchRefused { attempt: Attempt, error: String },
     /// The sweeper sent a lost dispatch message again.
     Requeue { attempt: Attempt },
     /// A signed event from the attempt's runner.
@@ -276,6 +280,22 @@ pub fn transition(
             exec.last_dispatch_error = Some(error.clone());
             let failure = TaskError::new(codes::DISPATCH_FAILED, error.clone());
             infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+        }
+        Input::DispatchRefused { attempt, error } => {
+            let exec = current_open_execution(&mut next, *attempt)?;
+            if !matches!(exec.state, ExecState::Requested | ExecState::Claimed) {
+                return Err(Refusal::AlreadyDone);
+            }
+            exec.last_dispatch_error = Some(error.clone());
+            let failure = TaskError::new(codes::DISPATCH_FAILED, error.clone());
+            finish(
+                &mut next,
+                &mut effects,
+                TaskStatus::Failed,
+                Some(failure),
+                &None,
+                now,
+            );
         }
         Input::Requeue { attempt } => {
             let exec = current_open_execution(&mut next, *attempt)?;

@@ -159,7 +159,7 @@ impl Dispatcher {
             }
             Err(DispatchError::Permanent { message }) => {
                 tracing::warn!(task_id = %id, %attempt, error = %message, "dispatch failed for good");
-                let input = Input::DispatchFailed {
+                let input = Input::DispatchRefused {
                     attempt,
                     error: message,
                 };

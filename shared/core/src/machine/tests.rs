@@ -399,6 +399,43 @@ fn when_infrastructure_fails_on_the_last_attempt_should_fail_the_task_and_notify
 }
 
 #[test]
+fn a_dispatch_that_cannot_succeed_fails_the_task_at_once() {
+    let fixtures = fixtures();
+    let claimed = fixtures
+        .iter()
+        .find(|(n, _)| *n == "queued_claimed")
+        .unwrap()
+        .1
+        .clone();
+    let t = apply(
+        &claimed,
+        Input::DispatchRefused {
+            attempt: A1,
+            error: "the snapshot does not exist".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(t.task.status, TaskStatus::Failed);
+    assert_eq!(
+        t.task.attempt, A1,
+        "no new attempt for a failure that would repeat"
+    );
+    assert_eq!(t.task.error.as_ref().unwrap().code, codes::DISPATCH_FAILED);
+    assert_eq!(t.effects, vec![Effect::Notify(A1)]);
+    let running = fixtures
+        .iter()
+        .find(|(n, _)| *n == "running")
+        .unwrap()
+        .1
+        .clone();
+    let refused = Input::DispatchRefused {
+        attempt: A1,
+        error: "x".into(),
+    };
+    assert_eq!(apply(&running, refused), Err(Refusal::AlreadyDone));
+}
+
+#[test]
 fn agent_outcomes_never_start_a_new_attempt() {
     let running = fixtures()
         .into_iter()
