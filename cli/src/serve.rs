@@ -138,6 +138,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         clock: Arc::new(SystemClock),
         feed: Feed::default(),
         settings: settings.clone(),
+        observer: None,
     };
     let logs = store.clone() as Arc<dyn LogStore>;
     let api = Arc::new(TaskApi::new(

@@ -133,6 +133,9 @@ impl TaskApi {
             CreateOutcome::Created => {
                 tracing::info!(task_id = %task.id, status = %task.status, "task created");
                 self.engine.feed.publish(&task.id);
+                if let Some(observer) = &self.engine.observer {
+                    observer.created(&task);
+                }
                 self.engine.run_effects(&task, &effects).await;
                 Ok((task, false))
             }

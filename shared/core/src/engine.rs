@@ -118,6 +118,12 @@ pub enum ApplyError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Told of every stored change of a task, e.g. to emit metrics.
+pub trait Observer: Send + Sync {
+    fn created(&self, task: &Task);
+    fn changed(&self, before: &Task, after: &Task);
+}
+
 /// How often a write is redone after losing a compare-and-set race.
 const MAX_CAS_ROUNDS: usize = 32;
 
@@ -129,6 +135,8 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     pub feed: Feed,
     pub settings: Arc<Settings>,
+    /// Told of every stored change.
+    pub observer: Option<Arc<dyn Observer>>,
 }
 
 impl Engine {
@@ -181,6 +189,9 @@ impl Engine {
                                 "task changed"
                             );
                             self.feed.publish(&next.task.id);
+                            if let Some(observer) = &self.observer {
+                                observer.changed(&task, &next.task);
+                            }
                             self.run_effects(&next.task, &next.effects).await;
                             return Ok(Applied::Changed(next.task));
                         }

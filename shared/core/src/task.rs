@@ -114,7 +114,7 @@ impl TaskError {
 }
 
 /// Tokens and cost of the model calls of an attempt, or summed over a task's attempts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     #[serde(default)]
     pub input_tokens: u64,
@@ -125,6 +125,18 @@ pub struct Usage {
     pub cost_usd: Option<f64>,
     #[serde(default)]
     pub model: Option<String>,
+}
+
+impl Default for Usage {
+    /// Nothing used yet: zero tokens at a known cost of zero.
+    fn default() -> Self {
+        Usage {
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd: Some(0.0),
+            model: None,
+        }
+    }
 }
 
 impl Usage {

@@ -1,0 +1,238 @@
+//! The conversation that produces the change: ask, apply the reply with the patch engine, verify,
+//! and send failures back to the model for at most two more rounds each.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pj_core::task::Usage;
+use tokio::time::Instant;
+
+use super::config::Vars;
+use super::git::{Git, GitError};
+use super::llm::{Conversation, LlmError, ModelClient};
+use super::log::{Log, Stream};
+use super::prompt;
+use super::verify::{self, Verdict, VerifyCommand};
+use crate::patch;
+
+/// Rounds of feedback after the first reply, for edits that do not apply and for failed checks.
+pub const EXTRA_ROUNDS: u32 = 2;
+
+/// How the verification of the final change went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// No `PJ_VERIFY_CMD` and no `.pithy/verify`.
+    NotConfigured,
+    Passed(String),
+    /// Still failing after the rounds of feedback.
+    Failed {
+        command: String,
+        status: String,
+        tail: String,
+    },
+}
+
+/// Where the conversation ended.
+#[derive(Debug)]
+pub enum Edited {
+    /// The working tree holds the change: these paths were written.
+    Changed {
+        files: Vec<String>,
+        checked: Checked,
+    },
+    /// No reply applied. `report` is the engine's last report.
+    PatchFailed { report: String },
+    /// The edits applied but left every file as it was.
+    NoChanges,
+}
+
+/// Why the conversation stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("the patch engine stopped: {0}")]
+    Engine(String),
+}
+
+/// What the conversation needs.
+pub struct Editor<'a> {
+    pub repo: &'a Path,
+    pub model: &'a ModelClient,
+    pub usage: &'a Arc<Mutex<Usage>>,
+    pub log: &'a Log,
+    pub git: &'a Git,
+    pub vars: &'a Vars,
+    pub verify: Option<&'a VerifyCommand>,
+    pub verify_timeout: Duration,
+    pub allow_workflows: bool,
+    /// When the work must be done.
+    pub until: Instant,
+}
+
+impl Editor<'_> {
+    /// Runs the conversation from its first message.
+    pub async fn run(&self, mut conversation: Conversation) -> Result<Edited, EditError> {
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut patch_rounds = 0;
+        let mut verify_rounds = 0;
+        let mut last_failure: Option<Checked> = None;
+        let mut round = 0;
+        loop {
+            round += 1;
+            self.log
+                .system(format!("asking {} (round {round})", self.model.label()));
+            let reply = self
+                .model
+                .complete(&conversation, self.log, self.until)
+                .await?;
+            self.count(&reply);
+            self.log.system(format!(
+                "the model replied ({} tokens in, {} out):",
+                reply.input_tokens, reply.output_tokens
+            ));
+            self.log.write(Stream::Stdout, &reply.text);
+            if reply.truncated {
+                self.log
+                    .system("the reply hit the output token limit (PJ_MAX_OUTPUT_TOKENS); it may be cut off");
+            }
+
+            let feedback = match self.apply(&reply.text).await? {
+                Applied::Written { files, summary } => {
+                    self.log.system(format!("the edits applied:\n{summary}"));
+                    patch_rounds = 0;
+                    touched.extend(files);
+                    None
+                }
+                Applied::Rejected { report, feedback } => {
+                    self.log
+                        .system(format!("the edits did not apply:\n{report}"));
+                    Some((report, feedback))
+                }
+            };
+            if let Some((report, feedback)) = feedback {
+                if patch_rounds == EXTRA_ROUNDS {
+                    return Ok(match last_failure {
+                        // Earlier edits are in place; the fix for the failed check is what failed.
+                        Some(checked) if !touched.is_empty() => Edited::Changed {
+                            files: touched.into_iter().collect(),
+                            checked,
+                        },
+                        _ => Edited::PatchFailed { report },
+                    });
+                }
+                patch_rounds += 1;
+                conversation.follow_up(reply.text, feedback);
+                continue;
+            }
+
+            let files: Vec<String> = touched.iter().cloned().collect();
+            if !self.git.changed(self.repo, &files).await? {
+                return Ok(Edited::NoChanges);
+            }
+            let Some(command) = self.verify else {
+                return Ok(Edited::Changed {
+                    files,
+                    checked: Checked::NotConfigured,
+                });
+            };
+            let left = self.until.saturating_duration_since(Instant::now());
+            let limit = self.verify_timeout.min(left);
+            match verify::run(command, self.repo, self.vars, limit, self.log).await {
+                Verdict::Passed => {
+                    return Ok(Edited::Changed {
+                        files,
+                        checked: Checked::Passed(command.0.clone()),
+                    });
+                }
+                Verdict::Failed { status, tail } => {
+                    let checked = Checked::Failed {
+                        command: command.0.clone(),
+                        status: status.clone(),
+                        tail: tail.clone(),
+                    };
+                    if verify_rounds == EXTRA_ROUNDS {
+                        return Ok(Edited::Changed { files, checked });
+                    }
+                    verify_rounds += 1;
+                    last_failure = Some(checked);
+                    conversation.follow_up(
+                        reply.text,
+                        prompt::verify_feedback(&command.0, &status, &tail),
+                    );
+                }
+            }
+        }
+    }
+
+    fn count(&self, reply: &super::llm::Reply) {
+        let call = self.model.usage_of(reply);
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        *usage = usage.add(&call);
+    }
+
+    /// Applies a reply with the patch engine, off the async threads (it reads and writes files).
+    async fn apply(&self, reply: &str) -> Result<Applied, EditError> {
+        let repo: PathBuf = self.repo.to_path_buf();
+        let reply = reply.to_owned();
+        let allow_workflows = self.allow_workflows;
+        tokio::task::spawn_blocking(move || apply_reply(&repo, &reply, allow_workflows))
+            .await
+            .map_err(|e| EditError::Engine(e.to_string()))
+    }
+}
+
+/// What the engine did with one reply.
+#[derive(Debug)]
+enum Applied {
+    /// Every edit applied; these files were written.
+    Written { files: Vec<String>, summary: String },
+    /// Nothing was written. `report` is for the log, `feedback` for the model.
+    Rejected { report: String, feedback: String },
+}
+
+fn apply_reply(repo: &Path, reply: &str, allow_workflows: bool) -> Applied {
+    let options = patch::ApplyOptions {
+        allow_workflows,
+        ..patch::ApplyOptions::default()
+    };
+    let report = patch::apply_reply(repo, reply, &options);
+    let summary = summarize(&report);
+    if report.applied {
+        Applied::Written {
+            files: report.files,
+            summary,
+        }
+    } else {
+        // The engine words its feedback for the model: what failed, and that nothing changed.
+        Applied::Rejected {
+            feedback: prompt::capped(&report.feedback()),
+            report: summary,
+        }
+    }
+}
+
+/// The engine's report as lines for the log: one per hunk, and the error if any.
+fn summarize(report: &patch::Report) -> String {
+    let mut lines: Vec<String> = report
+        .hunks
+        .iter()
+        .map(|h| {
+            let status = match h.status {
+                patch::Status::Exact => "exact",
+                patch::Status::Offset => "offset",
+                patch::Status::Fuzzy => "fuzzy",
+                patch::Status::Failed => "FAILED",
+            };
+            format!("  {} [{status}] {}", h.file, h.message)
+        })
+        .collect();
+    if let Some(error) = &report.error {
+        lines.push(format!("  {error}"));
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,87 @@
+//! `pj-runner run`: the agent that runs one attempt of a task, from a plain-words prompt to a
+//! pull request, and reports back to the server.
+//!
+//! The same code runs in GitHub Actions, in a Daytona sandbox and as `pj serve`'s local runner; it
+//! reads the contract's runner environment (see `runner/AGENT.md` for the variables it adds).
+//!
+//! The parts, in the order a run uses them:
+//! - [`config`]: the environment, read once into typed settings;
+//! - `log` and `callback`: the log stream and the signed events, both scrubbed of secrets;
+//! - `git`: the `git` command line, with the token in an extra header only;
+//! - [`llm`]: OpenAI Chat Completions and Anthropic Messages, with retries and prices;
+//! - `edit` and `verify`: the rounds of asking, patching and checking;
+//! - `github`: the pull request;
+//! - `flow`: the attempt from start to report, under the deadline's watchdog.
+
+mod callback;
+pub mod config;
+mod edit;
+mod flow;
+mod git;
+mod github;
+pub mod llm;
+mod log;
+mod prompt;
+mod retry;
+mod scrub;
+mod verify;
+
+use std::process::ExitCode;
+
+pub use config::Vars;
+pub use flow::extra_codes;
+pub use log::Output;
+
+/// How a run ended; each maps to an exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// A final event (`task.completed`, `task.failed` or `task.needs_review`) was delivered.
+    /// Exit 0.
+    Reported,
+    /// No final event could be delivered (the server was unreachable or refused it). Exit 1.
+    Undelivered,
+    /// The environment lacks what is needed to report at all; the problems were printed. Exit 2.
+    InvalidEnvironment,
+    /// The server answered 409: the attempt was cancelled or superseded, so the run stopped
+    /// without reporting. Exit 3.
+    Superseded,
+}
+
+impl From<Finish> for ExitCode {
+    fn from(finish: Finish) -> Self {
+        ExitCode::from(match finish {
+            Finish::Reported => 0,
+            Finish::Undelivered => 1,
+            Finish::InvalidEnvironment => 2,
+            Finish::Superseded => 3,
+        })
+    }
+}
+
+/// Runs one attempt with `vars` as its whole environment (child processes get exactly these,
+/// minus secrets), printing the log to `out`. Tests call this with their own variables.
+pub async fn run(vars: Vars, out: Output) -> Finish {
+    flow::run(vars, out).await
+}
+
+/// Runs one attempt with the process environment, printing the log on stdout.
+pub async fn run_from_env() -> ExitCode {
+    run(Vars::from_process(), Box::new(std::io::stdout()))
+        .await
+        .into()
+}
+
+/// [`run_from_env`] on a runtime of its own, for a synchronous `main`:
+/// `Command::Run => pj_runner::agent::main()`.
+pub fn main() -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(run_from_env()),
+        Err(e) => {
+            println!("pj-runner: could not start the async runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! `pj-runner run` end to end: real git against a local bare repository standing in for GitHub,
+//! wiremock fakes of the model and GitHub APIs, and a receiver that checks every callback.
+
+mod delivery;
+mod failures;
+mod hygiene;
+mod rounds;
+mod support;

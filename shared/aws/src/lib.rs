@@ -1,0 +1,150 @@
+//! The AWS adapters of the serverless deployment: the task and log store on one DynamoDB
+//! table, the queues on SQS, completion email through SES v2, the deployment's secrets from
+//! Secrets Manager, and counters of every request the SDK sends.
+//!
+//! Build one [`AwsContext`] per execution environment (in a Lambda function's `main`): it loads
+//! the SDK configuration once (honouring `AWS_ENDPOINT_URL`, so the same code runs against an
+//! emulator) and gives every client the counting interceptor, so all adapters built from it
+//! share one [`AwsMetrics`]. Then build each adapter once from the context and the names of its
+//! resources, and pass them by reference into the handlers.
+//!
+//! ```no_run
+//! # async fn wiring() -> anyhow::Result<()> {
+//! use pj_aws::{AwsContext, QueueUrls};
+//! let aws = AwsContext::from_env().await;
+//! let store = aws.dynamo_store("pj-main");
+//! let queues = aws.sqs_queue(QueueUrls {
+//!     dispatch: "https://sqs.eu-west-1.amazonaws.com/123456789012/pj-dispatch".into(),
+//!     notify: "https://sqs.eu-west-1.amazonaws.com/123456789012/pj-notify".into(),
+//! });
+//! let mailer = aws.ses_mailer();
+//! let secrets = aws.secrets_source("pj/secrets");
+//! # let _ = (store, queues, mailer, secrets);
+//! # Ok(()) }
+//! ```
+
+mod dynamo;
+mod metrics;
+pub mod provision;
+mod secrets;
+mod ses;
+mod sqs;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use dynamo::{DynamoStore, GSI_OWNER, GSI_SWEEP, MAX_TASK_ITEM_BYTES, SWEEP_SHARDS};
+pub use metrics::{AwsMetrics, MetricsSnapshot, OperationStats, service};
+pub use secrets::{DEFAULT_MAX_STALE, DEFAULT_TTL, SecretsManagerSource};
+pub use ses::SesMailer;
+pub use sqs::{QueueUrls, SqsQueue};
+
+/// The SDK configuration and the four clients, each with the counting interceptor. Cheap to
+/// clone: clones share the clients and the counters.
+#[derive(Debug, Clone)]
+pub struct AwsContext {
+    config: SdkConfig,
+    metrics: AwsMetrics,
+    dynamodb: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    ses: aws_sdk_sesv2::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl AwsContext {
+    /// Loads the configuration from the environment (region, credentials, and
+    /// `AWS_ENDPOINT_URL` when set), as a Lambda function does in `main`.
+    pub async fn from_env() -> AwsContext {
+        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        AwsContext::from_sdk_config(&config)
+    }
+
+    /// Like [`AwsContext::from_env`], but every client sends to `endpoint_url` (an emulator).
+    pub async fn with_endpoint(endpoint_url: &str) -> AwsContext {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint_url)
+            .load()
+            .await;
+        AwsContext::from_sdk_config(&config)
+    }
+
+    /// Builds the clients from a loaded configuration, each with its own counting interceptor
+    /// feeding one fresh [`AwsMetrics`].
+    pub fn from_sdk_config(config: &SdkConfig) -> AwsContext {
+        let metrics = AwsMetrics::default();
+        let counter = metrics.interceptor();
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(config)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(config)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let ses = aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(config)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(config)
+                .interceptor(counter)
+                .build(),
+        );
+        AwsContext {
+            config: config.clone(),
+            metrics,
+            dynamodb,
+            sqs,
+            ses,
+            secrets,
+        }
+    }
+
+    /// The loaded SDK configuration.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
+
+    /// The counters every client of this context feeds.
+    pub fn metrics(&self) -> &AwsMetrics {
+        &self.metrics
+    }
+
+    pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        &self.dynamodb
+    }
+
+    pub fn sqs(&self) -> &aws_sdk_sqs::Client {
+        &self.sqs
+    }
+
+    pub fn ses(&self) -> &aws_sdk_sesv2::Client {
+        &self.ses
+    }
+
+    pub fn secrets_manager(&self) -> &aws_sdk_secretsmanager::Client {
+        &self.secrets
+    }
+
+    /// The task and log store on `table` (laid out as [`provision::create_table`] makes it).
+    pub fn dynamo_store(&self, table: impl Into<String>) -> DynamoStore {
+        DynamoStore::new(self.dynamodb.clone(), table)
+    }
+
+    /// The dispatch and notify queues.
+    pub fn sqs_queue(&self, urls: QueueUrls) -> SqsQueue {
+        SqsQueue::new(self.sqs.clone(), urls)
+    }
+
+    /// The mailer; each email's `from` must be an identity verified in SES.
+    pub fn ses_mailer(&self) -> SesMailer {
+        SesMailer::new(self.ses.clone())
+    }
+
+    /// The secrets in the JSON secret `secret_id`, cached for [`DEFAULT_TTL`].
+    pub fn secrets_source(&self, secret_id: impl Into<String>) -> SecretsManagerSource {
+        SecretsManagerSource::new(self.secrets.clone(), secret_id)
+    }
+}

@@ -1,0 +1,305 @@
+//! The DynamoDB store beyond the contract: lazy TTL, batched log writes, the item size limit,
+//! the table's layout.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, IndexStatus, ProjectionType, TimeToLiveStatus};
+use chrono::{TimeDelta, Utc};
+use pj_aws::{GSI_OWNER, GSI_SWEEP, service};
+use pj_contract::sample;
+use pj_core::ids::TaskId;
+use pj_core::ports::{CreateOutcome, LogStore, TaskStore, WriteOutcome};
+use pj_core::task::TaskStatus;
+
+use crate::{aws, store};
+
+fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk)),
+        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
+#[tokio::test]
+async fn ttl_expired_items_still_in_the_table_should_be_ignored_on_read() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let now = sample::now();
+    let past = now - TimeDelta::hours(1);
+
+    let receipt = sample::receipt(past);
+    assert!(store.remember_webhook(&receipt).await.unwrap());
+    let owner = sample::owner();
+    let old = sample::request("Expired key");
+    let first = sample::task_from(old.clone(), &owner, now);
+    let record = sample::idempotency(&owner, "lazy-ttl", &old, past);
+    store.create(&first, Some(&record)).await.unwrap();
+    let task = TaskId::generate(Utc::now());
+    store
+        .append(&task, &[sample::line(1, 0, "expired")], past)
+        .await
+        .unwrap();
+
+    // DynamoDB deletes expired items lazily (moto never): they are all still there.
+    let raw = aws
+        .dynamodb()
+        .get_item()
+        .table_name(store.table())
+        .set_key(Some(key(format!("WEBHOOK#{}", receipt.id), "WEBHOOK")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(raw.item.is_some(), "the expired webhook id is still stored");
+
+    assert!(!store.webhook_seen(&receipt.id, now).await.unwrap());
+    assert!(
+        store
+            .read(&task, None, 100, now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an expired line should not be read"
+    );
+    let other = sample::request("Another request, same key");
+    let second = sample::task_from(other.clone(), &owner, now);
+    let live = sample::idempotency(&owner, "lazy-ttl", &other, now + TimeDelta::hours(24));
+    assert_eq!(
+        store.create(&second, Some(&live)).await.unwrap(),
+        CreateOutcome::Created,
+        "an expired key should count as never used"
+    );
+    let next = sample::next_version(&second, now);
+    assert_eq!(
+        store
+            .update(&next, second.version, Some(&sample::receipt(now + TimeDelta::hours(1))))
+            .await
+            .unwrap(),
+        WriteOutcome::Written
+    );
+    let mut reused = receipt.clone();
+    reused.expires_at = now + TimeDelta::hours(1);
+    let again = sample::next_version(&next, now);
+    assert_eq!(
+        store.update(&again, next.version, Some(&reused)).await.unwrap(),
+        WriteOutcome::Written,
+        "an expired webhook id in the table should not block a write"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_line_batch_should_be_written_once_and_a_redelivery_should_write_nothing() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let task = TaskId::generate(Utc::now());
+    let lines: Vec<_> = (0..1_000)
+        .map(|seq| sample::line(1, seq, &format!("line {seq} {}", "x".repeat(100))))
+        .collect();
+    let keep = sample::now() + TimeDelta::days(7);
+
+    let before = aws.metrics().snapshot();
+    assert_eq!(store.append(&task, &lines, keep).await.unwrap(), 1_000);
+    let first = aws.metrics().snapshot().since(&before);
+    assert_eq!(
+        first.operation(service::DYNAMODB, "BatchWriteItem").calls,
+        40,
+        "1,000 lines go in 40 batches of 25"
+    );
+    assert_eq!(first.operation(service::DYNAMODB, "Query").calls, 1);
+    assert_eq!(
+        first.dynamodb_estimated_write_units, 1_000.0,
+        "each line under 1 KB costs one write unit"
+    );
+
+    let before = aws.metrics().snapshot();
+    assert_eq!(
+        store.append(&task, &lines, keep).await.unwrap(),
+        0,
+        "a redelivered batch stores nothing"
+    );
+    let again = aws.metrics().snapshot().since(&before);
+    assert_eq!(
+        again.operation(service::DYNAMODB, "BatchWriteItem").calls,
+        0,
+        "a redelivered batch should make no BatchWriteItem at all"
+    );
+    assert_eq!(again.operation(service::DYNAMODB, "Query").calls, 1);
+
+    let read = store
+        .read(&task, None, 1_000, sample::now())
+        .await
+        .unwrap();
+    assert_eq!(read, lines, "every line once, in order, as sent");
+
+    // Half old, half new: only the new half is written.
+    let overlapping: Vec<_> = (500..1_500)
+        .map(|seq| sample::line(1, seq, "overlap"))
+        .collect();
+    assert_eq!(store.append(&task, &overlapping, keep).await.unwrap(), 500);
+    let all = store.read(&task, None, 5_000, sample::now()).await.unwrap();
+    assert_eq!(all.len(), 1_500);
+    assert_eq!(all[700].text, lines[700].text, "a stored line keeps its first text");
+}
+
+#[tokio::test]
+async fn a_batch_repeating_a_position_should_store_the_first_line() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let task = TaskId::generate(Utc::now());
+    let batch = [sample::line(1, 0, "first"), sample::line(1, 0, "second")];
+    let keep = sample::now() + TimeDelta::days(7);
+    assert_eq!(store.append(&task, &batch, keep).await.unwrap(), 1);
+    let read = store.read(&task, None, 10, sample::now()).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].text, "first");
+}
+
+#[tokio::test]
+async fn when_a_task_document_is_too_large_should_refuse_and_store_nothing() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let mut task = sample::task(&sample::owner(), sample::now());
+    task.prompt = "x".repeat(360 * 1024);
+    let err = store.create(&task, None).await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("over the limit"),
+        "the error should say why: {err:#}"
+    );
+    assert!(store.get(&task.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_retried_create_of_the_same_task_under_its_key_should_return_it() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let owner = sample::owner();
+    let now = sample::now();
+    let new = sample::request("Lambda retried me");
+    let task = sample::task_from(new.clone(), &owner, now);
+    let record = sample::idempotency(&owner, "retried", &new, now + TimeDelta::hours(24));
+    assert_eq!(
+        store.create(&task, Some(&record)).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(
+        store.create(&task, Some(&record)).await.unwrap(),
+        CreateOutcome::Existing(Box::new(task.clone())),
+        "both conditions fail; the key decides"
+    );
+}
+
+#[tokio::test]
+async fn a_status_filter_should_page_through_many_other_tasks() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let owner = sample::owner();
+    let base = sample::now();
+    let mut tasks = Vec::new();
+    for i in 0..120 {
+        let task = sample::task(&owner, base + TimeDelta::seconds(i));
+        store.create(&task, None).await.unwrap();
+        tasks.push(task);
+    }
+    // Only the two oldest are running: the newest 118 are read past to find them.
+    for task in &tasks[..2] {
+        let mut next = sample::next_version(task, base);
+        next.status = TaskStatus::Running;
+        store.update(&next, task.version, None).await.unwrap();
+    }
+    let running = store
+        .list(&owner, Some(TaskStatus::Running), 1, None)
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].id, tasks[1].id);
+    let all = store
+        .list(&owner, Some(TaskStatus::Running), 100, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        vec![tasks[1].id.clone(), tasks[0].id.clone()]
+    );
+    let unfiltered = store.list(&owner, None, 100, None).await.unwrap();
+    assert_eq!(unfiltered.len(), 100, "a list stops at its limit");
+    assert_eq!(unfiltered[0].id, tasks[119].id);
+}
+
+#[tokio::test]
+async fn due_should_merge_every_shard_oldest_first() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let owner = sample::owner();
+    let base = Utc::now() - TimeDelta::days(1);
+    let mut expected = Vec::new();
+    for i in 0..40 {
+        let mut task = sample::task(&owner, sample::now());
+        task.sweep_at = Some(base + TimeDelta::seconds(40 - i));
+        store.create(&task, None).await.unwrap();
+        expected.push(task.id);
+    }
+    expected.reverse();
+    let due = store.due(Utc::now(), 1_000).await.unwrap();
+    assert_eq!(
+        due.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    let first = store.due(Utc::now(), 7).await.unwrap();
+    assert_eq!(
+        first.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        expected[..7].to_vec(),
+        "a limit should take the oldest across shards"
+    );
+}
+
+#[tokio::test]
+async fn the_table_should_have_both_indexes_and_ttl() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let described = aws
+        .dynamodb()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    let table = described.table().unwrap();
+    let indexes = table.global_secondary_indexes();
+    let find = |name: &str| {
+        indexes
+            .iter()
+            .find(|i| i.index_name() == Some(name))
+            .unwrap_or_else(|| panic!("no index {name}"))
+    };
+    let owner = find(GSI_OWNER);
+    assert_eq!(
+        owner.projection().and_then(|p| p.projection_type()),
+        Some(&ProjectionType::Include)
+    );
+    let sweep = find(GSI_SWEEP);
+    assert_eq!(
+        sweep.projection().and_then(|p| p.projection_type()),
+        Some(&ProjectionType::KeysOnly)
+    );
+    for index in [owner, sweep] {
+        assert!(matches!(
+            index.index_status(),
+            None | Some(IndexStatus::Active)
+        ));
+    }
+    let ttl = aws
+        .dynamodb()
+        .describe_time_to_live()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some("ttl"));
+    assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+
+    // Provisioning again is harmless.
+    pj_aws::provision::create_table(aws.dynamodb(), store.table())
+        .await
+        .unwrap();
+}

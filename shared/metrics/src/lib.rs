@@ -1,0 +1,107 @@
+//! Pithy Jaunt's metrics as CloudWatch Embedded Metric Format (EMF) lines.
+//!
+//! A Lambda function's stdout goes to CloudWatch Logs, which turns every log line that is an EMF
+//! document into metric values: no API call, no IAM permission, no time spent on the request.
+//! [`Metrics`] writes such lines; [`created_metrics`] and [`transition_metrics`] derive the
+//! product metrics from a task's creation and from each stored change of a task, so every
+//! function counts the same things the same way.
+//!
+//! The names below are the only place they are spelled. `template.yaml` (alarms), the dashboard
+//! in `infra/dashboards/` and `infra/README.md` use exactly these; a test of this crate checks
+//! the first two.
+//!
+//! ```
+//! use pj_metrics::{Metrics, Unit, names};
+//!
+//! let metrics = Metrics::with_writer(pj_metrics::NAMESPACE, "api", Vec::new());
+//! metrics.emit_product(&[(names::TASK_CREATED, 1.0, Unit::Count)]).unwrap();
+//! let line: serde_json::Value = serde_json::from_slice(&metrics.into_inner()).unwrap();
+//! assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "PithyJaunt");
+//! assert_eq!(line["task_created"], 1.0);
+//! ```
+
+mod emf;
+mod task;
+
+pub use emf::{Datum, Metrics, Unit};
+pub use task::{created_metrics, transition_metrics};
+
+/// The CloudWatch namespace of every metric, unless a deployment names another in
+/// [`NAMESPACE_ENV`] (a second stack in the same account and region).
+pub const NAMESPACE: &str = "PithyJaunt";
+
+/// The environment variable that overrides [`NAMESPACE`]; `template.yaml` sets it from its
+/// `MetricsNamespace` parameter.
+pub const NAMESPACE_ENV: &str = "PJ_METRICS_NAMESPACE";
+
+/// The dimension that names the Lambda function, for per-function metrics
+/// ([`Metrics::emit_for_function`]). The product metrics carry no dimension, so the dashboard
+/// and the alarms read one series each.
+pub const FUNCTION_DIMENSION: &str = "Function";
+
+/// The namespace of this deployment: [`NAMESPACE_ENV`] when set and not empty, else
+/// [`NAMESPACE`].
+pub fn namespace_from_env() -> String {
+    std::env::var(NAMESPACE_ENV)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| NAMESPACE.to_owned())
+}
+
+/// The product metrics' names.
+pub mod names {
+    /// A task was created (`Count`).
+    pub const TASK_CREATED: &str = "task_created";
+    /// A task ended `completed` (`Count`).
+    pub const TASK_COMPLETED: &str = "task_completed";
+    /// A task ended `failed`, its attempts used up or an agent failure (`Count`).
+    pub const TASK_FAILED: &str = "task_failed";
+    /// A task ended `needs_review` (`Count`).
+    pub const TASK_NEEDS_REVIEW: &str = "task_needs_review";
+    /// A user cancelled a task that had not ended (`Count`).
+    pub const TASK_CANCELLED: &str = "task_cancelled";
+    /// A new attempt of a task that had one: an automatic retry after an infrastructure failure,
+    /// or a user's retry (`Count`).
+    pub const ATTEMPT_RETRIED: &str = "attempt_retried";
+    /// An attempt passed its deadline (`Count`).
+    pub const ATTEMPT_TIMED_OUT: &str = "attempt_timed_out";
+    /// A runner could not be started: each deferred try, and each attempt that failed with
+    /// `dispatch_failed` (`Count`).
+    pub const DISPATCH_ERRORS: &str = "dispatch_errors";
+    /// From an attempt's dispatch request to the runner accepting it (`Milliseconds`).
+    pub const DISPATCH_LATENCY_MS: &str = "dispatch_latency_ms";
+    /// From the dispatch request of a run (its first attempt and the automatic retries that
+    /// followed) to the task's outcome; no time waiting for a schedule, a review or a user's retry
+    /// (`Milliseconds`). Completed, failed and needs_review tasks.
+    pub const TASK_DURATION_MS: &str = "task_duration_ms";
+    /// From `task.started` to the outcome of the attempt that ended the task (`Milliseconds`).
+    pub const RUNNER_DURATION_MS: &str = "runner_duration_ms";
+    /// Input tokens the runners reported (`Count`).
+    pub const TOKENS_INPUT: &str = "tokens_input";
+    /// Output tokens the runners reported (`Count`).
+    pub const TOKENS_OUTPUT: &str = "tokens_output";
+    /// Cost in US dollars the runners reported, where the model's price is known (`None`).
+    pub const COST_USD: &str = "cost_usd";
+}
+
+/// Every product metric with its unit, in the order `infra/README.md` lists them.
+pub const PRODUCT_METRICS: [(&str, Unit); 14] = [
+    (names::TASK_CREATED, Unit::Count),
+    (names::TASK_COMPLETED, Unit::Count),
+    (names::TASK_FAILED, Unit::Count),
+    (names::TASK_NEEDS_REVIEW, Unit::Count),
+    (names::TASK_CANCELLED, Unit::Count),
+    (names::ATTEMPT_RETRIED, Unit::Count),
+    (names::ATTEMPT_TIMED_OUT, Unit::Count),
+    (names::DISPATCH_ERRORS, Unit::Count),
+    (names::DISPATCH_LATENCY_MS, Unit::Milliseconds),
+    (names::TASK_DURATION_MS, Unit::Milliseconds),
+    (names::RUNNER_DURATION_MS, Unit::Milliseconds),
+    (names::TOKENS_INPUT, Unit::Count),
+    (names::TOKENS_OUTPUT, Unit::Count),
+    (names::COST_USD, Unit::None),
+];
+
+#[cfg(test)]
+mod deployment_tests;
