@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use pj_core::{AppError, Principal, UserId};
+use std::str::FromStr;
+
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -23,7 +25,18 @@ pub struct Authenticator {
     /// through timing.
     tokens: HashMap<[u8; 32], Principal>,
     jwt: Option<(DecodingKey, Validation)>,
+    jwks: Option<Jwks>,
     trust_gateway: bool,
+}
+
+/// Asymmetric JWTs of an OpenID issuer (Cognito, Auth0, Supabase's signing keys), checked as an
+/// API Gateway JWT authorizer checks them: the issuer exactly, an audience from the list (or a
+/// Cognito access token's `client_id`), the expiry.
+#[derive(Clone)]
+struct Jwks {
+    keys: Vec<(Option<String>, Algorithm, DecodingKey)>,
+    issuer: String,
+    audiences: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +44,10 @@ struct Claims {
     sub: String,
     #[serde(default)]
     email: Option<String>,
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+    #[serde(default)]
+    client_id: Option<String>,
 }
 
 impl Authenticator {
@@ -68,6 +85,44 @@ impl Authenticator {
         self
     }
 
+    /// Accepts JWTs signed by one of the keys of a JSON Web Key Set (as served at the issuer's
+    /// `jwks_uri`), issued by `issuer` for one of `audiences`.
+    pub fn with_jwks(
+        mut self,
+        jwks_json: &str,
+        issuer: &str,
+        audiences: &[String],
+    ) -> Result<Self, String> {
+        let set: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_str(jwks_json).map_err(|e| format!("the JWKS is not valid: {e}"))?;
+        let mut keys = Vec::new();
+        for jwk in &set.keys {
+            let Ok(key) = DecodingKey::from_jwk(jwk) else {
+                continue;
+            };
+            let alg = match &jwk.common.key_algorithm {
+                Some(a) => match Algorithm::from_str(&a.to_string()) {
+                    Ok(alg) => alg,
+                    Err(_) => continue,
+                },
+                None => match &jwk.algorithm {
+                    jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+                    _ => Algorithm::RS256,
+                },
+            };
+            keys.push((jwk.common.key_id.clone(), alg, key));
+        }
+        if keys.is_empty() {
+            return Err("the JWKS holds no usable signing key".into());
+        }
+        self.jwks = Some(Jwks {
+            keys,
+            issuer: issuer.to_owned(),
+            audiences: audiences.to_vec(),
+        });
+        Ok(self)
+    }
+
     /// Trusts [`GatewayClaims`] found in the request (only behind a gateway that verifies).
     pub fn trusting_gateway(mut self) -> Self {
         self.trust_gateway = true;
@@ -75,7 +130,7 @@ impl Authenticator {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty() && self.jwt.is_none() && !self.trust_gateway
+        self.tokens.is_empty() && self.jwt.is_none() && self.jwks.is_none() && !self.trust_gateway
     }
 
     /// The caller of a request, or `401`.
@@ -103,6 +158,13 @@ impl Authenticator {
         if let Some(p) = self.tokens.get(&digest(token)) {
             return Ok(p.clone());
         }
+        if let Some(jwks) = &self.jwks
+            && token.matches('.').count() == 2
+            && let Ok(header) = jsonwebtoken::decode_header(token)
+            && header.alg != Algorithm::HS256
+        {
+            return jwks.verify(token, &header);
+        }
         if let Some((key, validation)) = &self.jwt
             && token.matches('.').count() == 2
         {
@@ -117,6 +179,45 @@ impl Authenticator {
             });
         }
         Err(AppError::Unauthorized("the token was not accepted".into()))
+    }
+}
+
+impl Jwks {
+    fn verify(&self, token: &str, header: &jsonwebtoken::Header) -> Result<Principal, AppError> {
+        let refused =
+            |why: &str| AppError::Unauthorized(format!("the token was not accepted: {why}"));
+        let (_, alg, key) = self
+            .keys
+            .iter()
+            .find(|(kid, alg, _)| {
+                *alg == header.alg && (header.kid.is_none() || *kid == header.kid)
+            })
+            .ok_or_else(|| refused("it is not signed by a key of the issuer"))?;
+        let mut validation = Validation::new(*alg);
+        validation.leeway = 30;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        // The audience is checked below, so a Cognito access token's client_id counts too.
+        validation.validate_aud = false;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map_err(|e| refused(jwt_reason(&e)))?;
+        let claims = data.claims;
+        let audiences: Vec<String> = match &claims.aud {
+            Some(serde_json::Value::String(a)) => vec![a.clone()],
+            Some(serde_json::Value::Array(list)) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => claims.client_id.clone().into_iter().collect(),
+        };
+        if !self.audiences.is_empty() && !audiences.iter().any(|a| self.audiences.contains(a)) {
+            return Err(refused("its audience is wrong"));
+        }
+        let user = UserId::parse(&claims.sub).map_err(|_| refused("its subject is not valid"))?;
+        Ok(Principal {
+            user,
+            email: claims.email.filter(|e| !e.is_empty()),
+        })
     }
 }
 
@@ -270,5 +371,75 @@ mod tests {
             .authenticate(&HeaderMap::new(), Some(&claims))
             .unwrap();
         assert_eq!(p.user.as_str(), "gw-user");
+    }
+
+    // A throwaway RSA key made for these tests only, and its JWKS.
+    const TEST_RSA_KEY: &str = include_str!("testdata/rsa-test-key.pem");
+    const TEST_JWKS: &str = include_str!("testdata/jwks.json");
+    const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_test";
+
+    fn rs256(claims: serde_json::Value, kid: &str) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.into());
+        let key = EncodingKey::from_rsa_pem(TEST_RSA_KEY.as_bytes()).unwrap();
+        encode(&header, &claims, &key).unwrap()
+    }
+
+    #[test]
+    fn an_issuers_jwt_is_accepted_by_its_jwks_with_an_audience_or_client_id() {
+        let auth = Authenticator::default()
+            .with_jwks(TEST_JWKS, ISSUER, &["app-client".into()])
+            .unwrap();
+        let id_token = rs256(
+            json!({"sub": "u-1", "email": "u@example.com", "iss": ISSUER, "aud": "app-client", "exp": later()}),
+            "test-key-1",
+        );
+        let p = auth.principal_for_token(&id_token).unwrap();
+        assert_eq!(p.user.as_str(), "u-1");
+        assert_eq!(p.email.as_deref(), Some("u@example.com"));
+        let access_token = rs256(
+            json!({"sub": "u-2", "iss": ISSUER, "client_id": "app-client", "exp": later()}),
+            "test-key-1",
+        );
+        assert_eq!(
+            auth.principal_for_token(&access_token)
+                .unwrap()
+                .user
+                .as_str(),
+            "u-2"
+        );
+    }
+
+    #[test]
+    fn when_jwks_token_has_wrong_issuer_audience_key_or_is_expired_should_refuse() {
+        let auth = Authenticator::default()
+            .with_jwks(TEST_JWKS, ISSUER, &["app-client".into()])
+            .unwrap();
+        let bad = [
+            rs256(
+                json!({"sub": "u", "iss": "https://evil.example", "aud": "app-client", "exp": later()}),
+                "test-key-1",
+            ),
+            rs256(
+                json!({"sub": "u", "iss": ISSUER, "aud": "other", "exp": later()}),
+                "test-key-1",
+            ),
+            rs256(
+                json!({"sub": "u", "iss": ISSUER, "aud": "app-client", "exp": later()}),
+                "unknown-kid",
+            ),
+            rs256(
+                json!({"sub": "u", "iss": ISSUER, "aud": "app-client", "exp": 1000}),
+                "test-key-1",
+            ),
+        ];
+        for token in bad {
+            assert!(auth.principal_for_token(&token).is_err());
+        }
+        assert!(
+            Authenticator::default()
+                .with_jwks(r#"{"keys": []}"#, ISSUER, &[])
+                .is_err()
+        );
     }
 }
