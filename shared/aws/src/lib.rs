@@ -33,7 +33,7 @@ mod sqs;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use dynamo::{DynamoStore, GSI_OWNER, GSI_SWEEP, MAX_TASK_ITEM_BYTES, SWEEP_SHARDS};
-pub use metrics::{AwsMetrics, MetricsSnapshot, OperationStats, service};
+pub use metrics::{AwsMetrics, CountingInterceptor, MetricsSnapshot, OperationStats, service};
 pub use secrets::{DEFAULT_MAX_STALE, DEFAULT_TTL, SecretsManagerSource};
 pub use ses::SesMailer;
 pub use sqs::{QueueUrls, SqsQueue};

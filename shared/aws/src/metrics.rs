@@ -1,6 +1,6 @@
-//! Counting what the SDK sends: an interceptor on every client of an [`AwsContext`]
-//! (crate::AwsContext) counts executions, HTTP requests and retries per service and operation,
-//! and sums DynamoDB's consumed capacity from the responses.
+//! Counting what the SDK sends: an interceptor on every client of an
+//! [`AwsContext`](crate::AwsContext) counts executions, HTTP requests and retries per service and
+//! operation, and sums DynamoDB's consumed capacity from the responses.
 //!
 //! DynamoDB reports consumed capacity only when asked (`ReturnConsumedCapacity`), and emulators
 //! report made-up numbers, so the interceptor also estimates the write units of every item
@@ -380,7 +380,10 @@ mod tests {
         let diff = after.since(&before);
         assert_eq!(diff.operations.len(), 1);
         assert_eq!(diff.operation("DynamoDB", "Query").calls, 1);
-        assert_eq!(diff.operation("SQS", "SendMessage"), OperationStats::default());
+        assert_eq!(
+            diff.operation("SQS", "SendMessage"),
+            OperationStats::default()
+        );
         assert_eq!(diff.dynamodb_write_units, 4.0);
         assert_eq!(after.service("SQS").requests, 3);
     }

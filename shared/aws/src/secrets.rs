@@ -185,7 +185,10 @@ mod tests {
         .unwrap();
         assert!(s.webhook_master.is_some());
         assert_eq!(s.github_token.as_ref().unwrap().expose_secret(), "ghp_x");
-        assert!(s.openai_api_key.is_none(), "an empty value counts as absent");
+        assert!(
+            s.openai_api_key.is_none(),
+            "an empty value counts as absent"
+        );
         assert!(s.anthropic_api_key.is_none());
         assert_eq!(
             s.extra.keys().collect::<Vec<_>>(),
@@ -201,7 +204,10 @@ mod tests {
             r#"{"webhook_master_secret": "SECRETVALUE"}"#,
         ] {
             let err = format!("{:#}", parse_secrets(raw).unwrap_err());
-            assert!(!err.contains("SECRETVALUE"), "the error shows the value: {err}");
+            assert!(
+                !err.contains("SECRETVALUE"),
+                "the error shows the value: {err}"
+            );
         }
     }
 }

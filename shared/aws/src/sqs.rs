@@ -65,7 +65,7 @@ impl SqsQueue {
 
 /// Whole seconds, rounded up (a message is never early), at most `max`.
 fn seconds(d: Duration, max: u64) -> i32 {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
     i32::try_from(secs.min(max)).unwrap_or(i32::MAX)
 }
 
@@ -155,7 +155,10 @@ impl QueueConsumer for SqsQueue {
         {
             Ok(_) => Ok(()),
             Err(e) if is_stale_receipt(&e) => {
-                tracing::debug!(queue = queue.as_str(), "delete with a stale receipt ignored");
+                tracing::debug!(
+                    queue = queue.as_str(),
+                    "delete with a stale receipt ignored"
+                );
                 Ok(())
             }
             Err(e) => Err(e)

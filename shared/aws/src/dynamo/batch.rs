@@ -69,9 +69,7 @@ pub(crate) async fn write_all<W: BatchWrite + ?Sized>(
     let mut unfinished_rounds = 0u32;
     let mut stalled_rounds = 0u32;
     while !pending.is_empty() {
-        let chunk: Vec<WriteRequest> = pending
-            .drain(..pending.len().min(WRITE_BATCH))
-            .collect();
+        let chunk: Vec<WriteRequest> = pending.drain(..pending.len().min(WRITE_BATCH)).collect();
         let sent = chunk.len();
         let left = writer.write_batch(chunk).await?;
         if left.is_empty() {

@@ -16,8 +16,7 @@ use pj_core::time::parse_rfc3339;
 use super::batch::{TableWriter, write_all};
 use super::size::item_size;
 use super::{
-    DynamoStore, EXPIRES, Item, MAX_TASK_ITEM_BYTES, PK, SK, expiry, get_s, key, live, micros, n,
-    s,
+    DynamoStore, EXPIRES, Item, MAX_TASK_ITEM_BYTES, PK, SK, expiry, get_s, key, live, micros, n, s,
 };
 
 const TS: &str = "ts";
@@ -38,8 +37,13 @@ fn parse_sk(sk: &str) -> anyhow::Result<(Attempt, u64)> {
         .split_once('#')
         .ok_or_else(|| anyhow!("the log sort key {sk:?} has no separator"))?;
     Ok((
-        Attempt(attempt.parse().with_context(|| format!("the log sort key {sk:?}"))?),
-        seq.parse().with_context(|| format!("the log sort key {sk:?}"))?,
+        Attempt(
+            attempt
+                .parse()
+                .with_context(|| format!("the log sort key {sk:?}"))?,
+        ),
+        seq.parse()
+            .with_context(|| format!("the log sort key {sk:?}"))?,
     ))
 }
 
@@ -110,7 +114,10 @@ impl DynamoStore {
                 .send()
                 .await
                 .with_context(|| {
-                    format!("Query of the stored log lines of {task} on {} failed", self.table())
+                    format!(
+                        "Query of the stored log lines of {task} on {} failed",
+                        self.table()
+                    )
                 })?;
             for item in output.items.unwrap_or_default() {
                 stored.insert(get_s(&item, SK)?.to_owned());
@@ -207,7 +214,10 @@ impl LogStore for DynamoStore {
                 None => query.key_condition_expression("#pk = :pk"),
             };
             let output = query.send().await.with_context(|| {
-                format!("Query of the log lines of {task} on {} failed", self.table())
+                format!(
+                    "Query of the log lines of {task} on {} failed",
+                    self.table()
+                )
             })?;
             for item in output.items.unwrap_or_default() {
                 // The filter already did this; a store that ignored it would still be right.

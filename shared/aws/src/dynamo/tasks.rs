@@ -24,10 +24,10 @@ use pj_core::task::{Task, TaskStatus};
 use super::batch::get_all;
 use super::size::item_size;
 use super::{
-    ABSENT_OR_EXPIRED, CONDITION_FAILED, DOC, DynamoStore, GSI_OWNER, GSI_SWEEP, GSI1_PK,
-    GSI1_SK, GSI2_PK, GSI2_SK, Item, MAX_TASK_ITEM_BYTES, PK, SK, STATUS, SWEEP_SHARDS,
-    TRANSACTION_CONFLICT, TRANSACTION_TRIES, VERSION, absent_or_expired_names, expiry, get_s,
-    key, live, micros, micros_ceil, n, pause, reason_is, s, time_key,
+    ABSENT_OR_EXPIRED, CONDITION_FAILED, DOC, DynamoStore, GSI_OWNER, GSI_SWEEP, GSI1_PK, GSI1_SK,
+    GSI2_PK, GSI2_SK, Item, MAX_TASK_ITEM_BYTES, PK, SK, STATUS, SWEEP_SHARDS,
+    TRANSACTION_CONFLICT, TRANSACTION_TRIES, VERSION, absent_or_expired_names, expiry, get_s, key,
+    live, micros, micros_ceil, n, pause, reason_is, s, time_key,
 };
 
 const TASK_SK: &str = "TASK";
@@ -189,9 +189,7 @@ impl DynamoStore {
             {
                 bail!("a task {} is already stored", task.id)
             }
-            Err(e) => {
-                Err(e).with_context(|| format!("PutItem of the new task {} failed", task.id))
-            }
+            Err(e) => Err(e).with_context(|| format!("PutItem of the new task {} failed", task.id)),
         }
     }
 
@@ -257,7 +255,10 @@ impl DynamoStore {
             if reason_is(reasons, 0, CONDITION_FAILED) {
                 bail!("a task {} is already stored", task.id);
             }
-            if reasons.iter().any(|r| r.code() == Some(TRANSACTION_CONFLICT)) {
+            if reasons
+                .iter()
+                .any(|r| r.code() == Some(TRANSACTION_CONFLICT))
+            {
                 pause(try_number).await;
                 continue;
             }
@@ -282,9 +283,10 @@ impl DynamoStore {
         let first = get_s(holder, TASK_ID)?;
         let first = TaskId::parse(first)
             .map_err(|e| anyhow::anyhow!("an idempotency key holds a bad task id: {e}"))?;
-        let task = self.get_task(&first).await?.with_context(|| {
-            format!("the idempotency key points to the missing task {first}")
-        })?;
+        let task = self
+            .get_task(&first)
+            .await?
+            .with_context(|| format!("the idempotency key points to the missing task {first}"))?;
         Ok(CreateOutcome::Existing(Box::new(task)))
     }
 
@@ -364,7 +366,10 @@ impl DynamoStore {
             if reason_is(reasons, 0, CONDITION_FAILED) {
                 return Ok(WriteOutcome::VersionConflict);
             }
-            if reasons.iter().any(|r| r.code() == Some(TRANSACTION_CONFLICT)) {
+            if reasons
+                .iter()
+                .any(|r| r.code() == Some(TRANSACTION_CONFLICT))
+            {
                 pause(try_number).await;
                 continue;
             }
@@ -457,10 +462,7 @@ impl TaskStore for DynamoStore {
         let mut start = after.map(|c| {
             let mut k = key(task_pk(&c.id), TASK_SK);
             k.insert(GSI1_PK.to_owned(), s(owner_pk(owner)));
-            k.insert(
-                GSI1_SK.to_owned(),
-                s(position(micros(c.created_at), &c.id)),
-            );
+            k.insert(GSI1_SK.to_owned(), s(position(micros(c.created_at), &c.id)));
             k
         });
         let mut tasks = Vec::new();
@@ -558,8 +560,9 @@ impl TaskStore for DynamoStore {
             {
                 Ok(false)
             }
-            Err(e) => Err(e)
-                .with_context(|| format!("PutItem of the webhook id {} failed", receipt.id)),
+            Err(e) => {
+                Err(e).with_context(|| format!("PutItem of the webhook id {} failed", receipt.id))
+            }
         }
     }
 
@@ -619,7 +622,10 @@ mod tests {
         let b = TaskId::parse("tsk_b").unwrap();
         assert!(position(9, &b) < position(10, &a));
         assert!(position(10, &a) < position(10, &b));
-        assert!(position(10, &b) < time_key(11), "the due bound excludes later times");
+        assert!(
+            position(10, &b) < time_key(11),
+            "the due bound excludes later times"
+        );
         assert!(position(-5, &a) < position(0, &b));
     }
 }

@@ -20,7 +20,10 @@ async fn sent_messages() -> Vec<Value> {
         .json()
         .await
         .expect("moto's data is JSON");
-    data["ses"]["Message"].as_array().cloned().unwrap_or_default()
+    data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -35,8 +38,7 @@ async fn an_email_sent_should_appear_in_motos_record_of_sent_mail() {
         to: "owner@example.com".into(),
         subject: subject.clone(),
         text: "Your task completed: https://github.com/o/r/pull/1".into(),
-        html: "<p>Your task completed: <a href=\"https://github.com/o/r/pull/1\">PR</a></p>"
-            .into(),
+        html: "<p>Your task completed: <a href=\"https://github.com/o/r/pull/1\">PR</a></p>".into(),
     };
     aws.ses_mailer().send(&email).await.unwrap();
 
@@ -46,7 +48,10 @@ async fn an_email_sent_should_appear_in_motos_record_of_sent_mail() {
         .find(|m| m["subject"] == subject.as_str())
         .unwrap_or_else(|| panic!("the email is not among moto's sent messages: {sent:?}"));
     assert_eq!(message["source"], email.from.as_str());
-    assert_eq!(message["destinations"]["ToAddresses"][0], "owner@example.com");
+    assert_eq!(
+        message["destinations"]["ToAddresses"][0],
+        "owner@example.com"
+    );
     assert_eq!(message["body"], email.html.as_str());
     let counted = aws.metrics().snapshot();
     assert_eq!(counted.operation(service::SES, "SendEmail").calls, 1);

@@ -23,12 +23,18 @@ async fn request_counting_should_count_each_call_per_service_and_operation() {
     store.create(&task, None).await.unwrap();
     store.get(&task.id).await.unwrap();
     store.get(&task.id).await.unwrap();
-    queue.send(QueueName::Notify, "hello", Duration::ZERO).await.unwrap();
+    queue
+        .send(QueueName::Notify, "hello", Duration::ZERO)
+        .await
+        .unwrap();
     let got = queue
         .receive(QueueName::Notify, 1, Duration::from_secs(30))
         .await
         .unwrap();
-    queue.delete(QueueName::Notify, &got[0].receipt).await.unwrap();
+    queue
+        .delete(QueueName::Notify, &got[0].receipt)
+        .await
+        .unwrap();
 
     let d = aws.metrics().snapshot().since(&before);
     let once = OperationStats {
@@ -62,10 +68,7 @@ async fn a_failed_condition_should_count_as_a_failed_call() {
     assert!(store.create(&task, None).await.is_err());
     let d = aws.metrics().snapshot().since(&before);
     assert_eq!(d.operation(service::DYNAMODB, "PutItem").failures, 1);
-    assert_eq!(
-        d.dynamodb_estimated_write_units, 0.0,
-        "nothing was written"
-    );
+    assert_eq!(d.dynamodb_estimated_write_units, 0.0, "nothing was written");
 }
 
 #[tokio::test]

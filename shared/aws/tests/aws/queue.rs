@@ -15,7 +15,10 @@ async fn a_message_received_max_receives_times_should_land_in_the_dead_letter_qu
     let aws = aws().await;
     let (queue, made) = queues(&aws, 2).await;
     let body = unique_name("doomed");
-    queue.send(QueueName::Dispatch, &body, Duration::ZERO).await.unwrap();
+    queue
+        .send(QueueName::Dispatch, &body, Duration::ZERO)
+        .await
+        .unwrap();
     for n in 1..=2 {
         let got = queue.receive(QueueName::Dispatch, 10, HIDE).await.unwrap();
         assert_eq!(got.len(), 1);
@@ -25,7 +28,13 @@ async fn a_message_received_max_receives_times_should_land_in_the_dead_letter_qu
             .await
             .unwrap();
     }
-    assert!(queue.receive(QueueName::Dispatch, 10, HIDE).await.unwrap().is_empty());
+    assert!(
+        queue
+            .receive(QueueName::Dispatch, 10, HIDE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -41,7 +50,10 @@ async fn a_message_received_max_receives_times_should_land_in_the_dead_letter_qu
             assert_eq!(message.body(), Some(body.as_str()));
             break;
         }
-        assert!(Instant::now() < deadline, "nothing reached the dead-letter queue");
+        assert!(
+            Instant::now() < deadline,
+            "nothing reached the dead-letter queue"
+        );
         sleep(Duration::from_millis(100)).await;
     }
 }
@@ -55,16 +67,23 @@ async fn a_delay_past_sqs_limit_should_be_clamped_not_refused() {
         .await
         .expect("a delay over 15 minutes is clamped to SQS's limit");
     assert!(
-        queue.receive(QueueName::Notify, 10, HIDE).await.unwrap().is_empty(),
+        queue
+            .receive(QueueName::Notify, 10, HIDE)
+            .await
+            .unwrap()
+            .is_empty(),
         "the delayed message should not be visible yet"
     );
     queue
         .send(QueueName::Notify, "now", Duration::ZERO)
         .await
         .unwrap();
-    let got = queue.receive(QueueName::Notify, 10, Duration::from_secs(100_000)).await;
+    let got = queue
+        .receive(QueueName::Notify, 10, Duration::from_secs(100_000))
+        .await;
     assert_eq!(
-        got.expect("a visibility timeout past 12 hours is clamped").len(),
+        got.expect("a visibility timeout past 12 hours is clamped")
+            .len(),
         1
     );
 }
@@ -81,5 +100,11 @@ async fn receive_should_ask_sqs_for_at_most_ten() {
     }
     let got = queue.receive(QueueName::Dispatch, 50, HIDE).await.unwrap();
     assert!(!got.is_empty() && got.len() <= 10, "got {}", got.len());
-    assert!(queue.receive(QueueName::Dispatch, 0, HIDE).await.unwrap().is_empty());
+    assert!(
+        queue
+            .receive(QueueName::Dispatch, 0, HIDE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

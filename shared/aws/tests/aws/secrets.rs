@@ -47,9 +47,15 @@ async fn secrets_should_be_read_once_then_refreshed_after_the_ttl() {
     let first = futures::future::join_all((0..5).map(|_| source.secrets())).await;
     for s in &first {
         let s = s.as_ref().unwrap();
-        assert_eq!(s.github_token.as_ref().unwrap().expose_secret(), "ghp_first");
+        assert_eq!(
+            s.github_token.as_ref().unwrap().expose_secret(),
+            "ghp_first"
+        );
         assert!(s.webhook_master.is_some());
-        assert_eq!(s.anthropic_api_key.as_ref().unwrap().expose_secret(), "sk-ant-test");
+        assert_eq!(
+            s.anthropic_api_key.as_ref().unwrap().expose_secret(),
+            "sk-ant-test"
+        );
         assert!(s.openai_api_key.is_none());
         assert_eq!(
             s.extra.keys().map(String::as_str).collect::<Vec<_>>(),
@@ -58,9 +64,13 @@ async fn secrets_should_be_read_once_then_refreshed_after_the_ttl() {
     }
     assert_eq!(reads(&aws), 1, "concurrent callers should share one read");
 
-    put_secret(aws.secrets_manager(), &name, &json!({"github_token": "ghp_second"}))
-        .await
-        .unwrap();
+    put_secret(
+        aws.secrets_manager(),
+        &name,
+        &json!({"github_token": "ghp_second"}),
+    )
+    .await
+    .unwrap();
     let cached = source.secrets().await.unwrap();
     assert_eq!(
         cached.github_token.as_ref().unwrap().expose_secret(),
@@ -71,8 +81,15 @@ async fn secrets_should_be_read_once_then_refreshed_after_the_ttl() {
 
     tokio::time::sleep(Duration::from_millis(900)).await;
     let fresh = source.secrets().await.unwrap();
-    assert_eq!(fresh.github_token.as_ref().unwrap().expose_secret(), "ghp_second");
-    assert_eq!(reads(&aws), 2, "after the TTL the secret is read again, once");
+    assert_eq!(
+        fresh.github_token.as_ref().unwrap().expose_secret(),
+        "ghp_second"
+    );
+    assert_eq!(
+        reads(&aws),
+        2,
+        "after the TTL the secret is read again, once"
+    );
     source.secrets().await.unwrap();
     assert_eq!(reads(&aws), 2);
 }
@@ -96,16 +113,26 @@ async fn when_a_refresh_fails_the_cached_value_should_be_served_until_the_hard_l
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let served = source.secrets().await.expect("the cached value is served");
-    assert_eq!(served.github_token.as_ref().unwrap().expose_secret(), "ghp_cached");
+    assert_eq!(
+        served.github_token.as_ref().unwrap().expose_secret(),
+        "ghp_cached"
+    );
     let tried = reads(&aws);
     assert_eq!(tried, 2, "one failed refresh");
     source.secrets().await.unwrap();
-    assert_eq!(reads(&aws), tried, "right after a failure no new read is tried");
+    assert_eq!(
+        reads(&aws),
+        tried,
+        "right after a failure no new read is tried"
+    );
 
     tokio::time::sleep(Duration::from_millis(1_400)).await;
     let err = source.secrets().await.unwrap_err();
     let text = format!("{err:#}");
-    assert!(text.contains(&name), "the error should name the secret: {text}");
+    assert!(
+        text.contains(&name),
+        "the error should name the secret: {text}"
+    );
     assert!(!text.contains("ghp_cached"));
 }
 

@@ -54,11 +54,7 @@ async fn ttl_expired_items_still_in_the_table_should_be_ignored_on_read() {
 
     assert!(!store.webhook_seen(&receipt.id, now).await.unwrap());
     assert!(
-        store
-            .read(&task, None, 100, now)
-            .await
-            .unwrap()
-            .is_empty(),
+        store.read(&task, None, 100, now).await.unwrap().is_empty(),
         "an expired line should not be read"
     );
     let other = sample::request("Another request, same key");
@@ -72,7 +68,11 @@ async fn ttl_expired_items_still_in_the_table_should_be_ignored_on_read() {
     let next = sample::next_version(&second, now);
     assert_eq!(
         store
-            .update(&next, second.version, Some(&sample::receipt(now + TimeDelta::hours(1))))
+            .update(
+                &next,
+                second.version,
+                Some(&sample::receipt(now + TimeDelta::hours(1)))
+            )
             .await
             .unwrap(),
         WriteOutcome::Written
@@ -81,7 +81,10 @@ async fn ttl_expired_items_still_in_the_table_should_be_ignored_on_read() {
     reused.expires_at = now + TimeDelta::hours(1);
     let again = sample::next_version(&next, now);
     assert_eq!(
-        store.update(&again, next.version, Some(&reused)).await.unwrap(),
+        store
+            .update(&again, next.version, Some(&reused))
+            .await
+            .unwrap(),
         WriteOutcome::Written,
         "an expired webhook id in the table should not block a write"
     );
@@ -125,10 +128,7 @@ async fn a_thousand_line_batch_should_be_written_once_and_a_redelivery_should_wr
     );
     assert_eq!(again.operation(service::DYNAMODB, "Query").calls, 1);
 
-    let read = store
-        .read(&task, None, 1_000, sample::now())
-        .await
-        .unwrap();
+    let read = store.read(&task, None, 1_000, sample::now()).await.unwrap();
     assert_eq!(read, lines, "every line once, in order, as sent");
 
     // Half old, half new: only the new half is written.
@@ -138,7 +138,10 @@ async fn a_thousand_line_batch_should_be_written_once_and_a_redelivery_should_wr
     assert_eq!(store.append(&task, &overlapping, keep).await.unwrap(), 500);
     let all = store.read(&task, None, 5_000, sample::now()).await.unwrap();
     assert_eq!(all.len(), 1_500);
-    assert_eq!(all[700].text, lines[700].text, "a stored line keeps its first text");
+    assert_eq!(
+        all[700].text, lines[700].text,
+        "a stored line keeps its first text"
+    );
 }
 
 #[tokio::test]
