@@ -92,7 +92,10 @@ impl Tally {
 
     fn median(&mut self) -> f64 {
         self.millis.sort_by(f64::total_cmp);
-        self.millis.get(self.millis.len() / 2).copied().unwrap_or(0.0)
+        self.millis
+            .get(self.millis.len() / 2)
+            .copied()
+            .unwrap_or(0.0)
     }
 }
 
@@ -112,7 +115,11 @@ fn run() -> Result<(), String> {
         let max: usize = max.parse().map_err(|_| format!("bad max in: {line}"))?;
         let changed = changed_files(Path::new(old_dir), Path::new(new_dir))?;
         let picked = spread(&changed, max);
-        sources.push(format!("{label} ({} of {} changed files)", picked.len(), changed.len()));
+        sources.push(format!(
+            "{label} ({} of {} changed files)",
+            picked.len(),
+            changed.len()
+        ));
         for rel in picked {
             let old = fs::read(Path::new(old_dir).join(&rel)).map_err(|e| e.to_string())?;
             let new = fs::read(Path::new(new_dir).join(&rel)).map_err(|e| e.to_string())?;
@@ -257,10 +264,7 @@ fn run() -> Result<(), String> {
     }
     out.push('\n');
     for (k, kind) in KINDS.iter().enumerate() {
-        let n: usize = tallies[0]
-            .by_kind
-            .get(&k)
-            .map_or(0, |m| m.values().sum());
+        let n: usize = tallies[0].by_kind.get(&k).map_or(0, |m| m.values().sum());
         out.push_str(&format!("| {kind} | {n} |"));
         for tally in &tallies {
             let get = |v| {
@@ -355,7 +359,9 @@ fn spread(items: &[String], max: usize) -> Vec<String> {
     if items.len() <= max {
         return items.to_vec();
     }
-    (0..max).map(|i| items[i * items.len() / max].clone()).collect()
+    (0..max)
+        .map(|i| items[i * items.len() / max].clone())
+        .collect()
 }
 
 /// A clean unified diff of one file, as hunks.
@@ -607,7 +613,11 @@ fn variants(seed: usize, rel: &str, diff: &Diff, old: &[u8], new: &[u8]) -> Vec<
     }
 
     // Blocks cannot say "no newline at end of file", so such diffs have no block form.
-    if !diff.hunks.iter().any(|h| h.body.iter().any(|l| l.starts_with('\\'))) {
+    if !diff
+        .hunks
+        .iter()
+        .any(|h| h.body.iter().any(|l| l.starts_with('\\')))
+    {
         let mut s = String::from("I'll make these edits.\n\n");
         for h in &diff.hunks {
             s.push_str(&format!("{rel}\n```rust\n<<<<<<< SEARCH\n"));

@@ -16,6 +16,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run one attempt of a task from the contract's runner environment: clone, edit with the
+    /// model, push, open the pull request, and report back with signed callbacks and logs.
+    Run,
     /// Apply an LLM-produced edit (unified diff, git diff or search/replace blocks) to a
     /// working tree, all or nothing. Prints one JSON report. Exit 0: applied (with --check:
     /// would apply); 1: rejected, tree unchanged; 2: usage or I/O error.
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e),
     };
     match cli.command {
+        Command::Run => pj_runner::agent::main(),
         Command::ApplyPatch(args) => apply_patch(&args),
     }
 }
@@ -103,8 +107,7 @@ fn read_reply(path: &PathBuf) -> Result<String, String> {
             .map_err(|e| format!("cannot read the patch from standard input: {e}"))?;
         buf
     } else {
-        std::fs::read(path)
-            .map_err(|e| format!("cannot read the patch {}: {e}", path.display()))?
+        std::fs::read(path).map_err(|e| format!("cannot read the patch {}: {e}", path.display()))?
     };
     String::from_utf8(bytes).map_err(|_| "the patch is not valid UTF-8".to_string())
 }

@@ -121,7 +121,10 @@ fn binaries_lock_files_vendored_generated_and_large_files_are_skipped() {
         ("yarn.lock", b"x\n"),
         ("go.sum", b"x\n"),
         ("vendor/dep/lib.rs", b"pub fn vendored() {}\n"),
-        ("web/node_modules/left-pad/index.js", b"module.exports = 1;\n"),
+        (
+            "web/node_modules/left-pad/index.js",
+            b"module.exports = 1;\n",
+        ),
         ("target/debug/build.rs", b"fn x() {}\n"),
         ("py/.venv/lib/site.py", b"x = 1\n"),
         ("py/__pycache__/mod.py", b"x = 1\n"),
@@ -156,7 +159,10 @@ fn hidden_files_other_than_git_are_kept() {
         (".pithy/instructions.md", b"Use tabs.\n"),
     ]);
     let paths = scanned_paths(repo.path());
-    assert_eq!(paths, vec![".github/workflows/ci.yml", ".pithy/instructions.md"]);
+    assert_eq!(
+        paths,
+        vec![".github/workflows/ci.yml", ".pithy/instructions.md"]
+    );
 }
 
 #[test]
@@ -179,17 +185,32 @@ fn a_missing_repository_is_an_error() {
 #[test]
 fn instruction_files_are_included_first_and_in_full() {
     let repo = sample_project();
-    write(repo.path(), "AGENTS.md", b"Run `cargo fmt` before committing.\n");
+    write(
+        repo.path(),
+        "AGENTS.md",
+        b"Run `cargo fmt` before committing.\n",
+    );
     write(repo.path(), "CLAUDE.md", b"Prefer small functions.\n");
-    write(repo.path(), ".pithy/instructions.md", b"Never touch the CI config.\n");
-    let ctx = build_context(repo.path(), "render a page", &ContextOptions::default())
-        .expect("context");
+    write(
+        repo.path(),
+        ".pithy/instructions.md",
+        b"Never touch the CI config.\n",
+    );
+    let ctx =
+        build_context(repo.path(), "render a page", &ContextOptions::default()).expect("context");
     let paths: Vec<&str> = ctx.instructions.iter().map(|e| e.path.as_str()).collect();
-    assert_eq!(paths, vec![".pithy/instructions.md", "AGENTS.md", "CLAUDE.md"]);
+    assert_eq!(
+        paths,
+        vec![".pithy/instructions.md", "AGENTS.md", "CLAUDE.md"]
+    );
     assert!(ctx.instructions.iter().all(|e| !e.truncated));
     let rendered = ctx.render();
-    let instructions_at = rendered.find("Never touch the CI config.").expect("instructions");
-    let files_at = rendered.find("## Files most relevant").expect("files section");
+    let instructions_at = rendered
+        .find("Never touch the CI config.")
+        .expect("instructions");
+    let files_at = rendered
+        .find("## Files most relevant")
+        .expect("files section");
     assert!(instructions_at < files_at);
     assert!(ctx.files.iter().all(|f| f.path != "AGENTS.md"));
 }
@@ -247,7 +268,10 @@ fn a_camel_case_symbol_without_backticks_is_found_too() {
 #[test]
 fn tests_rank_below_the_code_they_test_unless_the_task_is_about_tests() {
     let repo = repo_with(&[
-        ("src/retry.rs", b"pub fn retry_backoff(attempt: u32) -> u32 {\n    attempt * 2\n}\n"),
+        (
+            "src/retry.rs",
+            b"pub fn retry_backoff(attempt: u32) -> u32 {\n    attempt * 2\n}\n",
+        ),
         (
             "tests/retry.rs",
             b"#[test]\nfn retry_backoff_doubles() {\n    assert_eq!(retry_backoff(1), 2);\n}\n",
@@ -256,9 +280,12 @@ fn tests_rank_below_the_code_they_test_unless_the_task_is_about_tests() {
     let opts = ContextOptions::default();
     let code = build_context(repo.path(), "retry backoff grows too fast", &opts).expect("context");
     assert_eq!(code.ranking[0].path, "src/retry.rs");
-    let tests = build_context(repo.path(), "add a test for the retry backoff", &opts)
-        .expect("context");
-    let test_rank = tests.ranking.iter().position(|r| r.path == "tests/retry.rs");
+    let tests =
+        build_context(repo.path(), "add a test for the retry backoff", &opts).expect("context");
+    let test_rank = tests
+        .ranking
+        .iter()
+        .position(|r| r.path == "tests/retry.rs");
     let code_rank = tests.ranking.iter().position(|r| r.path == "src/retry.rs");
     assert!(test_rank.is_some() && code_rank.is_some());
 }
@@ -278,11 +305,17 @@ fn a_dependency_task_brings_the_manifest() {
 #[test]
 fn the_rendered_context_never_exceeds_the_budget() {
     let repo = sample_project();
-    write(repo.path(), "AGENTS.md", "Be careful.\n".repeat(300).as_bytes());
+    write(
+        repo.path(),
+        "AGENTS.md",
+        "Be careful.\n".repeat(300).as_bytes(),
+    );
     write(
         repo.path(),
         "docs/guide.md",
-        "# Guide\n\nParse headers, render pages.\n".repeat(200).as_bytes(),
+        "# Guide\n\nParse headers, render pages.\n"
+            .repeat(200)
+            .as_bytes(),
     );
     let snapshot = scan_repository(repo.path(), &ContextOptions::default()).expect("scan");
     let tasks = [
@@ -327,11 +360,16 @@ fn a_generous_budget_is_mostly_used() {
 fn a_file_too_large_to_fit_whole_is_outlined_and_smaller_ones_still_come_whole() {
     let mut large = String::from("pub fn render_everything() {}\n");
     for i in 0..400 {
-        large.push_str(&format!("pub fn render_part_{i}(page: &str) -> usize {{ page.len() }}\n"));
+        large.push_str(&format!(
+            "pub fn render_part_{i}(page: &str) -> usize {{ page.len() }}\n"
+        ));
     }
     let repo = repo_with(&[
         ("src/large.rs", large.as_bytes()),
-        ("src/small.rs", b"pub fn render_small(page: &str) -> usize { page.len() }\n"),
+        (
+            "src/small.rs",
+            b"pub fn render_small(page: &str) -> usize { page.len() }\n",
+        ),
     ]);
     let opts = ContextOptions {
         token_budget: 2_000,
@@ -429,13 +467,19 @@ fn render_has_every_section_with_fenced_files_and_numbered_outlines() {
 #[test]
 fn a_file_containing_backtick_fences_gets_a_longer_fence() {
     let repo = repo_with(&[("notes/fences.md", b"Example:\n```sh\nls\n```\n")]);
-    let ctx = build_context(repo.path(), "fences example", &ContextOptions::default())
-        .expect("context");
-    assert!(ctx.render().contains("````markdown\nExample:\n```sh\nls\n```\n````\n"));
+    let ctx =
+        build_context(repo.path(), "fences example", &ContextOptions::default()).expect("context");
+    assert!(
+        ctx.render()
+            .contains("````markdown\nExample:\n```sh\nls\n```\n````\n")
+    );
 }
 
 fn lines(signatures: &[Signature]) -> Vec<(usize, &str)> {
-    signatures.iter().map(|s| (s.line, s.text.as_str())).collect()
+    signatures
+        .iter()
+        .map(|s| (s.line, s.text.as_str()))
+        .collect()
 }
 
 #[test]

@@ -27,11 +27,12 @@ fn re(pattern: &str) -> Regex {
 }
 
 static RUST: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"^\s*(?:pub(?:\s*\([^)]*\))?\s+)?(?:(?:default|async|const|unsafe|extern(?:\s+"[^"]*")?)\s+)*(?:fn|struct|enum|trait|union|type|mod|static|const|impl|macro_rules!)[\s<!]"#)
+    re(
+        r#"^\s*(?:pub(?:\s*\([^)]*\))?\s+)?(?:(?:default|async|const|unsafe|extern(?:\s+"[^"]*")?)\s+)*(?:fn|struct|enum|trait|union|type|mod|static|const|impl|macro_rules!)[\s<!]"#,
+    )
 });
-static PYTHON: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^\s*(?:async\s+def|def|class)\s+\w|^[A-Z][A-Z0-9_]*\s*(?::[^=]+)?=[^=]")
-});
+static PYTHON: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^\s*(?:async\s+def|def|class)\s+\w|^[A-Z][A-Z0-9_]*\s*(?::[^=]+)?=[^=]"));
 static JAVASCRIPT: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
         r"^\s*(?:export\s+(?:default\s+)?)?(?:declare\s+)?(?:async\s+)?function\b",
@@ -51,10 +52,13 @@ static JVM_LIKE: LazyLock<Regex> = LazyLock::new(|| {
         r"|^\s*(?:(?:public|private|protected|internal|static|final|abstract|synchronized|override|virtual|async|native)\s+)+[\w<>\[\],.?]+(?:\s+[\w<>\[\],.?]+)*\s+\w+\s*\(",
     ))
 });
-static RUBY: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^\s*(?:def|class|module)\s+[\w:.]|^\s*attr_(?:reader|writer|accessor)\b"));
+static RUBY: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^\s*(?:def|class|module)\s+[\w:.]|^\s*attr_(?:reader|writer|accessor)\b")
+});
 static PHP: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^\s*(?:(?:abstract|final|public|private|protected|static|readonly)\s+)*(?:function|class|interface|trait|enum)\s+\w")
+    re(
+        r"^\s*(?:(?:abstract|final|public|private|protected|static|readonly)\s+)*(?:function|class|interface|trait|enum)\s+\w",
+    )
 });
 static C_LIKE: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(

@@ -39,8 +39,20 @@ const DOC_BOOST: f64 = 0.3;
 const TEST_FACTOR: f64 = 0.85;
 
 const TEST_WORDS: &[&str] = &[
-    "test", "tests", "testing", "tested", "spec", "specs", "unittest", "unittests", "coverage",
-    "flaky", "fixture", "fixtures", "e2e", "regression",
+    "test",
+    "tests",
+    "testing",
+    "tested",
+    "spec",
+    "specs",
+    "unittest",
+    "unittests",
+    "coverage",
+    "flaky",
+    "fixture",
+    "fixtures",
+    "e2e",
+    "regression",
 ];
 const DEPENDENCY_WORDS: &[&str] = &[
     "dependency",
@@ -179,7 +191,13 @@ fn named_symbols(task: &str) -> Vec<String> {
 /// Path-like tokens of the task, lower-cased and stripped of quoting and trailing punctuation.
 fn named_paths(task: &str) -> Vec<String> {
     let mut paths = Vec::new();
-    for raw in task.split(|c: char| c.is_whitespace() || matches!(c, '`' | '"' | '\'' | '(' | ')' | '[' | ']' | '<' | '>' | ',' | ';')) {
+    for raw in task.split(|c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '`' | '"' | '\'' | '(' | ')' | '[' | ']' | '<' | '>' | ',' | ';'
+            )
+    }) {
         let token = raw.trim_end_matches(['.', ':', '!', '?']);
         let token = token.trim_start_matches("./").trim_start_matches('/');
         let token = token.trim_end_matches('/');
@@ -318,7 +336,10 @@ pub(crate) fn rank(files: &[SourceFile], query: &Query) -> Vec<Ranked> {
 
 /// Boosts for paths, file names, stems and directories the task names.
 fn apply_name_boosts(files: &[SourceFile], query: &Query, best: f64, ranked: &mut [Ranked]) {
-    let lower_paths: Vec<String> = files.iter().map(|f| f.path().to_ascii_lowercase()).collect();
+    let lower_paths: Vec<String> = files
+        .iter()
+        .map(|f| f.path().to_ascii_lowercase())
+        .collect();
     let mut by_name: HashMap<&str, usize> = HashMap::new();
     let mut by_stem: HashMap<&str, usize> = HashMap::new();
     // Files under each directory name, wherever that name occurs.

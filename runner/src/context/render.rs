@@ -55,7 +55,11 @@ pub(crate) fn overview(
             .take(OVERVIEW_LANGUAGES)
             .map(|l| format!("{} ({})", l.name, l.files))
             .collect();
-        let others: usize = languages.iter().skip(OVERVIEW_LANGUAGES).map(|l| l.files).sum();
+        let others: usize = languages
+            .iter()
+            .skip(OVERVIEW_LANGUAGES)
+            .map(|l| l.files)
+            .sum();
         let _ = write!(out, "Languages by files: {}", named.join(", "));
         if others > 0 {
             let _ = write!(out, ", others ({others})");
@@ -89,7 +93,11 @@ pub(crate) const INSTRUCTIONS_HEADING: &str =
 
 /// One instruction file.
 pub(crate) fn instruction(excerpt: &Excerpt) -> String {
-    let note = if excerpt.truncated { " (cut short)" } else { "" };
+    let note = if excerpt.truncated {
+        " (cut short)"
+    } else {
+        ""
+    };
     format!(
         "### {}{note}\n\n{}\n",
         excerpt.path,

@@ -9,9 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use ignore::WalkBuilder;
 
 use super::ContextOptions;
-use super::lang::{
-    is_binary_extension, is_generated_name, is_lock_file, is_skipped_dir,
-};
+use super::lang::{is_binary_extension, is_generated_name, is_lock_file, is_skipped_dir};
 use super::parallel::par_map;
 
 /// How many bytes at the start of a file are searched for a NUL byte (a binary file) or a
@@ -147,9 +145,8 @@ pub fn scan_repository(repo: &Path, opts: &ContextOptions) -> Result<RepoSnapsho
         .follow_links(false)
         .filter_entry(move |entry| {
             let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            let skip = is_dir
-                && entry.depth() > 0
-                && is_skipped_dir(&entry.file_name().to_string_lossy());
+            let skip =
+                is_dir && entry.depth() > 0 && is_skipped_dir(&entry.file_name().to_string_lossy());
             if skip {
                 counter.fetch_add(1, Ordering::Relaxed);
             }

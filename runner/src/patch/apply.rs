@@ -295,7 +295,10 @@ impl Tree<'_> {
             )));
         }
         if !meta.is_file() {
-            return Err(Fault::Refused(format!("{} is not a regular file", path.rel)));
+            return Err(Fault::Refused(format!(
+                "{} is not a regular file",
+                path.rel
+            )));
         }
         if meta.len() > self.options.max_file_bytes {
             return Err(Fault::Refused(format!(
@@ -336,7 +339,11 @@ impl Tree<'_> {
     fn executable_now(&self, slot: usize) -> bool {
         let s = &self.slots[slot];
         s.executable
-            .or_else(|| s.original.as_ref().map(|o| is_executable(&o.original.permissions)))
+            .or_else(|| {
+                s.original
+                    .as_ref()
+                    .map(|o| is_executable(&o.original.permissions))
+            })
             .unwrap_or(false)
     }
 
@@ -466,7 +473,10 @@ impl Tree<'_> {
             let empty_search = block.search.iter().all(|l| l.trim().is_empty());
             let current = match (&text, empty_search) {
                 (None, true) => {
-                    text = Some(Text::from_lines(block.replace.iter().map(String::as_str), false));
+                    text = Some(Text::from_lines(
+                        block.replace.iter().map(String::as_str),
+                        false,
+                    ));
                     self.hunks.push(HunkReport {
                         file: rel.to_string(),
                         status: Status::Exact,
@@ -681,7 +691,10 @@ fn placed_message(name: &str, hunk: &Hunk, placement: &Placement, line: isize) -
     {
         let diff = line - stated as isize;
         if diff != 0 {
-            let (n, dir) = (diff.unsigned_abs(), if diff > 0 { "below" } else { "above" });
+            let (n, dir) = (
+                diff.unsigned_abs(),
+                if diff > 0 { "below" } else { "above" },
+            );
             message.push_str(&format!(", {n} line(s) {dir} the stated line {stated}"));
         }
     }

@@ -152,8 +152,8 @@ const LIST_LIMIT: usize = 8;
 const MIN_ANCHOR_ALNUM: usize = 4;
 const MIN_ANCHOR_LINES: usize = 3;
 
-/// What must stay of the context after trimming: a trimmed hunk is the last resort, so it
-/// needs more than a unique match of a brace.
+/// What must stay of the old lines after trimming, both at once: a trimmed hunk is the last
+/// resort, so it needs more than a unique match of a brace or two.
 const MIN_TRIMMED_ALNUM: usize = 12;
 const MIN_TRIMMED_LINES: usize = 2;
 
@@ -299,13 +299,24 @@ pub(crate) fn locate(file: &[Line], edit: &Edit<'_>) -> Result<Placement, Miss> 
     })
 }
 
-/// A hunk that begins with added lines has nothing before them to say where they go, so it
-/// belongs at the start of the file, as a clean diff has it; one that ends with added lines,
-/// at the end.
+/// A hunk that begins with a pure insertion has nothing before the added lines to say where
+/// they go, so it belongs at the start of the file, as a clean diff has it; one that ends with
+/// a pure insertion, at the end. Added lines that replace removed lines are pinned by those.
 fn edge_anchored(ops: &[Op], pos: usize, file_len: usize) -> bool {
     let old_len = ops.iter().filter(|o| o.old_text().is_some()).count();
-    let open_start = matches!(ops.first(), Some(Op::Add(_)));
-    let open_end = matches!(ops.last(), Some(Op::Add(_)));
+    let pure_insertion = |group: &mut dyn Iterator<Item = &Op>| {
+        let mut adds = false;
+        for op in group {
+            match op {
+                Op::Keep(_) => break,
+                Op::Del(_) => return false,
+                Op::Add(_) => adds = true,
+            }
+        }
+        adds
+    };
+    let open_start = matches!(ops.first(), Some(Op::Add(_))) && pure_insertion(&mut ops.iter());
+    let open_end = matches!(ops.last(), Some(Op::Add(_))) && pure_insertion(&mut ops.iter().rev());
     (!open_start || pos == 0) && (!open_end || pos + old_len == file_len)
 }
 
@@ -317,14 +328,21 @@ fn unique_step_for_empty(edit: &Edit<'_>) -> Step {
     }
 }
 
-/// Whether old lines are enough of an anchor to be searched for.
+/// Whether old lines are enough of an anchor to be searched for: enough letters and digits,
+/// or enough non-blank lines.
 fn strong(old: &[&str], min_alnum: usize, min_lines: usize) -> bool {
-    let alnum: usize = old
+    let (alnum, lines) = anchor_size(old);
+    alnum >= min_alnum || lines >= min_lines
+}
+
+/// Letters and digits, and non-blank lines, of some old lines.
+fn anchor_size(old: &[&str]) -> (usize, usize) {
+    let alnum = old
         .iter()
         .map(|l| l.chars().filter(|c| c.is_alphanumeric()).count())
         .sum();
     let lines = old.iter().filter(|l| !l.trim().is_empty()).count();
-    alnum >= min_alnum || lines >= min_lines
+    (alnum, lines)
 }
 
 /// Every start index at or after `from` where `needle` matches, up to [`LIST_LIMIT`].
@@ -454,7 +472,8 @@ fn trimmed(
         let mut places: BTreeMap<usize, Vec<(usize, usize, usize)>> = BTreeMap::new();
         for k in t.saturating_sub(trail_max)..=t.min(lead_max) {
             let r = t - k;
-            if !strong(&old[k..m - r], MIN_TRIMMED_ALNUM, MIN_TRIMMED_LINES) {
+            let (alnum, nonblank) = anchor_size(&old[k..m - r]);
+            if alnum < MIN_TRIMMED_ALNUM || nonblank < MIN_TRIMMED_LINES {
                 continue;
             }
             for p in find(lines.hay_w, &old_w[k..m - r], from, |a, b| a == b) {
@@ -670,7 +689,7 @@ mod tests {
     #[test]
     fn when_indentation_is_shifted_should_reindent_added_lines() {
         let file = text("impl A {\n    fn f() {\n        one();\n    }\n}\n");
-        let o = ops(&["fn f() {", "    one();", "+    two();", "}"]);
+        let o = ops(&[" fn f() {", "     one();", "+    two();", " }"]);
         let found = locate(&file.lines, &edit(&o, None)).expect("placed");
         assert_eq!(found.step, Step::Indentation);
         assert_eq!(found.shift, Shift::Add("    ".into()));
@@ -684,7 +703,8 @@ mod tests {
     #[test]
     fn when_context_line_next_to_pure_insertion_is_missing_should_refuse() {
         // Is `new` before or after `third_line`? The diff cannot say.
-        let file = text("first_line();\nsecond_line();\nthird_line();\nfourth_line();\nfifth_line();\n");
+        let file =
+            text("first_line();\nsecond_line();\nthird_line();\nfourth_line();\nfifth_line();\n");
         let o = ops(&[
             " first_line();",
             " second_line();",
@@ -697,7 +717,8 @@ mod tests {
 
     #[test]
     fn when_outer_context_line_is_missing_should_trim_and_apply() {
-        let file = text("first_line();\nsecond_line();\nthird_line();\nfourth_line();\nfifth_line();\n");
+        let file =
+            text("first_line();\nsecond_line();\nthird_line();\nfourth_line();\nfifth_line();\n");
         let o = ops(&[
             " first_line();",
             " third_line();",

@@ -60,9 +60,9 @@ impl Operation {
     pub fn display_path(&self) -> &str {
         match self {
             Operation::Modify { candidates } => candidates.first().map_or("", String::as_str),
-            Operation::Create { path } | Operation::Delete { path } | Operation::Blocks { path } => {
-                path
-            }
+            Operation::Create { path }
+            | Operation::Delete { path }
+            | Operation::Blocks { path } => path,
             Operation::Rename { to, .. } | Operation::Copy { to, .. } => to,
         }
     }
@@ -122,11 +122,13 @@ pub struct Hunk {
 impl Hunk {
     /// Old-side and new-side line counts of the body.
     pub fn body_counts(&self) -> (usize, usize) {
-        self.lines.iter().fold((0, 0), |(old, new), line| match line {
-            HunkLine::Context(_) => (old + 1, new + 1),
-            HunkLine::Remove(_) => (old + 1, new),
-            HunkLine::Add(_) => (old, new + 1),
-        })
+        self.lines
+            .iter()
+            .fold((0, 0), |(old, new), line| match line {
+                HunkLine::Context(_) => (old + 1, new + 1),
+                HunkLine::Remove(_) => (old + 1, new),
+                HunkLine::Add(_) => (old, new + 1),
+            })
     }
 
     /// Whether the header had line numbers and its counts agree with the body.

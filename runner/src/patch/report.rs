@@ -188,8 +188,7 @@ mod tests {
             error: None,
             outcome: Outcome::Applied,
         };
-        let json: serde_json::Value =
-            serde_json::from_str(&report.to_json()).expect("valid json");
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("valid json");
         assert_eq!(
             json,
             serde_json::json!({

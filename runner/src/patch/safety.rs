@@ -93,7 +93,9 @@ pub(crate) fn check(root: &Path, raw: &str, allow_workflows: bool) -> Result<Rep
     }
     Ok(RepoPath {
         rel: parts.join("/"),
-        abs: parts.iter().fold(root.to_path_buf(), |p, part| p.join(part)),
+        abs: parts
+            .iter()
+            .fold(root.to_path_buf(), |p, part| p.join(part)),
     })
 }
 

@@ -110,8 +110,8 @@ fn replace(
             .write(true)
             .create_new(true)
             .open(&temp)?;
-        // No fsync: like git writing a working tree, a crash may lose the edit but the rename
-        // never exposes half a file.
+        // No fsync, as git does not fsync working-tree files either; the rename still means a
+        // reader sees the old file or the new one, never half of one.
         file.write_all(bytes)?;
         let mut perms = match permissions {
             Some(p) => p,
@@ -145,15 +145,16 @@ fn set_executable(_perms: &mut fs::Permissions, _executable: Option<bool>) {}
 fn rollback(journal: Vec<Undo>) -> Result<(), String> {
     let mut errors = Vec::new();
     for undo in journal.into_iter().rev() {
-        let result = match undo {
-            Undo::Restore(path, original) => {
-                replace(&path, &original.bytes, Some(original.permissions), None)
-            }
-            Undo::Remove(path) => fs::remove_file(&path)
-                .map_err(|e| format!("cannot remove {}: {e}", path.display())),
-            Undo::RemoveDir(path) => fs::remove_dir(&path)
-                .map_err(|e| format!("cannot remove {}: {e}", path.display())),
-        };
+        let result =
+            match undo {
+                Undo::Restore(path, original) => {
+                    replace(&path, &original.bytes, Some(original.permissions), None)
+                }
+                Undo::Remove(path) => fs::remove_file(&path)
+                    .map_err(|e| format!("cannot remove {}: {e}", path.display())),
+                Undo::RemoveDir(path) => fs::remove_dir(&path)
+                    .map_err(|e| format!("cannot remove {}: {e}", path.display())),
+            };
         if let Err(e) = result {
             errors.push(e);
         }

@@ -425,7 +425,9 @@ fn git_operation(head: GitHeader, start: usize) -> Result<Operation, ParseError>
 
 /// `Binary files a/x and b/x differ` (outside a git header it is a section of its own).
 pub(super) fn binary_line(line: &str, reply_line: usize) -> Option<FilePatch> {
-    let rest = line.strip_prefix("Binary files ")?.strip_suffix(" differ")?;
+    let rest = line
+        .strip_prefix("Binary files ")?
+        .strip_suffix(" differ")?;
     let (old, new) = rest.split_once(" and ")?;
     let (old, new) = strip_git_prefixes(header_path(old), header_path(new));
     let path = new.or(old)?;

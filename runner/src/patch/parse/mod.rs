@@ -32,8 +32,9 @@ pub enum ParseError {
 
 /// Reads every edit in `reply`, in order.
 pub fn parse(reply: &str) -> Result<Vec<FilePatch>, ParseError> {
+    // `lines` rather than `split`: a final newline must not read as one more (empty) line.
     let lines: Vec<&str> = reply
-        .split('\n')
+        .lines()
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .collect();
     let mut scanner = Scanner {
@@ -116,7 +117,9 @@ impl<'a> Scanner<'a> {
             }
             break;
         }
-        self.out.last().map(|p| p.operation.display_path().to_string())
+        self.out
+            .last()
+            .map(|p| p.operation.display_path().to_string())
     }
 }
 
