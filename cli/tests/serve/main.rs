@@ -1,6 +1,7 @@
 //! `pj serve` end to end: a real server process on a free port, the fake runner speaking the
 //! callback protocol, real HTTP.
 
+mod agent;
 mod support;
 
 use std::time::Duration;
