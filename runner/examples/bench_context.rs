@@ -85,6 +85,16 @@ fn time_tree(dir: &Path, task: &str) -> Result<()> {
         ms(times[times.len() - 1]),
     );
     println!("skipped: {:?}", ctx.skipped);
+    let start = Instant::now();
+    let snapshot = scan_repository(dir, &opts)?;
+    let scanned = start.elapsed();
+    let start = Instant::now();
+    select_context(&snapshot, task, &opts);
+    println!(
+        "of which scan {:.0} ms, select {:.0} ms",
+        ms(scanned),
+        ms(start.elapsed())
+    );
     Ok(())
 }
 

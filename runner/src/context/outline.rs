@@ -230,3 +230,65 @@ fn names_in_head(family: Family, line: &str, symbol: &str) -> bool {
         .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
         .any(|word| word == symbol)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(path: &str, source: &str) -> Vec<String> {
+        outline(path, source).into_iter().map(|s| s.text).collect()
+    }
+
+    #[test]
+    fn every_family_pattern_compiles_and_finds_a_definition() {
+        let samples = [
+            (
+                "A.java",
+                "public class A {\n  public static int size(int x) {\n    if (x) {\n",
+            ),
+            ("a.rb", "module Shop\n  class Cart\n    def total\n"),
+            (
+                "a.php",
+                "<?php\nfinal class Cart {\n  public function total() {\n",
+            ),
+            (
+                "a.c",
+                "#define MAX 3\nstatic int total(int x) {\n  return x;\n}\n",
+            ),
+            ("a.sh", "# setup() {\nsetup() {\nfunction teardown {\n"),
+            ("a.ex", "defmodule Shop do\n  def total(cart), do: 1\n"),
+            ("a.lua", "local function total()\n"),
+            ("Cargo.toml", "[package]\nname = \"x\"\n[dependencies]\n"),
+        ];
+        let found: Vec<usize> = samples.iter().map(|(p, s)| texts(p, s).len()).collect();
+        assert_eq!(found, vec![2, 3, 2, 2, 2, 2, 1, 2]);
+    }
+
+    #[test]
+    fn a_definition_is_told_from_a_mention() {
+        let source = "fn run(searcher: Searcher) {}\npub struct Searcher {\n";
+        assert!(defines("a.rs", source, "Searcher"));
+        assert!(!defines(
+            "a.rs",
+            "fn run(searcher: Searcher) {}\n",
+            "Searcher"
+        ));
+        assert!(defines(
+            "a.go",
+            "func (s *Server) Listen() error {\n",
+            "Listen"
+        ));
+        assert!(!defines(
+            "a.go",
+            "func (s *Server) Listen() error {\n",
+            "Server"
+        ));
+    }
+
+    #[test]
+    fn long_signatures_are_cut_at_a_character_boundary() {
+        let line = format!("pub fn f(é: {}) {{", "ü".repeat(200));
+        let cut = tidy(&line);
+        assert!(cut.len() <= MAX_SIGNATURE_BYTES + 4 && cut.ends_with('…'));
+    }
+}

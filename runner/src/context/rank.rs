@@ -7,7 +7,9 @@ use super::lang::{file_name, is_doc_path, is_manifest, is_root_readme, is_test_p
 use super::outline::defines;
 use super::parallel::par_map;
 use super::scan::SourceFile;
-use super::terms::{TOKENIZE_CAP, for_each_term, is_stop_word, words};
+use super::terms::{
+    PrefixFilter, TOKENIZE_CAP, TermMap, for_each_term, for_each_wanted_term, is_stop_word, words,
+};
 
 /// BM25 term-frequency saturation.
 const K1: f64 = 1.2;
@@ -94,7 +96,7 @@ pub(crate) struct Query {
     /// Distinct search terms, with their weights (repeated words weigh more, with diminishing
     /// returns).
     terms: Vec<(Vec<u8>, f64)>,
-    lookup: HashMap<Vec<u8>, u32>,
+    lookup: TermMap<u32>,
     /// Identifiers the task names as code: in backticks, `camelCase`, `snake_case`, `Type::method`,
     /// `call()`.
     symbols: Vec<String>,
@@ -241,22 +243,28 @@ struct DocStats {
     tf: Vec<(u32, f32)>,
 }
 
-fn doc_stats(file: &SourceFile, query: &Query, buf: &mut Vec<u8>, dense: &mut [f32]) -> DocStats {
+fn doc_stats(
+    file: &SourceFile,
+    query: &Query,
+    filter: &PrefixFilter,
+    buf: &mut Vec<u8>,
+    dense: &mut [f32],
+) -> DocStats {
     dense.iter_mut().for_each(|x| *x = 0.0);
     let mut len = 0.0f32;
-    let mut count = |term: &[u8], weight: f32, len: &mut f32| {
-        *len += weight;
-        if let Some(&id) = query.lookup.get(term) {
-            dense[id as usize] += weight;
+    let mut count_words = |text: &[u8], weight: f32| {
+        for word in words(text) {
+            let terms = for_each_wanted_term(word, filter, buf, |term| {
+                if let Some(&id) = query.lookup.get(term) {
+                    dense[id as usize] += weight;
+                }
+            });
+            len += weight * terms as f32;
         }
     };
-    for word in words(file.path().as_bytes()) {
-        for_each_term(word, buf, |term| count(term, PATH_WEIGHT, &mut len));
-    }
+    count_words(file.path().as_bytes(), PATH_WEIGHT);
     let text = file.text().as_bytes();
-    for word in words(&text[..text.len().min(TOKENIZE_CAP)]) {
-        for_each_term(word, buf, |term| count(term, 1.0, &mut len));
-    }
+    count_words(&text[..text.len().min(TOKENIZE_CAP)], 1.0);
     let tf = dense
         .iter()
         .enumerate()
@@ -269,10 +277,11 @@ fn doc_stats(file: &SourceFile, query: &Query, buf: &mut Vec<u8>, dense: &mut [f
 /// Ranks `files` for `query`, best first; ties are broken by path so the order is reproducible.
 /// Every file is returned, including those with a zero score.
 pub(crate) fn rank(files: &[SourceFile], query: &Query) -> Vec<Ranked> {
+    let filter = PrefixFilter::new(query.terms.iter().map(|(term, _)| term.as_slice()));
     let stats = par_map(files, |file| {
         let mut buf = Vec::with_capacity(64);
         let mut dense = vec![0.0f32; query.terms.len()];
-        doc_stats(file, query, &mut buf, &mut dense)
+        doc_stats(file, query, &filter, &mut buf, &mut dense)
     });
     let n = files.len().max(1) as f64;
     let avg_len = (stats.iter().map(|s| f64::from(s.len)).sum::<f64>() / n).max(1.0);
@@ -428,5 +437,44 @@ fn apply_symbol_boosts(files: &[SourceFile], query: &Query, best: f64, ranked: &
         for &i in found {
             r.score += SYMBOL_BOOST * best / (per_symbol[i] as f64).sqrt();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_found_in_prose_with_quotes_and_punctuation() {
+        let query = Query::parse(
+            "Fix `src/lib.rs`, then ./docs/guide.md and README.md. See https://x.io/a.html",
+        );
+        assert_eq!(
+            query.paths,
+            vec!["src/lib.rs", "docs/guide.md", "readme.md"]
+        );
+    }
+
+    #[test]
+    fn symbols_are_backticked_cased_called_or_qualified_identifiers() {
+        let query = Query::parse(
+            "The `retry` loop in parseConfig calls load_file() and Notify::notified too often",
+        );
+        assert_eq!(
+            query.symbols,
+            vec!["retry", "parseConfig", "load_file", "Notify", "notified"]
+        );
+    }
+
+    #[test]
+    fn stop_words_and_request_verbs_are_not_terms() {
+        let query = Query::parse("Please fix the parser so that it handles tests");
+        let terms: Vec<String> = query
+            .terms
+            .iter()
+            .map(|(t, _)| String::from_utf8_lossy(t).into_owned())
+            .collect();
+        assert_eq!(terms, vec!["parser", "handl", "test"]);
+        assert!(query.mentions_tests);
     }
 }

@@ -5,7 +5,8 @@
 //! that says "parse the config" and one that names `parse_config` both find the file. Words are
 //! reduced by a light suffix stripper so that "redirects", "redirected" and "redirecting" meet.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
 
 /// At most this many bytes of a file are tokenized: the head of a file says what it is about, and
@@ -97,16 +98,23 @@ pub(crate) fn split_parts(word: &[u8], mut part: impl FnMut(&[u8])) -> usize {
     count
 }
 
-/// True when `word` splits into more than one part, without allocating.
+/// True when `word` splits into more than one part, without allocating: one pass that looks for
+/// the same boundaries as [`split_parts`].
 fn is_compound(word: &[u8]) -> bool {
     let trimmed = trim_underscores(word);
-    trimmed.contains(&b'_')
-        || trimmed
-            .windows(2)
-            .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
-        || trimmed.windows(3).any(|w| {
-            w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase() && w[2].is_ascii_lowercase()
-        })
+    let mut before = 0u8;
+    let mut prev = 0u8;
+    for &b in trimmed {
+        if b == b'_'
+            || (prev.is_ascii_lowercase() && b.is_ascii_uppercase())
+            || (before.is_ascii_uppercase() && prev.is_ascii_uppercase() && b.is_ascii_lowercase())
+        {
+            return true;
+        }
+        before = prev;
+        prev = b;
+    }
+    false
 }
 
 fn trim_underscores(word: &[u8]) -> &[u8] {
@@ -174,6 +182,62 @@ pub(crate) fn for_each_term(word: &[u8], buf: &mut Vec<u8>, mut term: impl FnMut
             term(buf);
         }
     }
+}
+
+/// The first two bytes of a set of terms, as a 65,536-bit table: most words of a file start with
+/// two letters no query term starts with, and this rejects them before any lower-casing, stemming
+/// or hashing.
+pub(crate) struct PrefixFilter(Box<[u64; 1024]>);
+
+impl PrefixFilter {
+    /// A filter that passes terms starting like one of `terms` (lower-case, two bytes or more).
+    pub(crate) fn new<'a>(terms: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut bits = Box::new([0u64; 1024]);
+        for term in terms {
+            if let [a, b, ..] = term {
+                let i = (usize::from(*a) << 8) | usize::from(*b);
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
+        Self(bits)
+    }
+
+    /// True when a term starting with `a`, `b` (any case) may be in the set.
+    fn passes(&self, a: u8, b: u8) -> bool {
+        let i = (usize::from(a.to_ascii_lowercase()) << 8) | usize::from(b.to_ascii_lowercase());
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+}
+
+/// [`for_each_term`] for the ranking's inner loop: counts every term of `word` but builds only
+/// those that `filter` passes. Returns the number of terms.
+pub(crate) fn for_each_wanted_term(
+    word: &[u8],
+    filter: &PrefixFilter,
+    buf: &mut Vec<u8>,
+    mut term: impl FnMut(&[u8]),
+) -> usize {
+    if is_compound(word) {
+        let mut count = 0;
+        for_each_term(word, buf, |t| {
+            count += 1;
+            if filter.passes(t[0], t[1]) {
+                term(t);
+            }
+        });
+        return count;
+    }
+    let word = trim_underscores(word);
+    if word.len() < 2 {
+        return 0;
+    }
+    if filter.passes(word[0], word[1]) {
+        buf.clear();
+        buf.extend(word.iter().map(u8::to_ascii_lowercase));
+        stem(buf);
+        term(buf);
+    }
+    1
 }
 
 /// Words that say nothing about where in a repository a change belongs: English function words
@@ -363,4 +427,117 @@ static STOP_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 /// True for words that carry no information about where a change belongs.
 pub(crate) fn is_stop_word(lower: &str) -> bool {
     STOP_WORDS.contains(lower)
+}
+
+/// A multiply-rotate hasher for the term lookup, which runs once per word of every file. The
+/// standard SipHash resists hash flooding, which a map keyed by the task's own terms does not
+/// need, and costs several times more on short keys.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct TermHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl TermHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for TermHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map from search terms, hashed with [`TermHasher`].
+pub(crate) type TermMap<V> = HashMap<Vec<u8>, V, BuildHasherDefault<TermHasher>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(word: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        split_parts(word.as_bytes(), |p| {
+            out.push(String::from_utf8_lossy(p).into_owned())
+        });
+        out
+    }
+
+    fn terms(word: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for_each_term(word.as_bytes(), &mut buf, |t| {
+            out.push(String::from_utf8_lossy(t).into_owned())
+        });
+        out
+    }
+
+    #[test]
+    fn identifiers_split_at_underscores_humps_and_acronyms() {
+        assert_eq!(parts("parse_config"), vec!["parse", "config"]);
+        assert_eq!(parts("parseConfig"), vec!["parse", "Config"]);
+        assert_eq!(parts("HTTPServer"), vec!["HTTP", "Server"]);
+        assert_eq!(parts("__init__"), vec!["init"]);
+        assert_eq!(parts("utf8"), vec!["utf8"]);
+    }
+
+    #[test]
+    fn compound_identifiers_give_the_whole_and_stemmed_parts() {
+        assert_eq!(terms("parseConfig"), vec!["parseconfig", "pars", "config"]);
+        assert_eq!(terms("redirects"), vec!["redirect"]);
+        assert!(is_compound(b"HTTPServer"));
+        assert!(!is_compound(b"_private"));
+    }
+
+    #[test]
+    fn inflections_meet_at_one_stem() {
+        let stemmed = |w: &str| {
+            let mut buf = w.as_bytes().to_vec();
+            stem(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        };
+        for word in ["parse", "parses", "parsed", "parsing"] {
+            assert_eq!(stemmed(word), "pars", "{word}");
+        }
+        assert_eq!(stemmed("entries"), "entry");
+        assert_eq!(stemmed("string"), "string");
+        assert_eq!(stemmed("process"), "process");
+    }
+
+    #[test]
+    fn numbers_are_not_words() {
+        let found: Vec<&[u8]> = words(b"v2 42 0xff x_1").collect();
+        assert_eq!(found, vec![&b"v2"[..], b"x_1"]);
+    }
+
+    #[test]
+    fn the_prefix_filter_passes_only_known_beginnings_in_any_case() {
+        let filter = PrefixFilter::new([&b"config"[..]]);
+        assert!(filter.passes(b'C', b'o'));
+        assert!(!filter.passes(b'x', b'o'));
+    }
 }
