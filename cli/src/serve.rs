@@ -40,6 +40,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
+    let stopped = shutdown_signal()?;
     let config = ServeConfig::from_env()?;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
@@ -233,7 +234,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
     });
     let server = tokio::spawn(async move { server.await });
 
-    shutdown_signal().await;
+    stopped.await;
     tracing::info!("shutting down: no new work is taken; work in flight finishes");
     let _ = stop_tx.send(true);
     let finish = async {
@@ -278,20 +279,18 @@ fn set_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("restricting {}", dir.display()))
 }
 
-async fn shutdown_signal() {
+/// Listens for SIGINT and SIGTERM from the moment it is called, so a signal that comes during
+/// start-up is not lost to the default action.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    })
 }
 
 /// Watches again the local runners of attempts that a previous server started.
