@@ -1,0 +1,23 @@
+//! What `webhook` reads (infra/README.md, "What the functions get").
+
+use pj_lambda::config::{self, ConfigError, CoreConfig, Env, QueueUrls};
+
+pub struct Config {
+    pub core: CoreConfig,
+    /// `PJ_DISPATCH_QUEUE_URL`, `PJ_NOTIFY_QUEUE_URL`: a final event asks for its email, an
+    /// infrastructure failure for the next attempt.
+    pub queues: QueueUrls,
+    /// `PJ_SECRET_ARN`: the webhook master secret the callback keys derive from.
+    pub secret_id: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let env = Env::process();
+        Ok(Config {
+            core: CoreConfig::from_env(&env)?,
+            queues: config::queue_urls(&env)?,
+            secret_id: config::secret_id(&env)?,
+        })
+    }
+}

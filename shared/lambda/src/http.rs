@@ -1,0 +1,159 @@
+//! The HTTP functions run `pj_http::router`, the same router as `pj serve`, through
+//! `lambda_http`, with three layers of their own: each function answers only its routes, `api`
+//! takes the user from API Gateway's JWT authorizer, and `log-stream` ends its response before
+//! Lambda's time limit.
+
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{Method, header};
+use lambda_http::request::RequestContext;
+use pj_core::AppError;
+use pj_http::{ApiError, GatewayClaims};
+
+/// Which of the router's routes a function answers; anything else is the contract's `404`.
+/// API Gateway sends each function only its routes; this keeps it so when a function is
+/// invoked some other way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routes {
+    /// `api`: `/tasks...` (but the stream) and `/healthz`.
+    Users,
+    /// `webhook`: `POST /webhooks/runner`.
+    RunnerEvents,
+    /// `log-ingest`: `POST /webhooks/runner/logs`.
+    RunnerLogs,
+    /// `log-stream`: `GET /tasks/{id}/logs/stream`.
+    LogStream,
+}
+
+impl Routes {
+    pub fn allows(self, method: &Method, path: &str) -> bool {
+        let stream = path.starts_with("/tasks/") && path.ends_with("/logs/stream");
+        match self {
+            Routes::Users => {
+                path == "/healthz" || ((path == "/tasks" || path.starts_with("/tasks/")) && !stream)
+            }
+            Routes::RunnerEvents => path == "/webhooks/runner",
+            Routes::RunnerLogs => path == "/webhooks/runner/logs",
+            Routes::LogStream => stream && *method == Method::GET,
+        }
+    }
+}
+
+/// The router limited to `routes`.
+pub fn only(router: Router, routes: Routes) -> Router {
+    router.layer(middleware::from_fn(
+        move |request: Request, next: Next| async move {
+            if routes.allows(request.method(), request.uri().path()) {
+                next.run(request).await
+            } else {
+                ApiError(AppError::NotFound).into_response()
+            }
+        },
+    ))
+}
+
+/// The claims API Gateway's JWT authorizer verified, from the request context `lambda_http`
+/// puts in the request's extensions (`requestContext.authorizer.jwt.claims`).
+pub fn gateway_claims(extensions: &http::Extensions) -> Option<GatewayClaims> {
+    let Some(RequestContext::ApiGatewayV2(context)) = extensions.get::<RequestContext>() else {
+        return None;
+    };
+    let claims = &context.authorizer.as_ref()?.jwt.as_ref()?.claims;
+    let sub = claims.get("sub").filter(|s| !s.is_empty())?;
+    Some(GatewayClaims {
+        sub: sub.clone(),
+        email: claims.get("email").filter(|e| !e.is_empty()).cloned(),
+    })
+}
+
+/// Puts the authorizer's claims into the request as [`GatewayClaims`], where a router built
+/// with `Authenticator::trusting_gateway` finds them.
+pub fn with_gateway_claims(router: Router) -> Router {
+    router.layer(middleware::from_fn(
+        |mut request: Request, next: Next| async move {
+            if let Some(claims) = gateway_claims(request.extensions()) {
+                request.extensions_mut().insert(claims);
+            }
+            next.run(request).await
+        },
+    ))
+}
+
+/// What a cut stream says last: an SSE comment, which clients ignore, before they reconnect
+/// with `Last-Event-ID` as they do after any end of the stream.
+const CUT_NOTE: &[u8] =
+    b": the stream ends before the function's time limit; reconnect with Last-Event-ID\n\n";
+
+/// Ends server-sent event responses `margin` (at most a tenth of the time left) before the
+/// invocation's deadline (Lambda's `Lambda-Runtime-Deadline-Ms`), so the stream closes cleanly instead of being killed with
+/// the function, and the client resumes after the last event it saw.
+pub fn end_streams_before_deadline(router: Router, margin: Duration) -> Router {
+    router.layer(middleware::from_fn(
+        move |request: Request, next: Next| async move {
+            let deadline = request
+                .extensions()
+                .get::<lambda_http::Context>()
+                .filter(|c| c.deadline > 0)
+                .map(|c| c.deadline());
+            let response = next.run(request).await;
+            match deadline {
+                Some(deadline) if is_event_stream(&response) => {
+                    let remaining = deadline
+                        .duration_since(SystemTime::now())
+                        .unwrap_or_default();
+                    // A short invocation (a local emulator's) keeps most of its time too.
+                    let left = remaining.saturating_sub(margin.min(remaining / 10));
+                    tracing::info!(ends_in_secs = left.as_secs(), "streaming");
+                    cut_after(response, left)
+                }
+                _ => response,
+            }
+        },
+    ))
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// The response with its body ended after `after`.
+pub fn cut_after(response: Response, after: Duration) -> Response {
+    struct Cut {
+        inner: axum::body::BodyDataStream,
+        timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+        done: bool,
+    }
+    response.map(|body| {
+        let state = Cut {
+            inner: body.into_data_stream(),
+            timer: Box::pin(tokio::time::sleep(after)),
+            done: false,
+        };
+        let stream = futures::stream::unfold(state, |mut s| async move {
+            if s.done {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                item = s.inner.next() => item.map(|item| (item, s)),
+                () = &mut s.timer => {
+                    s.done = true;
+                    tracing::info!("the stream reached the function's time limit; the client will reconnect");
+                    Some((Ok(Bytes::from_static(CUT_NOTE)), s))
+                }
+            }
+        });
+        Body::from_stream(stream)
+    })
+}

@@ -1,0 +1,41 @@
+//! The Lambda wiring of Pithy Jaunt, shared by the seven function crates under `functions/`.
+//!
+//! A function crate is wiring only: its `config.rs` reads the variables it gets into the typed
+//! pieces of [`config`] (failing fast, naming the variable), its `main.rs` builds a [`Wiring`]
+//! and its handler once per execution environment with [`functions`], and hands it to the
+//! runtime. Everything with logic lives here, where the tests run it against the emulator:
+//!
+//! - [`config`]: typed configuration from the environment.
+//! - [`wiring`]: the AWS adapters, the core's engine and settings, the metrics observer (EMF
+//!   after each stored change).
+//! - [`functions`]: what each function runs: the `pj_http` router limited to the function's
+//!   routes (`api`, `webhook`, `log-ingest`, `log-stream`), the SQS workers (`dispatch`,
+//!   `notify`) and the sweep.
+//! - [`sqs`]: the batch loop with partial batch responses and `ChangeMessageVisibility` for a
+//!   message that should come again later.
+//! - [`http`]: the layers around the router: the function's routes only, API Gateway's JWT
+//!   authorizer claims, the end of a stream before the deadline.
+//! - [`jwks`]: the log stream's JWT keys, fetched from the issuer at cold start.
+//! - [`runner`]: the runner of `PJ_RUNNER`.
+//! - [`logging`]: JSON logs.
+//! - [`samples`]: the ids and development secrets of `events/` and `scripts/dev-aws`.
+
+pub mod config;
+pub mod functions;
+pub mod http;
+pub mod jwks;
+pub mod logging;
+pub mod runner;
+pub mod samples;
+pub mod sqs;
+pub mod wiring;
+
+pub use axum::Router;
+pub use config::{ConfigError, CoreConfig, Env};
+pub use pj_http::Authenticator;
+pub use runner::runner_from_config;
+pub use sqs::{MessageHandler, QueueWorker};
+pub use wiring::{MetricsObserver, Wiring};
+
+/// The error type of the runtime, which handlers return.
+pub type Error = lambda_runtime::Error;

@@ -1,0 +1,172 @@
+//! Building the core and its adapters once per execution environment.
+
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pj_aws::{AwsContext, DynamoStore, QueueUrls, SqsQueue};
+use pj_core::engine::{Feed, Observer};
+use pj_core::ports::{
+    LogStore, QueueName, QueueSender, SecretSource, Secrets, StaticSecrets, TaskStore,
+};
+use pj_core::time::{Clock, SystemClock};
+use pj_core::{Engine, Settings, Task};
+use pj_metrics::Metrics;
+
+use crate::config::CoreConfig;
+
+/// Emits the product metrics (EMF lines) after every stored change of a task.
+pub struct MetricsObserver<W: Write + Send = io::Stdout> {
+    metrics: Metrics<W>,
+}
+
+impl MetricsObserver<io::Stdout> {
+    /// Writes to stdout, which Lambda ships to CloudWatch Logs.
+    pub fn stdout(namespace: &str, function: &str) -> Self {
+        MetricsObserver {
+            metrics: Metrics::new(namespace, function),
+        }
+    }
+}
+
+impl<W: Write + Send> MetricsObserver<W> {
+    pub fn with_writer(namespace: &str, function: &str, out: W) -> Self {
+        MetricsObserver {
+            metrics: Metrics::with_writer(namespace, function, out),
+        }
+    }
+}
+
+impl<W: Write + Send> Observer for MetricsObserver<W> {
+    fn created(&self, task: &Task) {
+        // A lost metric line is a lost data point; it never fails the request.
+        if let Err(e) = self.metrics.record_created(task) {
+            tracing::warn!(task_id = %task.id, error = %e, "could not write the metrics of a new task");
+        }
+    }
+
+    fn changed(&self, before: &Task, after: &Task) {
+        if let Err(e) = self.metrics.record_transition(before, after) {
+            tracing::warn!(task_id = %after.id, error = %e, "could not write the metrics of a change");
+        }
+    }
+}
+
+/// A writer into shared memory, for reading emitted metric lines back (tests, tools).
+#[derive(Debug, Clone, Default)]
+pub struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A sender for functions that send no messages (`log-ingest`, `log-stream`): their role
+/// holds no `sqs:SendMessage`, and no use case they run asks for one.
+pub struct NoQueue;
+
+#[async_trait]
+impl QueueSender for NoQueue {
+    async fn send(&self, queue: QueueName, _body: &str, _delay: Duration) -> anyhow::Result<()> {
+        anyhow::bail!(
+            "this function has no queues; a message for the {} queue was not sent",
+            queue.as_str()
+        )
+    }
+}
+
+/// Secrets for functions that read none (`api`, `log-stream`).
+pub fn no_secrets() -> Arc<dyn SecretSource> {
+    Arc::new(StaticSecrets(Arc::new(Secrets::default())))
+}
+
+/// What one function builds once in `main` and every handler shares: the AWS clients, the
+/// store, the clock and the metrics observer.
+#[derive(Clone)]
+pub struct Wiring {
+    pub aws: AwsContext,
+    pub core: CoreConfig,
+    pub store: Arc<DynamoStore>,
+    pub clock: Arc<dyn Clock>,
+    pub observer: Arc<dyn Observer>,
+}
+
+impl Wiring {
+    /// Loads the AWS configuration from the environment (honouring `AWS_ENDPOINT_URL`) and
+    /// builds the store on `PJ_TABLE_NAME`; metrics go to stdout as `function`.
+    pub async fn from_env(core: CoreConfig, function: &str) -> Wiring {
+        let aws = AwsContext::from_env().await;
+        Wiring::new(aws, core, function)
+    }
+
+    /// The same on a context already made (an emulator's, in tests).
+    pub fn new(aws: AwsContext, core: CoreConfig, function: &str) -> Wiring {
+        let observer = Arc::new(MetricsObserver::stdout(&core.metrics_namespace, function));
+        Wiring {
+            store: Arc::new(aws.dynamo_store(core.table.clone())),
+            aws,
+            core,
+            clock: Arc::new(SystemClock),
+            observer,
+        }
+    }
+
+    /// The core's settings; `public_url` and `email_from` only where the function has them
+    /// (`dispatch` and `notify`).
+    pub fn settings(&self, public_url: Option<&str>, email_from: Option<&str>) -> Settings {
+        let defaults = Settings::default();
+        Settings {
+            public_url: public_url.map_or(defaults.public_url, str::to_owned),
+            max_attempts: self.core.max_attempts,
+            policy: self.core.policy(),
+            email_from: email_from.map_or(defaults.email_from, str::to_owned),
+            dispatch_max_receives: self.core.dispatch_max_receives,
+            runner: self.core.runner_defaults(),
+            ..defaults
+        }
+    }
+
+    /// The queues at `urls`.
+    pub fn queues(&self, urls: QueueUrls) -> Arc<SqsQueue> {
+        Arc::new(self.aws.sqs_queue(urls))
+    }
+
+    /// The engine: this function's store, `queue` (or [`NoQueue`]), the metrics observer.
+    pub fn engine(&self, queue: Option<Arc<dyn QueueSender>>, settings: Settings) -> Engine {
+        Engine {
+            store: self.store.clone() as Arc<dyn TaskStore>,
+            queue: queue.unwrap_or_else(|| Arc::new(NoQueue)),
+            clock: self.clock.clone(),
+            feed: Feed::default(),
+            settings: Arc::new(settings),
+            observer: Some(self.observer.clone()),
+        }
+    }
+
+    /// The log store (the same table).
+    pub fn logs(&self) -> Arc<dyn LogStore> {
+        self.store.clone()
+    }
+
+    /// The deployment's secrets from Secrets Manager, cached per execution environment.
+    pub fn secrets(&self, secret_id: &str) -> Arc<dyn SecretSource> {
+        Arc::new(self.aws.secrets_source(secret_id))
+    }
+}

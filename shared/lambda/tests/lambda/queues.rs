@@ -1,0 +1,172 @@
+//! `dispatch` and `notify`: SQS batches with partial batch responses.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use pj_aws::service;
+use pj_core::ports::{DispatchError, QueueName};
+use pj_core::task::ExecState;
+use pj_core::{TaskId, TaskStatus};
+use pj_lambda::samples::{QUEUED_TASK, RUNNER_TASK, retarget};
+use serde_json::{Value, json};
+
+use crate::support::{
+    PUBLIC_URL, TestApp, call, event, http_request, sample_sqs_event, sent_mail, signed_callback,
+    sqs_event, unique_name,
+};
+
+/// A task created through `api` (its dispatch message left on the queue).
+async fn created_task(app: &TestApp) -> TaskId {
+    let mut create: Value = serde_json::from_str(&event("api-create-task.json")).unwrap();
+    create["headers"]["idempotency-key"] = Value::from(unique_name("key"));
+    let created = call(
+        &app.api(&app.wiring("api")),
+        http_request(&create.to_string()),
+    )
+    .await;
+    TaskId::parse(created.json()["id"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_sample_dispatch_batch_should_start_the_runner() {
+    let app = TestApp::new().await;
+    let id = created_task(&app).await;
+    let batch = sample_sqs_event("dispatch-batch.json", QUEUED_TASK, &id);
+    let response = app
+        .dispatch(&app.wiring("dispatch"))
+        .handle_batch(batch)
+        .await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let job = app.runner.job_for(&id);
+    assert_eq!(
+        job.env.get("WEBHOOK_URL"),
+        Some(format!("{PUBLIC_URL}/webhooks/runner").as_str())
+    );
+    assert!(job.env.get("WEBHOOK_SECRET").unwrap().starts_with("whsec_"));
+    let task = app.task(&id).await;
+    assert_eq!(
+        task.current_execution().unwrap().state,
+        ExecState::Dispatched
+    );
+    assert!(app.metric_total("dispatch_latency_ms") >= 0.0);
+}
+
+#[tokio::test]
+async fn only_the_messages_that_must_come_again_should_be_reported() {
+    let app = TestApp::new().await;
+    let fine = created_task(&app).await;
+    let busy = created_task(&app).await;
+    app.runner.fail(
+        &busy,
+        DispatchError::Retryable {
+            message: "GitHub answered 502".into(),
+            retry_after: Some(Duration::from_secs(30)),
+        },
+    );
+    // Both dispatch messages as SQS delivers them, and one nobody can read.
+    let wiring = app.wiring("dispatch");
+    let mut messages = app.receive(&app.aws, QueueName::Dispatch, 2).await;
+    assert_eq!(messages.len(), 2);
+    messages.sort_by_key(|m| m.body().unwrap_or_default().contains(busy.as_str()));
+    let mut event: Value = serde_json::to_value(sqs_event(&messages)).unwrap();
+    let mut garbled = event["Records"][0].clone();
+    garbled["messageId"] = "garbled-1".into();
+    garbled["body"] = "{not json".into();
+    event["Records"].as_array_mut().unwrap().push(garbled);
+    let event: SqsEvent = serde_json::from_value(event).unwrap();
+
+    let response = app.dispatch(&wiring).handle_batch(event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    let busy_message = messages[1].message_id().unwrap();
+    assert_eq!(failed, [busy_message, "garbled-1"]);
+    assert_eq!(
+        app.task(&fine).await.current_execution().unwrap().state,
+        ExecState::Dispatched
+    );
+    let deferred = app.task(&busy).await;
+    assert_eq!(deferred.current_execution().unwrap().dispatch_failures, 1);
+    // The deferred message got its backoff (at least the runner's 30 s): it is not back yet.
+    let counted = wiring.aws.metrics().snapshot();
+    assert_eq!(
+        counted
+            .operation(service::SQS, "ChangeMessageVisibility")
+            .calls,
+        1
+    );
+    assert!(
+        app.receive(&app.aws, QueueName::Dispatch, 1)
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_stop_message_should_stop_the_runner() {
+    let app = TestApp::new().await;
+    let (id, _) = app.dispatched_task().await;
+    let cancel = retarget(
+        &event("api-cancel-task.json"),
+        pj_lambda::samples::CANCEL_TASK,
+        &id,
+    );
+    let answer = call(&app.api(&app.wiring("api")), http_request(&cancel)).await;
+    assert_eq!(answer.json()["status"], "cancelled");
+    let messages = app.receive(&app.aws, QueueName::Dispatch, 1).await;
+    assert_eq!(messages.len(), 1);
+    let response = app
+        .dispatch(&app.wiring("dispatch"))
+        .handle_batch(sqs_event(&messages))
+        .await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let stops = app.runner.stops.lock().unwrap().clone();
+    assert_eq!(stops.len(), 1);
+    assert_eq!(stops[0].0, id);
+    assert_eq!(stops[0].2.as_deref(), Some("run-1"));
+}
+
+#[tokio::test]
+async fn the_sample_notify_batch_should_send_the_email() {
+    let app = TestApp::new().await;
+    let (id, key) = app.dispatched_task().await;
+    let webhook = app.webhook(&app.wiring("webhook"));
+    let body: Value = serde_json::from_str(&event("webhook-task-completed.json")).unwrap();
+    let body = retarget(body["body"].as_str().unwrap(), RUNNER_TASK, &id);
+    let answer = call(
+        &webhook,
+        http_request(&signed_callback(
+            &event("webhook-task-completed.json"),
+            &body,
+            &key,
+        )),
+    )
+    .await;
+    assert_eq!(answer.json(), json!({"status": "applied"}));
+    assert_eq!(app.task(&id).await.status, TaskStatus::Completed);
+
+    let batch = sample_sqs_event("notify-batch.json", RUNNER_TASK, &id);
+    let response = app.notify(&app.wiring("notify")).handle_batch(batch).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let sent = sent_mail().await;
+    let link = format!("{PUBLIC_URL}/tasks/{id}");
+    let mail = sent
+        .iter()
+        .find(|m| m["body"].as_str().is_some_and(|b| b.contains(&link)))
+        .unwrap_or_else(|| panic!("no email links {link}: {sent:?}"));
+    assert_eq!(mail["source"], app.email_from.as_str());
+    assert_eq!(
+        mail["destinations"]["ToAddresses"][0],
+        pj_lambda::samples::SAMPLE_EMAIL
+    );
+    assert!(
+        mail["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[Pithy Jaunt] Completed")
+    );
+    let task = app.task(&id).await;
+    assert!(task.notify_pending.is_empty() && task.notified == [pj_core::Attempt(1)]);
+}
