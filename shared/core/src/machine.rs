@@ -57,6 +57,13 @@ pub enum RunnerEvent {
     },
 }
 
+impl RunnerEvent {
+    /// Whether the event reports the attempt's outcome.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, RunnerEvent::Started | RunnerEvent::Progress)
+    }
+}
+
 /// Everything that can change a task.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
@@ -320,6 +327,14 @@ pub fn transition(
                 )));
             }
             let exec = current_open_execution(&mut next, *attempt)?;
+            // A sandbox stays up after its agent reported the outcome: it is released then.
+            if event.is_final() && exec.runner.outlives_its_run() {
+                effects.push(Effect::StopRunner {
+                    attempt: exec.attempt,
+                    runner: exec.runner,
+                    runner_ref: exec.runner_ref.clone(),
+                });
+            }
             match event {
                 RunnerEvent::Progress => return Err(Refusal::AlreadyDone),
                 RunnerEvent::Started => {

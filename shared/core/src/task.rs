@@ -195,6 +195,12 @@ impl RunnerKind {
         }
     }
 
+    /// Whether the runner's environment stays up after the agent reported its outcome (a
+    /// Daytona sandbox), so the attempt's end must stop it.
+    pub fn outlives_its_run(self) -> bool {
+        matches!(self, RunnerKind::Daytona)
+    }
+
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         match raw {
             "local" => Ok(RunnerKind::Local),

@@ -108,9 +108,21 @@ pub fn end_streams_before_deadline(router: Router, margin: Duration) -> Router {
                     let remaining = deadline
                         .duration_since(SystemTime::now())
                         .unwrap_or_default();
-                    // A short invocation (a local emulator's) keeps most of its time too.
+                    if remaining.is_zero() {
+                        // Lambda stops a function at its deadline, so one already past comes
+                        // from an emulator (`cargo lambda watch` sends the invocation's start).
+                        tracing::warn!(
+                            "the invocation's deadline has passed already; the stream is not cut"
+                        );
+                        return response;
+                    }
+                    // A short invocation keeps most of its time too.
                     let left = remaining.saturating_sub(margin.min(remaining / 10));
-                    tracing::info!(ends_in_secs = left.as_secs(), "streaming");
+                    tracing::info!(
+                        ends_in_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+                        deadline_in_ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX),
+                        "streaming"
+                    );
                     cut_after(response, left)
                 }
                 _ => response,

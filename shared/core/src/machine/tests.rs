@@ -668,3 +668,59 @@ proptest! {
         prop_assert!(started <= 1, "task.started was applied twice");
     }
 }
+
+#[test]
+fn a_sandbox_is_released_when_its_agent_reports_the_outcome_and_a_process_is_not() {
+    let daytona = Policy {
+        runner: RunnerKind::Daytona,
+        ..Policy::default()
+    };
+    let at = t0() + Duration::seconds(1);
+    for (runner_kind, policy) in [
+        (RunnerKind::Local, policy()),
+        (RunnerKind::Daytona, daytona),
+    ] {
+        let requested = new_task(json!({}));
+        let mut task = requested;
+        task.executions[0].runner = runner_kind;
+        let mut step = |task: &Task, input: Input| {
+            let mut t = transition(task, &input, at, &policy).unwrap();
+            t.task.version = task.version + 1;
+            t
+        };
+        let claimed = step(&task, Input::Claim { attempt: A1 }).task;
+        let dispatched = step(
+            &claimed,
+            Input::Dispatched {
+                attempt: A1,
+                runner_ref: "sbx-1".into(),
+            },
+        )
+        .task;
+        let started = step(&dispatched, runner(RunnerEvent::Started));
+        assert!(
+            started
+                .effects
+                .iter()
+                .all(|e| !matches!(e, Effect::StopRunner { .. }))
+        );
+        task = started.task;
+        let done = step(&task, runner(completed()));
+        let stops: Vec<_> = done
+            .effects
+            .iter()
+            .filter(|e| matches!(e, Effect::StopRunner { .. }))
+            .collect();
+        match runner_kind {
+            RunnerKind::Daytona => assert_eq!(
+                stops,
+                vec![&Effect::StopRunner {
+                    attempt: A1,
+                    runner: RunnerKind::Daytona,
+                    runner_ref: Some("sbx-1".into())
+                }]
+            ),
+            _ => assert!(stops.is_empty(), "{runner_kind:?}: {stops:?}"),
+        }
+    }
+}

@@ -18,7 +18,7 @@ use crate::support::{
 /// What each function sent to AWS for one task, in the order they ran.
 pub struct Flow {
     pub task: TaskId,
-    pub functions: Vec<(&'static str, MetricsSnapshot)>,
+    pub functions: Vec<(String, MetricsSnapshot)>,
     /// Receives standing in for Lambda's event source mapping.
     pub event_source: MetricsSnapshot,
 }
@@ -36,7 +36,7 @@ pub async fn one_task(app: &TestApp, batches: u64, lines_per_batch: u64) -> Flow
     let created = call(&app.api(&api), http_request(&create.to_string())).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let id = TaskId::parse(created.json()["id"].as_str().unwrap()).unwrap();
-    functions.push(("api (POST /tasks)", api.aws.metrics().snapshot()));
+    functions.push(("api (POST /tasks)".into(), api.aws.metrics().snapshot()));
 
     // dispatch: the message api sent, as SQS delivers it.
     let messages = app.receive(&event_source, QueueName::Dispatch, 1).await;
@@ -47,7 +47,7 @@ pub async fn one_task(app: &TestApp, batches: u64, lines_per_batch: u64) -> Flow
         .handle_batch(sqs_event(&messages))
         .await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    functions.push(("dispatch", dispatch.aws.metrics().snapshot()));
+    functions.push(("dispatch".into(), dispatch.aws.metrics().snapshot()));
 
     // The runner: its environment says where to call back and with which key.
     let job = app.runner.job_for(&id);
@@ -96,10 +96,13 @@ pub async fn one_task(app: &TestApp, batches: u64, lines_per_batch: u64) -> Flow
     }))
     .await;
     functions.push((
-        "webhook (started, completed)",
+        "webhook (started, completed)".into(),
         webhook.aws.metrics().snapshot(),
     ));
-    functions.push(("log-ingest", ingest.aws.metrics().snapshot()));
+    functions.push((
+        format!("log-ingest ({batches} batches)"),
+        ingest.aws.metrics().snapshot(),
+    ));
     assert_eq!(app.task(&id).await.status, TaskStatus::Completed);
 
     // notify: the message the completion asked for, as SQS delivers it.
@@ -108,7 +111,7 @@ pub async fn one_task(app: &TestApp, batches: u64, lines_per_batch: u64) -> Flow
     let notify = app.wiring("notify");
     let response = app.notify(&notify).handle_batch(sqs_event(&messages)).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    functions.push(("notify", notify.aws.metrics().snapshot()));
+    functions.push(("notify".into(), notify.aws.metrics().snapshot()));
 
     Flow {
         task: id,

@@ -88,6 +88,25 @@ async fn the_sample_request_should_stream_the_lines_and_the_final_status() {
         ("status", &json!("completed"))
     );
 
+    // An emulator's deadline already past (cargo lambda watch's) cuts nothing.
+    let mut past = lambda_http::Context::default();
+    past.deadline = 1;
+    let answer = call(
+        &stream,
+        lambda_http::RequestExt::with_lambda_context(http_request(&request), past),
+    )
+    .await;
+    assert!(
+        answer.text.contains("\"status\":\"completed\""),
+        "{}",
+        answer.text
+    );
+    assert!(
+        !answer.text.contains("reconnect with Last-Event-ID"),
+        "{}",
+        answer.text
+    );
+
     // Resuming after the fifth line sends the rest only.
     let mut resumed: Value = serde_json::from_str(&request).unwrap();
     resumed["headers"]["last-event-id"] = "1-4".into();
