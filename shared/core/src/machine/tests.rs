@@ -683,7 +683,7 @@ fn a_sandbox_is_released_when_its_agent_reports_the_outcome_and_a_process_is_not
         let requested = new_task(json!({}));
         let mut task = requested;
         task.executions[0].runner = runner_kind;
-        let mut step = |task: &Task, input: Input| {
+        let step = |task: &Task, input: Input| {
             let mut t = transition(task, &input, at, &policy).unwrap();
             t.task.version = task.version + 1;
             t
