@@ -88,9 +88,7 @@ impl SqliteStore {
         configure(&writer)
             .with_context(|| format!("could not configure the database {}", path.display()))?;
         // WAL is a property of the file, set once by the writer; readers then see it.
-        let mode: String = writer
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .context("could not switch the database to WAL mode")?;
+        let mode = switch_to_wal(&writer).context("could not switch the database to WAL mode")?;
         if !mode.eq_ignore_ascii_case("wal") {
             bail!(
                 "the database {} refused WAL mode (it stays in {mode} mode)",
@@ -203,6 +201,26 @@ impl Inner {
         let mut idle = lock(&self.readers);
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
+        }
+    }
+}
+
+/// Sets WAL mode. Switching needs the file to itself and SQLite may answer "busy" at once,
+/// without its busy handler, while another process opens the same new file; so it is asked
+/// again for as long as the busy timeout.
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let give_up = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < give_up =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
         }
     }
 }
