@@ -1,0 +1,66 @@
+//! The remote runners of `PJ_RUNNER`: GitHub Actions (`github_actions`) and Daytona
+//! sandboxes (`daytona`), the same from `pj serve` and from the `dispatch` function.
+//!
+//! Each implements the core's [`pj_core::ports::Runner`]: `start` either starts the attempt's
+//! runner or says why not, as an error the dispatcher retries (5xx, 429, rate limits, no
+//! answer; after `Retry-After` or `x-ratelimit-reset` when given) or one that fails the
+//! attempt at once with what to fix (401, 403, 404, 422, a missing snapshot). No credential
+//! ever goes into an error or a log line.
+
+pub mod daytona;
+pub mod github;
+pub mod http;
+
+use std::sync::Arc;
+
+use pj_core::ports::{Runner, SecretSource};
+use pj_core::task::RunnerKind;
+
+pub use daytona::{DaytonaConfig, DaytonaRunner};
+pub use github::{GithubActionsRunner, GithubConfig, RepoName};
+
+/// A remote runner with its start-up check.
+pub enum RemoteRunner {
+    Github(Arc<GithubActionsRunner>),
+    Daytona(Arc<DaytonaRunner>),
+}
+
+impl RemoteRunner {
+    /// The runner of `kind` configured from `lookup` (the environment); `None` for `local`.
+    pub fn from_lookup(
+        kind: RunnerKind,
+        lookup: impl Fn(&str) -> Option<String>,
+        secrets: Arc<dyn SecretSource>,
+    ) -> anyhow::Result<Option<RemoteRunner>> {
+        Ok(match kind {
+            RunnerKind::Local => None,
+            RunnerKind::GithubActions => {
+                let config = GithubConfig::from_lookup(lookup).map_err(anyhow::Error::msg)?;
+                Some(RemoteRunner::Github(Arc::new(GithubActionsRunner::new(
+                    config, secrets,
+                )?)))
+            }
+            RunnerKind::Daytona => {
+                let config = DaytonaConfig::from_lookup(lookup).map_err(anyhow::Error::msg)?;
+                Some(RemoteRunner::Daytona(Arc::new(DaytonaRunner::new(
+                    config, secrets,
+                )?)))
+            }
+        })
+    }
+
+    /// Checks the credentials (and Daytona's snapshot); the error says what to fix.
+    pub async fn check(&self) -> Result<(), String> {
+        match self {
+            RemoteRunner::Github(r) => r.check().await,
+            RemoteRunner::Daytona(r) => r.check().await,
+        }
+    }
+
+    pub fn runner(&self) -> Arc<dyn Runner> {
+        match self {
+            RemoteRunner::Github(r) => r.clone(),
+            RemoteRunner::Daytona(r) => r.clone(),
+        }
+    }
+}
