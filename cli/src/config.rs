@@ -1,6 +1,7 @@
 //! The configuration of `pj serve`, read once from the environment; a bad value stops the start
 //! with a message that names the variable.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,6 +30,10 @@ pub struct ServeConfig {
     pub rate_limit_burst: u32,
     pub default_model: ModelSpec,
     pub github_token: Option<SecretString>,
+    /// The remote runners' credentials, under the names of the AWS secret's keys:
+    /// `github_app_id`, `github_app_private_key`, `github_app_installation_id`,
+    /// `daytona_api_key`.
+    pub runner_secrets: BTreeMap<String, SecretString>,
     pub openai_api_key: Option<SecretString>,
     pub anthropic_api_key: Option<SecretString>,
     pub github_api_url: Option<String>,
@@ -110,6 +115,7 @@ impl ServeConfig {
             rate_limit_burst: number("PJ_RATE_LIMIT_BURST", 20u32, 1)?,
             default_model,
             github_token: secret("GITHUB_TOKEN"),
+            runner_secrets: runner_secrets()?,
             openai_api_key: secret("OPENAI_API_KEY"),
             anthropic_api_key: secret("ANTHROPIC_API_KEY"),
             github_api_url: url("GITHUB_API_URL")?,
@@ -119,6 +125,32 @@ impl ServeConfig {
                 .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
         })
     }
+}
+
+/// `PJ_GITHUB_APP_ID`, `PJ_GITHUB_APP_PRIVATE_KEY` (the PEM text) or
+/// `PJ_GITHUB_APP_PRIVATE_KEY_FILE`, `PJ_GITHUB_APP_INSTALLATION_ID`, `DAYTONA_API_KEY`.
+fn runner_secrets() -> anyhow::Result<BTreeMap<String, SecretString>> {
+    let mut out = BTreeMap::new();
+    let pairs = [
+        ("PJ_GITHUB_APP_ID", "github_app_id"),
+        ("PJ_GITHUB_APP_PRIVATE_KEY", "github_app_private_key"),
+        (
+            "PJ_GITHUB_APP_INSTALLATION_ID",
+            "github_app_installation_id",
+        ),
+        ("DAYTONA_API_KEY", "daytona_api_key"),
+    ];
+    for (variable, key) in pairs {
+        if let Some(v) = secret(variable) {
+            out.insert(key.to_owned(), v);
+        }
+    }
+    if let Some(path) = var("PJ_GITHUB_APP_PRIVATE_KEY_FILE") {
+        let pem = std::fs::read_to_string(&path)
+            .with_context(|| format!("PJ_GITHUB_APP_PRIVATE_KEY_FILE: could not read {path}"))?;
+        out.insert("github_app_private_key".into(), SecretString::from(pem));
+    }
+    Ok(out)
 }
 
 /// `provider/name`, e.g. `openai/gpt-4.1` or `anthropic/claude-sonnet-4-5`.

@@ -108,7 +108,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         github_token: config.github_token.clone(),
         openai_api_key: config.openai_api_key.clone(),
         anthropic_api_key: config.anthropic_api_key.clone(),
-        extra: Default::default(),
+        extra: config.runner_secrets.clone(),
     })));
 
     let settings = Arc::new(Settings {
@@ -159,14 +159,11 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
             )
             .context("PJ_RUNNER_CMD")?,
         )),
-        other => anyhow::bail!(
-            "PJ_RUNNER={} is not available in pj serve yet; use local",
-            other.as_str()
-        ),
+        _ => None,
     };
     let runner: Arc<dyn Runner> = match &local_runner {
         Some(r) => r.clone(),
-        None => unreachable!("every other runner was refused above"),
+        None => remote_runner(&config, secrets.clone(), &public_url).await?,
     };
 
     let mailer: Arc<dyn Mailer> = match &config.smtp_url {
@@ -291,6 +288,35 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
             _ = term.recv() => {}
         }
     })
+}
+
+/// The GitHub Actions or Daytona runner, checked now: a start that cannot dispatch says why.
+async fn remote_runner(
+    config: &ServeConfig,
+    secrets: Arc<dyn SecretSource>,
+    public_url: &str,
+) -> anyhow::Result<Arc<dyn Runner>> {
+    let lookup = |name: &str| std::env::var(name).ok();
+    let remote = pj_remote::RemoteRunner::from_lookup(config.runner, lookup, secrets)?
+        .context("a remote runner was asked for")?;
+    remote
+        .check()
+        .await
+        .map_err(|e| anyhow::anyhow!("PJ_RUNNER={}: {e}", config.runner.as_str()))?;
+    let loopback = url::Url::parse(public_url).ok().is_some_and(|u| {
+        matches!(
+            u.host_str(),
+            Some("localhost" | "127.0.0.1" | "[::1]" | "0.0.0.0")
+        )
+    });
+    if loopback {
+        tracing::warn!(
+            public_url,
+            runner = config.runner.as_str(),
+            "PJ_PUBLIC_URL is a loopback address: a remote runner cannot call back to it; set PJ_PUBLIC_URL to an address it can reach"
+        );
+    }
+    Ok(remote.runner())
 }
 
 /// Watches again the local runners of attempts that a previous server started.

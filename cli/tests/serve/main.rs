@@ -2,6 +2,7 @@
 //! callback protocol, real HTTP.
 
 mod agent;
+mod remote;
 mod support;
 
 use std::time::Duration;

@@ -1,9 +1,7 @@
-//! The runner of `PJ_RUNNER` for the `dispatch` function.
-//!
-//! The GitHub Actions and Daytona runners are pj-remote's (`shared/remote`), which is not in
-//! the workspace yet. Until it is, [`runner_from_config`] gives a runner that refuses every
-//! dispatch for good, saying so: the attempt fails at once with `dispatch_failed` and that
-//! message (and its email), instead of retrying something that cannot work.
+//! The runner of `PJ_RUNNER` for the `dispatch` function: pj-remote's GitHub Actions or
+//! Daytona runner, configured from the environment (`GITHUB_API_URL`,
+//! `PJ_GITHUB_RUNNER_REPO`; `DAYTONA_API_URL`, `PJ_DAYTONA_SNAPSHOT`, `DAYTONA_TARGET`,
+//! `KEEP_ALIVE`) with its credentials from the secret, and checked before its first start.
 
 use std::sync::Arc;
 
@@ -11,36 +9,41 @@ use async_trait::async_trait;
 use pj_core::ports::{DispatchError, Runner, RunnerJob, SecretSource};
 use pj_core::task::RunnerKind;
 use pj_core::{Attempt, TaskId};
+use pj_remote::{CheckedFirst, RemoteRunner};
 
 use crate::config::CoreConfig;
 
 /// The runner `core.runner` names, reading its credentials from `secrets` when it needs them.
 pub fn runner_from_config(core: &CoreConfig, secrets: Arc<dyn SecretSource>) -> Arc<dyn Runner> {
-    // pj-remote's runners take the secrets (GitHub token or App, Daytona key) and the
-    // runner defaults (GITHUB_API_URL) from here once they land.
-    let _ = secrets;
-    Arc::new(NotBuilt { kind: core.runner })
+    let lookup = |name: &str| std::env::var(name).ok();
+    match RemoteRunner::from_lookup(core.runner, lookup, secrets) {
+        Ok(Some(remote)) => Arc::new(CheckedFirst::new(remote)),
+        Ok(None) => misconfigured(core.runner, "the local runner exists only in pj serve".into()),
+        Err(e) => misconfigured(core.runner, format!("{e:#}")),
+    }
 }
 
-/// A runner kind this build does not have.
-struct NotBuilt {
+fn misconfigured(kind: RunnerKind, problem: String) -> Arc<dyn Runner> {
+    tracing::error!(runner = kind.as_str(), problem, "the runner is misconfigured");
+    Arc::new(Misconfigured { kind, problem })
+}
+
+/// A runner whose configuration is wrong: every attempt fails at once saying what to fix,
+/// instead of retrying something that cannot work.
+struct Misconfigured {
     kind: RunnerKind,
+    problem: String,
 }
 
 #[async_trait]
-impl Runner for NotBuilt {
+impl Runner for Misconfigured {
     fn kind(&self) -> RunnerKind {
         self.kind
     }
 
-    async fn start(&self, job: &RunnerJob) -> Result<String, DispatchError> {
-        tracing::error!(task_id = %job.task_id, attempt = %job.attempt, runner = self.kind.as_str(), "no runner of this kind is built in");
+    async fn start(&self, _job: &RunnerJob) -> Result<String, DispatchError> {
         Err(DispatchError::Permanent {
-            message: format!(
-                "PJ_RUNNER={}: this build of the dispatch function has no {} runner",
-                self.kind.as_str(),
-                self.kind.as_str()
-            ),
+            message: format!("PJ_RUNNER={}: {}", self.kind.as_str(), self.problem),
         })
     }
 
@@ -50,7 +53,7 @@ impl Runner for NotBuilt {
         attempt: Attempt,
         _runner_ref: Option<&str>,
     ) -> anyhow::Result<()> {
-        tracing::warn!(task_id = %task, %attempt, runner = self.kind.as_str(), "no runner of this kind is built in; nothing to stop");
+        tracing::warn!(task_id = %task, %attempt, runner = self.kind.as_str(), "the runner is misconfigured; nothing to stop");
         Ok(())
     }
 }

@@ -126,9 +126,9 @@ impl DaytonaRunner {
     }
 
     /// Checks the API key and the snapshot; the error says what to fix.
-    pub async fn check(&self) -> Result<(), String> {
-        let key = self.api_key().await.map_err(|e| e.to_string())?;
-        self.usable_snapshot(&key).await.map_err(|e| e.to_string())
+    pub async fn check(&self) -> Result<(), DispatchError> {
+        let key = self.api_key().await?;
+        self.usable_snapshot(&key).await
     }
 
     async fn api_key(&self) -> Result<SecretString, DispatchError> {

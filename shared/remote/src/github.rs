@@ -217,37 +217,37 @@ impl GithubActionsRunner {
 
     /// Checks that the credentials work and have what the runner needs; the error says what
     /// is missing. `pj serve` runs it at start; the dispatch function before its first start.
-    pub async fn check(&self) -> Result<(), String> {
-        let credential = self.credential().await?;
+    pub async fn check(&self) -> Result<(), DispatchError> {
+        let credential = self.credential().await.map_err(permanent)?;
         let what = "checking the GitHub credentials";
         match &credential {
             Credential::App(app) => {
-                let jwt = app_jwt(app)?;
+                let jwt = app_jwt(app).map_err(permanent)?;
                 let me: Value = self
                     .call_json(Method::GET, "/app", &jwt, None)
                     .await
-                    .map_err(|e| format!("{what}: {e}"))?;
+                    .map_err(|e| within(what, e))?;
                 let granted = me.get("permissions").cloned().unwrap_or(Value::Null);
                 for (key, name, why) in NEEDED {
                     if granted.get(key).and_then(Value::as_str) != Some("write") {
-                        return Err(format!(
+                        return Err(permanent(format!(
                             "the GitHub App lacks the {name} permission ({why} needs it): add \
                              it in the App's settings and accept it on the installations"
-                        ));
+                        )));
                     }
                 }
                 if let Some(repo) = &self.config.runner_repo {
                     let installation = self
                         .installation(app, &jwt, repo)
                         .await
-                        .map_err(|e| format!("{what}: {e}"))?;
+                        .map_err(|e| within(what, e))?;
                     for (key, name, why) in NEEDED {
                         if installation.permissions.get(key).map(String::as_str) != Some("write") {
-                            return Err(format!(
+                            return Err(permanent(format!(
                                 "the GitHub App's installation on {} lacks the {name} permission \
                                  ({why} needs it): accept the App's new permissions there",
                                 repo.as_str()
-                            ));
+                            )));
                         }
                     }
                 }
@@ -262,20 +262,20 @@ impl GithubActionsRunner {
                             None,
                         )
                         .await
-                        .map_err(|e| format!("{what}: {e}"))?;
+                        .map_err(|e| within(what, e))?;
                     if r.pointer("/permissions/push").and_then(Value::as_bool) != Some(true) {
-                        return Err(format!(
+                        return Err(permanent(format!(
                             "the GitHub token cannot write to {}: repository_dispatch needs \
                              Contents: write (a classic token: the repo scope)",
                             repo.as_str()
-                        ));
+                        )));
                     }
                 }
                 None => {
                     let _: Value = self
                         .call_json(Method::GET, "/user", token.expose_secret(), None)
                         .await
-                        .map_err(|e| format!("{what}: {e}"))?;
+                        .map_err(|e| within(what, e))?;
                 }
             },
         }
@@ -307,7 +307,6 @@ impl GithubActionsRunner {
 
     /// A bearer token for `repo`: the installation token of the App, or the token.
     async fn bearer(&self, repo: &RepoName) -> Result<SecretString, DispatchError> {
-        let permanent = |message: String| DispatchError::Permanent { message };
         match self.credential().await.map_err(permanent)? {
             Credential::Token(t) => Ok(t),
             Credential::App(app) => {
@@ -409,6 +408,26 @@ impl GithubActionsRunner {
         }
         let failure = Failure::read(response).await;
         Err(failure.into_dispatch_error(&what, Utc::now(), |status| advice(status, path)))
+    }
+}
+
+fn permanent(message: String) -> DispatchError {
+    DispatchError::Permanent { message }
+}
+
+/// `error`, saying what was being done.
+fn within(what: &str, error: DispatchError) -> DispatchError {
+    match error {
+        DispatchError::Permanent { message } => DispatchError::Permanent {
+            message: format!("{what}: {message}"),
+        },
+        DispatchError::Retryable {
+            message,
+            retry_after,
+        } => DispatchError::Retryable {
+            message: format!("{what}: {message}"),
+            retry_after,
+        },
     }
 }
 

@@ -50,7 +50,7 @@ impl RemoteRunner {
     }
 
     /// Checks the credentials (and Daytona's snapshot); the error says what to fix.
-    pub async fn check(&self) -> Result<(), String> {
+    pub async fn check(&self) -> Result<(), pj_core::ports::DispatchError> {
         match self {
             RemoteRunner::Github(r) => r.check().await,
             RemoteRunner::Daytona(r) => r.check().await,
@@ -62,5 +62,48 @@ impl RemoteRunner {
             RemoteRunner::Github(r) => r.clone(),
             RemoteRunner::Daytona(r) => r.clone(),
         }
+    }
+}
+
+/// A remote runner whose check runs before its first start (in a Lambda execution
+/// environment, where a failed start-up would only retry the same messages): a failed check
+/// fails the attempt at once with its message, and is run again for the next attempt.
+pub struct CheckedFirst {
+    remote: RemoteRunner,
+    checked: tokio::sync::OnceCell<()>,
+}
+
+impl CheckedFirst {
+    pub fn new(remote: RemoteRunner) -> CheckedFirst {
+        CheckedFirst {
+            remote,
+            checked: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Runner for CheckedFirst {
+    fn kind(&self) -> RunnerKind {
+        self.remote.runner().kind()
+    }
+
+    async fn start(
+        &self,
+        job: &pj_core::ports::RunnerJob,
+    ) -> Result<String, pj_core::ports::DispatchError> {
+        self.checked
+            .get_or_try_init(|| async { self.remote.check().await })
+            .await?;
+        self.remote.runner().start(job).await
+    }
+
+    async fn stop(
+        &self,
+        task: &pj_core::TaskId,
+        attempt: pj_core::Attempt,
+        runner_ref: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.remote.runner().stop(task, attempt, runner_ref).await
     }
 }

@@ -302,7 +302,7 @@ async fn the_check_should_name_the_permission_the_app_lacks() {
         .mount(&server)
         .await;
     let r = runner(&server, None, secrets(false, Some(("77", None)), false));
-    let e = r.check().await.unwrap_err();
+    let e = r.check().await.unwrap_err().to_string();
     assert!(e.contains("Actions: write"), "{e}");
 }
 
@@ -318,7 +318,7 @@ async fn the_check_should_name_contents_write_when_the_token_cannot_push() {
         .mount(&server)
         .await;
     let r = runner(&server, Some("ops/pj-runners"), secrets(true, None, false));
-    let e = r.check().await.unwrap_err();
+    let e = r.check().await.unwrap_err().to_string();
     assert!(e.contains("Contents: write"), "{e}");
     assert_no_credential(&e);
 }
@@ -340,7 +340,8 @@ async fn the_check_should_pass_with_a_working_token_and_fail_without_credentials
     let e = runner(&server, None, secrets(false, None, false))
         .check()
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("GITHUB_TOKEN") && e.contains("github_app_id"),
         "{e}"
