@@ -1,24 +1,9 @@
 #!/bin/sh
-# Entry command of the pithy-jaunt-dev Daytona sandbox.
+# Entry command of the pithy-jaunt-dev Daytona sandbox: it keeps the sandbox up.
 #
-# With the runner environment set at sandbox creation (TASK_ID and the rest), it runs the task
-# and exits with pj-runner's status, which ends the sandbox. Without it the sandbox idles, so
-# the server can start `pj-runner run` through Daytona's process API instead. KEEP_ALIVE=true
-# keeps the sandbox (and, through pj-runner, its working tree) after the run for a person to
-# look at.
-set -u
-
-if [ -z "${TASK_ID:-}" ]; then
-    exec sleep infinity
-fi
-
-status=0
-pj-runner run || status=$?
-
-case "${KEEP_ALIVE:-}" in
-    1 | true | TRUE | True | yes)
-        echo "pj-runner exited with status $status; KEEP_ALIVE is set, the sandbox stays up"
-        exec sleep infinity
-        ;;
-esac
-exit "$status"
+# The server (pj-remote's Daytona runner) creates the sandbox with the runner environment
+# (TASK_ID and the rest), then starts `pj-runner run` in it through Daytona's process API, so
+# the agent runs exactly once per attempt, and deletes the sandbox when the attempt ends (with
+# KEEP_ALIVE it stops it instead, for a person to look at). The sandbox's auto-stop, set past
+# the attempt's deadline, ends it if that never comes.
+exec sleep infinity

@@ -34,7 +34,7 @@ const SESSION: &str = "pithy-jaunt";
 /// The command the sandbox runs.
 pub const COMMAND: &str = "pj-runner run";
 /// A sandbox not yet started after its creation is waited for this long.
-const START_WAIT: Duration = Duration::from_secs(60);
+const START_WAIT: Duration = Duration::from_secs(30);
 /// Minutes a sandbox may idle past its attempt's deadline before it stops by itself.
 const AUTO_STOP_MARGIN_MINUTES: i64 = 5;
 
