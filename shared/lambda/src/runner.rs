@@ -18,13 +18,20 @@ pub fn runner_from_config(core: &CoreConfig, secrets: Arc<dyn SecretSource>) -> 
     let lookup = |name: &str| std::env::var(name).ok();
     match RemoteRunner::from_lookup(core.runner, lookup, secrets) {
         Ok(Some(remote)) => Arc::new(CheckedFirst::new(remote)),
-        Ok(None) => misconfigured(core.runner, "the local runner exists only in pj serve".into()),
+        Ok(None) => misconfigured(
+            core.runner,
+            "the local runner exists only in pj serve".into(),
+        ),
         Err(e) => misconfigured(core.runner, format!("{e:#}")),
     }
 }
 
 fn misconfigured(kind: RunnerKind, problem: String) -> Arc<dyn Runner> {
-    tracing::error!(runner = kind.as_str(), problem, "the runner is misconfigured");
+    tracing::error!(
+        runner = kind.as_str(),
+        problem,
+        "the runner is misconfigured"
+    );
     Arc::new(Misconfigured { kind, problem })
 }
 
