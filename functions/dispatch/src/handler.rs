@@ -5,6 +5,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use pj_core::worker::Dispatcher;
+use pj_lambda::config::Env;
 use pj_lambda::{Error, QueueWorker, Wiring, functions, runner_from_config};
 
 use crate::config::Config;
@@ -13,7 +14,7 @@ pub type Worker = QueueWorker<Dispatcher>;
 
 pub fn worker(config: &Config, wiring: &Wiring) -> Worker {
     let secrets = wiring.secrets(&config.secret_id);
-    let runner = runner_from_config(&config.core, secrets.clone());
+    let runner = runner_from_config(&config.core, &Env::process(), secrets.clone());
     functions::dispatch(
         wiring,
         config.queues.clone(),

@@ -11,11 +11,16 @@ use pj_core::task::RunnerKind;
 use pj_core::{Attempt, TaskId};
 use pj_remote::{CheckedFirst, RemoteRunner};
 
-use crate::config::CoreConfig;
+use crate::config::{CoreConfig, Env};
 
-/// The runner `core.runner` names, reading its credentials from `secrets` when it needs them.
-pub fn runner_from_config(core: &CoreConfig, secrets: Arc<dyn SecretSource>) -> Arc<dyn Runner> {
-    let lookup = |name: &str| std::env::var(name).ok();
+/// The runner `core.runner` names, configured from `env`, reading its credentials from
+/// `secrets` when it needs them.
+pub fn runner_from_config(
+    core: &CoreConfig,
+    env: &Env,
+    secrets: Arc<dyn SecretSource>,
+) -> Arc<dyn Runner> {
+    let lookup = |name: &str| env.get(name);
     match RemoteRunner::from_lookup(core.runner, lookup, secrets) {
         Ok(Some(remote)) => Arc::new(CheckedFirst::new(remote)),
         Ok(None) => misconfigured(

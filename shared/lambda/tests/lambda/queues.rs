@@ -170,3 +170,66 @@ async fn the_sample_notify_batch_should_send_the_email() {
     let task = app.task(&id).await;
     assert!(task.notify_pending.is_empty() && task.notified == [pj_core::Attempt(1)]);
 }
+
+/// The dispatch function with its real runner: PJ_RUNNER=github_actions against a fake GitHub,
+/// the token from the deployment's secret.
+#[tokio::test]
+async fn the_dispatch_function_should_start_a_workflow_run_through_github() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const TOKEN: &str = "ghp_DispatchFunctionTestToken000000000001";
+    let github = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": "pj-bot"})))
+        .expect(1)
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/octo-org/hello-world/dispatches"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&github)
+        .await;
+    let app = TestApp::new().await;
+    let mut document = pj_lambda::samples::dev_secret_document();
+    document["github_token"] = Value::from(TOKEN);
+    let secret_id = unique_name("secret");
+    pj_aws::provision::put_secret(app.aws.secrets_manager(), &secret_id, &document)
+        .await
+        .unwrap();
+
+    let wiring = app.wiring("dispatch");
+    let secrets = wiring.secrets(&secret_id);
+    let env = pj_lambda::config::Env::from_pairs([("GITHUB_API_URL", github.uri())]);
+    let runner = pj_lambda::runner_from_config(&app.core, &env, secrets.clone());
+    let worker = pj_lambda::functions::dispatch(
+        &wiring,
+        app.queues.urls.clone(),
+        secrets,
+        PUBLIC_URL,
+        runner,
+    );
+    let id = created_task(&app).await;
+    let batch = sample_sqs_event("dispatch-batch.json", QUEUED_TASK, &id);
+    let response = worker.handle_batch(batch).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+
+    let exec = app.task(&id).await.current_execution().unwrap().clone();
+    assert_eq!(exec.state, ExecState::Dispatched);
+    assert_eq!(exec.runner_ref.as_deref(), Some("octo-org/hello-world"));
+    let requests = github.received_requests().await.unwrap();
+    let sent: Value = requests
+        .iter()
+        .find(|r| r.url.path().ends_with("/dispatches"))
+        .unwrap()
+        .body_json()
+        .unwrap();
+    assert_eq!(sent["client_payload"]["pj"]["TASK_ID"], id.as_str());
+    assert_eq!(
+        sent["client_payload"]["pj"]["WEBHOOK_URL"],
+        format!("{PUBLIC_URL}/webhooks/runner")
+    );
+}
