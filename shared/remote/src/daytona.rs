@@ -25,7 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::{Failure, client, unreachable};
+use crate::http::{Failure, client, current_secrets, unreachable};
 
 /// The secret (AWS) holding Daytona's API key; `DAYTONA_API_KEY` in `pj serve`.
 pub const API_KEY_SECRET: &str = "daytona_api_key";
@@ -132,14 +132,7 @@ impl DaytonaRunner {
     }
 
     async fn api_key(&self) -> Result<SecretString, DispatchError> {
-        let secrets = self
-            .secrets
-            .secrets()
-            .await
-            .map_err(|e| DispatchError::Retryable {
-                message: format!("could not read the secrets: {e:#}"),
-                retry_after: None,
-            })?;
+        let secrets = current_secrets(self.secrets.as_ref()).await?;
         secrets
             .extra
             .get(API_KEY_SECRET)

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::http::{Failure, client, unreachable};
+use crate::http::{Failure, client, current_secrets, unreachable};
 
 /// The `event_type` the workflow listens for.
 pub const EVENT_TYPE: &str = "pithy-jaunt-execute";
@@ -218,7 +218,7 @@ impl GithubActionsRunner {
     /// Checks that the credentials work and have what the runner needs; the error says what
     /// is missing. `pj serve` runs it at start; the dispatch function before its first start.
     pub async fn check(&self) -> Result<(), DispatchError> {
-        let credential = self.credential().await.map_err(permanent)?;
+        let credential = self.credential().await?;
         let what = "checking the GitHub credentials";
         match &credential {
             Credential::App(app) => {
@@ -282,13 +282,9 @@ impl GithubActionsRunner {
         Ok(())
     }
 
-    async fn credential(&self) -> Result<Credential, String> {
-        let secrets = self
-            .secrets
-            .secrets()
-            .await
-            .map_err(|e| format!("could not read the secrets: {e:#}"))?;
-        Credential::from_secrets(&secrets)
+    async fn credential(&self) -> Result<Credential, DispatchError> {
+        let secrets = current_secrets(self.secrets.as_ref()).await?;
+        Credential::from_secrets(&secrets).map_err(permanent)
     }
 
     /// The repository the attempt's workflow runs in.
@@ -307,7 +303,7 @@ impl GithubActionsRunner {
 
     /// A bearer token for `repo`: the installation token of the App, or the token.
     async fn bearer(&self, repo: &RepoName) -> Result<SecretString, DispatchError> {
-        match self.credential().await.map_err(permanent)? {
+        match self.credential().await? {
             Credential::Token(t) => Ok(t),
             Credential::App(app) => {
                 let jwt = app_jwt(&app).map_err(permanent)?;

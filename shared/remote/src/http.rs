@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pj_core::ports::DispatchError;
+use std::sync::Arc;
+
+use pj_core::ports::{DispatchError, SecretSource, Secrets};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
@@ -123,6 +125,18 @@ impl Failure {
             ),
         }
     }
+}
+
+/// The deployment's secrets now; failing to read them may pass (Secrets Manager), so it is
+/// retried.
+pub async fn current_secrets(source: &dyn SecretSource) -> Result<Arc<Secrets>, DispatchError> {
+    source
+        .secrets()
+        .await
+        .map_err(|e| DispatchError::Retryable {
+            message: format!("could not read the secrets: {e:#}"),
+            retry_after: None,
+        })
 }
 
 /// A request that got no answer: retried.

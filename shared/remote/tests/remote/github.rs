@@ -417,3 +417,27 @@ fn repositories_should_parse_from_names_and_github_urls_only() {
     );
     assert!(RepoName::from_github_url("https://gitlab.com/o/r").is_none());
 }
+
+/// A secret source that cannot be read (Secrets Manager unreachable).
+struct Unreadable;
+
+#[async_trait::async_trait]
+impl pj_core::ports::SecretSource for Unreadable {
+    async fn secrets(&self) -> anyhow::Result<Arc<pj_core::ports::Secrets>> {
+        anyhow::bail!("the secret service did not answer")
+    }
+}
+
+#[tokio::test]
+async fn secrets_that_cannot_be_read_should_be_retried_not_failed() {
+    let server = MockServer::start().await;
+    let config = GithubConfig {
+        api_url: server.uri(),
+        runner_repo: None,
+    };
+    let r = GithubActionsRunner::new(config, Arc::new(Unreadable)).unwrap();
+    assert!(matches!(
+        r.start(&job(REPO_URL)).await,
+        Err(DispatchError::Retryable { .. })
+    ));
+}
