@@ -303,13 +303,7 @@ async fn remote_runner(
         .check()
         .await
         .map_err(|e| anyhow::anyhow!("PJ_RUNNER={}: {e}", config.runner.as_str()))?;
-    let loopback = url::Url::parse(public_url).ok().is_some_and(|u| {
-        matches!(
-            u.host_str(),
-            Some("localhost" | "127.0.0.1" | "[::1]" | "0.0.0.0")
-        )
-    });
-    if loopback {
+    if is_loopback(public_url) {
         tracing::warn!(
             public_url,
             runner = config.runner.as_str(),
@@ -317,6 +311,22 @@ async fn remote_runner(
         );
     }
     Ok(remote.runner())
+}
+
+/// Whether `url` names this machine only (a remote runner cannot reach it).
+fn is_loopback(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        None => false,
+    }
 }
 
 /// Watches again the local runners of attempts that a previous server started.
@@ -465,4 +475,30 @@ async fn sweep_loop(sweeper: Arc<Sweeper>, every: Duration, mut stop: watch::Rec
 /// The data dir made absolute, so runners started elsewhere find it.
 pub fn absolute(dir: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_urls_should_be_recognised_and_others_not() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://localhost:8080/",
+            "http://api.localhost",
+            "http://[::1]:8080",
+            "http://0.0.0.0:8080",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [
+            "https://pj.example.com",
+            "http://192.168.1.10:8080",
+            "http://[2001:db8::1]",
+        ] {
+            assert!(!is_loopback(url), "{url}");
+        }
+    }
 }

@@ -96,6 +96,15 @@ async fn a_task_dispatched_to_github_actions_completes_with_the_runs_signed_call
         200
     );
     server.wait_for(ALICE, &id, "running", 5).await;
+    assert_eq!(
+        callback(
+            &server.client,
+            pj,
+            json!({"type": "task.progress", "message": "editing"})
+        )
+        .await,
+        200
+    );
     let done = json!({
         "type": "task.completed",
         "branch": format!("pj/{id}"),
@@ -114,6 +123,9 @@ async fn a_task_dispatched_to_github_actions_completes_with_the_runs_signed_call
     );
     let log = std::fs::read_to_string(server.data_dir.with_extension("server.log")).unwrap();
     assert!(!log.contains(TOKEN) && !log.contains(pj["WEBHOOK_SECRET"].as_str().unwrap()));
+    // The server listens on 127.0.0.1 with no PJ_PUBLIC_URL: a real workflow could not call
+    // back, and the log says so.
+    assert!(log.contains("PJ_PUBLIC_URL is a loopback address"), "{log}");
 }
 
 #[tokio::test]
@@ -144,4 +156,71 @@ async fn pj_serve_refuses_to_start_with_a_github_token_that_does_not_work() {
         "{stderr}"
     );
     assert!(!stderr.contains(TOKEN));
+}
+
+#[tokio::test]
+async fn pj_serve_dispatches_with_a_github_app_installation_token_from_a_key_file() {
+    const INSTALLATION_TOKEN: &str = "ghs_ServeTestInstallationToken0000000001";
+    let github = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/app"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 77, "slug": "pithy-jaunt",
+            "permissions": {"contents": "write", "actions": "write", "metadata": "read"}
+        })))
+        .expect(1)
+        .mount(&github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/ops/pj-runners/installation"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 4242, "permissions": {"contents": "write", "actions": "write"}
+        })))
+        .mount(&github)
+        .await;
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    Mock::given(method("POST"))
+        .and(path("/app/installations/4242/access_tokens"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"token": INSTALLATION_TOKEN, "expires_at": expires})),
+        )
+        .expect(1)
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/ops/pj-runners/dispatches"))
+        .and(header(
+            "authorization",
+            format!("Bearer {INSTALLATION_TOKEN}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&github)
+        .await;
+    let key_file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/remote/testdata/rsa-test-key.pem"
+    );
+    let api = github.uri();
+    let server = Server::start(&[
+        ("PJ_RUNNER", "github_actions"),
+        ("GITHUB_API_URL", &api),
+        ("PJ_GITHUB_APP_ID", "77"),
+        ("PJ_GITHUB_APP_PRIVATE_KEY_FILE", key_file),
+        ("PJ_GITHUB_RUNNER_REPO", "ops/pj-runners"),
+        ("PJ_PUBLIC_URL", "https://pj.example.com"),
+    ])
+    .await;
+    let task = server
+        .create(ALICE, task_body("Add a CONTRIBUTING.md"))
+        .await;
+    let sent = dispatched(&github).await;
+    let pj = &sent["client_payload"]["pj"];
+    assert_eq!(pj["TASK_ID"], task["id"]);
+    assert_eq!(pj["TARGET_REPO"], "https://github.com/example/repo");
+    assert_eq!(pj["WEBHOOK_URL"], "https://pj.example.com/webhooks/runner");
+    let log = std::fs::read_to_string(server.data_dir.with_extension("server.log")).unwrap();
+    assert!(!log.contains(INSTALLATION_TOKEN) && !log.contains("PRIVATE KEY"));
+    assert!(!log.contains("loopback"), "{log}");
 }

@@ -2,12 +2,17 @@
 //! (`infra/daytona`), through Daytona's REST API:
 //!
 //! 1. `GET /snapshots/{name}`: the snapshot exists and is usable, or the attempt fails at once
-//!    naming it (the failure that left tasks `running` forever before).
+//!    naming it (the failure that left tasks `running` forever before). Daytona deactivates a
+//!    snapshot unused for two weeks: an inactive one is activated
+//!    (`POST /snapshots/{id}/activate`) and the dispatch retried once it is ready.
 //! 2. `POST /sandbox` with the snapshot, the runner environment, labels and a name per attempt;
 //!    auto-stop after the attempt's deadline and, unless `KEEP_ALIVE`, auto-delete on stop, so
 //!    a sandbox whose release is lost does not live on.
-//! 3. `GET /sandbox/{id}/toolbox-proxy-url`, then on the toolbox: `POST {toolbox}/{id}/process/session`
-//!    and `POST …/session/{session}/exec` with `pj-runner run`, asynchronously.
+//! 3. On the sandbox's toolbox (its `toolboxProxyUrl`, else `GET /sandbox/{id}/toolbox-proxy-url`):
+//!    `POST {toolbox}/{id}/process/session` and `POST …/session/{session}/exec` with
+//!    `pj-runner run`, asynchronously.
+//!
+//! Built from Daytona's API reference (its OpenAPI documents for the API and the toolbox).
 //!
 //! Stop deletes the sandbox (`DELETE /sandbox/{id}`), or with `KEEP_ALIVE` stops it
 //! (`POST /sandbox/{id}/stop`) so a person can look at it.
@@ -35,6 +40,8 @@ const SESSION: &str = "pithy-jaunt";
 pub const COMMAND: &str = "pj-runner run";
 /// A sandbox not yet started after its creation is waited for this long.
 const START_WAIT: Duration = Duration::from_secs(30);
+/// How long a dispatch waits for a snapshot that is not ready yet.
+const NOT_READY_WAIT: Duration = Duration::from_secs(30);
 /// Minutes a sandbox may idle past its attempt's deadline before it stops by itself.
 const AUTO_STOP_MARGIN_MINUTES: i64 = 5;
 
@@ -87,6 +94,8 @@ impl DaytonaConfig {
 #[derive(Deserialize)]
 struct Snapshot {
     #[serde(default)]
+    id: String,
+    #[serde(default)]
     state: String,
     #[serde(default, rename = "errorReason")]
     error_reason: Option<String>,
@@ -99,6 +108,15 @@ struct Sandbox {
     state: String,
     #[serde(default, rename = "errorReason")]
     error_reason: Option<String>,
+    #[serde(default, rename = "toolboxProxyUrl")]
+    toolbox_proxy_url: Option<String>,
+}
+
+/// Whether the snapshot can make a sandbox now.
+enum Readiness {
+    Ready,
+    /// Not yet (building, pulling, being activated): why, for the retry's message.
+    Later(String),
 }
 
 #[derive(Deserialize)]
@@ -125,10 +143,14 @@ impl DaytonaRunner {
         })
     }
 
-    /// Checks the API key and the snapshot; the error says what to fix.
+    /// Checks the API key and the snapshot; the error says what to fix. A snapshot that will
+    /// be ready soon (building, or just activated) passes, with a warning.
     pub async fn check(&self) -> Result<(), DispatchError> {
         let key = self.api_key().await?;
-        self.usable_snapshot(&key).await
+        if let Readiness::Later(why) = self.usable_snapshot(&key).await? {
+            tracing::warn!(snapshot = %self.config.snapshot, why, "the Daytona snapshot is not ready yet; dispatches wait for it");
+        }
+        Ok(())
     }
 
     async fn api_key(&self) -> Result<SecretString, DispatchError> {
@@ -145,7 +167,7 @@ impl DaytonaRunner {
             })
     }
 
-    async fn usable_snapshot(&self, key: &SecretString) -> Result<(), DispatchError> {
+    async fn usable_snapshot(&self, key: &SecretString) -> Result<Readiness, DispatchError> {
         let name = &self.config.snapshot;
         let path = format!("/snapshots/{name}");
         let snapshot: Snapshot = match self
@@ -164,8 +186,9 @@ impl DaytonaRunner {
             other => other?.json().await.map_err(unreadable("snapshot"))?,
         };
         match snapshot.state.as_str() {
-            "active" => Ok(()),
-            "error" | "build_failed" | "removing" | "inactive" => Err(DispatchError::Permanent {
+            "active" => Ok(Readiness::Ready),
+            "inactive" => self.activate(&snapshot, key).await,
+            "error" | "build_failed" | "removing" => Err(DispatchError::Permanent {
                 message: format!(
                     "the Daytona snapshot {name:?} cannot start sandboxes (state {}{}): build it \
                      again from infra/daytona",
@@ -176,10 +199,60 @@ impl DaytonaRunner {
                         .unwrap_or_default()
                 ),
             }),
-            other => Err(DispatchError::Retryable {
-                message: format!("the Daytona snapshot {name:?} is not ready yet (state {other})"),
-                retry_after: Some(Duration::from_secs(30)),
-            }),
+            other => Ok(Readiness::Later(format!(
+                "the Daytona snapshot {name:?} is not ready yet (state {other})"
+            ))),
+        }
+    }
+
+    /// Activates a snapshot Daytona deactivated (it does after two weeks without use).
+    async fn activate(
+        &self,
+        snapshot: &Snapshot,
+        key: &SecretString,
+    ) -> Result<Readiness, DispatchError> {
+        let name = &self.config.snapshot;
+        // Daytona activates by id (its route takes a UUID); the name is only a fallback.
+        let id = if snapshot.id.is_empty() {
+            name
+        } else {
+            &snapshot.id
+        };
+        let path = format!("/snapshots/{id}/activate");
+        match self
+            .call(Method::POST, &self.config.api_url, &path, key, None)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(snapshot = %name, "activated the inactive Daytona snapshot");
+                Ok(Readiness::Later(format!(
+                    "the Daytona snapshot {name:?} was inactive (unused for two weeks) and is \
+                     being activated"
+                )))
+            }
+            Err(CallError::Answer(_, failure))
+                if matches!(failure.status.as_u16(), 401 | 403 | 404) =>
+            {
+                Err(DispatchError::Permanent {
+                    message: format!(
+                        "the Daytona snapshot {name:?} is inactive (Daytona deactivates snapshots \
+                         unused for two weeks) and could not be activated ({}: {}): activate it \
+                         in Daytona's dashboard, or give the API key write:snapshots so it is \
+                         activated when needed",
+                        failure.status.as_u16(),
+                        failure.message
+                    ),
+                })
+            }
+            // A 400 here is a race with another activation (or Daytona's cool-down after a
+            // deactivation): it passes.
+            Err(CallError::Answer(what, failure)) if failure.status.is_client_error() => {
+                Ok(Readiness::Later(format!(
+                    "the Daytona snapshot {name:?} is inactive; {what}: {}",
+                    failure.message
+                )))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -234,6 +307,18 @@ impl DaytonaRunner {
                         "removed the sandbox {earlier} of an earlier try; trying again"
                     ),
                     retry_after: Some(Duration::from_secs(5)),
+                })
+            }
+            // Daytona answers 400 "Snapshot … is pending" while it builds: that passes.
+            Err(CallError::Answer(_, failure))
+                if failure.status.is_client_error() && snapshot_not_ready(&failure.message) =>
+            {
+                Err(DispatchError::Retryable {
+                    message: format!(
+                        "the Daytona snapshot {name:?} is not ready yet: {}",
+                        failure.message
+                    ),
+                    retry_after: Some(NOT_READY_WAIT),
                 })
             }
             Err(CallError::Answer(_, failure))
@@ -315,20 +400,31 @@ impl DaytonaRunner {
     }
 
     /// Starts `pj-runner run` in the sandbox, in the background of a session.
-    async fn run_agent(&self, sandbox: &str, key: &SecretString) -> Result<(), DispatchError> {
-        let toolbox: ToolboxUrl = self
-            .call(
-                Method::GET,
-                &self.config.api_url,
-                &format!("/sandbox/{sandbox}/toolbox-proxy-url"),
-                key,
-                None,
-            )
-            .await?
-            .json()
-            .await
-            .map_err(unreadable("toolbox URL"))?;
-        let base = toolbox.url.trim_end_matches('/');
+    async fn run_agent(&self, sandbox: &Sandbox, key: &SecretString) -> Result<(), DispatchError> {
+        let toolbox = match sandbox
+            .toolbox_proxy_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
+        {
+            Some(url) => url.to_owned(),
+            None => {
+                let answer: ToolboxUrl = self
+                    .call(
+                        Method::GET,
+                        &self.config.api_url,
+                        &format!("/sandbox/{}/toolbox-proxy-url", sandbox.id),
+                        key,
+                        None,
+                    )
+                    .await?
+                    .json()
+                    .await
+                    .map_err(unreadable("toolbox URL"))?;
+                answer.url
+            }
+        };
+        let base = toolbox.trim_end_matches('/');
+        let sandbox = &sandbox.id;
         self.call(
             Method::POST,
             base,
@@ -362,6 +458,16 @@ impl DaytonaRunner {
         {
             Ok(_) => Ok(()),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(()),
+            // Daytona refuses to stop a sandbox that is not running (stopped by its auto-stop,
+            // or failed): it is kept as it is, which is what was asked.
+            Err(CallError::Answer(_, failure))
+                if keep && failure.status == StatusCode::BAD_REQUEST =>
+            {
+                tracing::info!(sandbox, reason = %failure.message, "the sandbox is not running; kept as it is");
+                Ok(())
+            }
+            // 409: a state change is under way (starting, stopping); the stop message comes
+            // again after a backoff.
             Err(e) => Err(DispatchError::from(e).into()),
         }
     }
@@ -389,7 +495,8 @@ impl DaytonaRunner {
         if response.status().is_success() {
             return Ok(response);
         }
-        Err(CallError::Answer(what, Failure::read(response).await))
+        let failure = Failure::read(response, &[key.expose_secret()]).await;
+        Err(CallError::Answer(what, failure))
     }
 }
 
@@ -425,7 +532,8 @@ fn advice(status: StatusCode) -> String {
                 (pj serve) or daytona_api_key (the deployment's secret)"
             .into(),
         403 => "the Daytona API key lacks a permission: it needs write:sandboxes and \
-                delete:sandboxes (and read access to snapshots)"
+                delete:sandboxes (and write:snapshots to activate a snapshot Daytona \
+                deactivated); create a key with them"
             .into(),
         404 => "not found in Daytona: check DAYTONA_API_URL and PJ_DAYTONA_SNAPSHOT".into(),
         _ => "see Daytona's message".into(),
@@ -437,6 +545,15 @@ fn unreadable(what: &'static str) -> impl Fn(reqwest::Error) -> DispatchError {
         message: format!("Daytona's {what} answer could not be read ({e})"),
         retry_after: None,
     }
+}
+
+/// Daytona's answer to a create from a snapshot still being built, pulled or activated.
+fn snapshot_not_ready(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("snapshot")
+        && ["is pending", "is building", "is pulling"]
+            .iter()
+            .any(|s| m.contains(s))
 }
 
 /// One sandbox name per attempt, so a retried create finds the earlier one.
@@ -452,10 +569,15 @@ impl Runner for DaytonaRunner {
 
     async fn start(&self, job: &RunnerJob) -> Result<String, DispatchError> {
         let key = self.api_key().await?;
-        self.usable_snapshot(&key).await?;
+        if let Readiness::Later(why) = self.usable_snapshot(&key).await? {
+            return Err(DispatchError::Retryable {
+                message: why,
+                retry_after: Some(NOT_READY_WAIT),
+            });
+        }
         let sandbox = self.create(job, &key).await?;
         let sandbox = self.started(sandbox, &key).await?;
-        if let Err(e) = self.run_agent(&sandbox.id, &key).await {
+        if let Err(e) = self.run_agent(&sandbox, &key).await {
             // A sandbox without its agent would idle until its auto-stop.
             if let Err(cleanup) = self.remove(&sandbox.id, &key, false).await {
                 tracing::warn!(task_id = %job.task_id, sandbox = %sandbox.id, error = format!("{cleanup:#}"), "could not remove the sandbox");

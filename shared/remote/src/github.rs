@@ -53,8 +53,13 @@ impl RepoName {
 
     /// The repository of a `https://github.com/owner/name[.git]` URL.
     pub fn from_github_url(url: &str) -> Option<RepoName> {
+        RepoName::from_url_on(url, "github.com")
+    }
+
+    /// The repository of a `https://{host}/owner/name[.git]` URL (a GitHub Enterprise host).
+    pub fn from_url_on(url: &str, host: &str) -> Option<RepoName> {
         let parsed = url::Url::parse(url).ok()?;
-        if parsed.host_str()? != "github.com" {
+        if !parsed.host_str()?.eq_ignore_ascii_case(host) {
             return None;
         }
         let path = parsed.path().trim_matches('/');
@@ -102,6 +107,18 @@ impl GithubConfig {
             runner_repo,
         })
     }
+
+    /// The host of the repositories this API serves: `github.com` for `api.github.com`, the
+    /// web host of a GitHub Enterprise API (`HOST/api/v3`, or `api.HOST`).
+    fn web_host(&self) -> Option<String> {
+        let url = url::Url::parse(&self.api_url).ok()?;
+        let host = url.host_str()?;
+        Some(
+            host.strip_prefix("api.")
+                .unwrap_or(host)
+                .to_ascii_lowercase(),
+        )
+    }
 }
 
 /// The credential a request goes out with.
@@ -128,6 +145,13 @@ impl Credential {
         };
         match (extra("github_app_id"), extra("github_app_private_key")) {
             (Some(id), Some(pem)) => {
+                // A key pasted into one line of an environment variable or a JSON string
+                // often keeps its line breaks as the two characters `\n`.
+                let pem = if pem.contains('\n') {
+                    pem
+                } else {
+                    pem.replace("\\n", "\n")
+                };
                 let key = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
                     "the GitHub App's private key (github_app_private_key) is not an RSA key in \
                      PEM form; download a new one from the App's settings"
@@ -228,27 +252,31 @@ impl GithubActionsRunner {
                     .await
                     .map_err(|e| within(what, e))?;
                 let granted = me.get("permissions").cloned().unwrap_or(Value::Null);
-                for (key, name, why) in NEEDED {
-                    if granted.get(key).and_then(Value::as_str) != Some("write") {
-                        return Err(permanent(format!(
-                            "the GitHub App lacks the {name} permission ({why} needs it): add \
-                             it in the App's settings and accept it on the installations"
-                        )));
-                    }
+                if let Some((name, why)) = lacking(|key| granted.get(key)?.as_str()) {
+                    return Err(permanent(format!(
+                        "the GitHub App lacks the {name} permission ({why} needs it): add it in \
+                         the App's settings and accept it on the installations"
+                    )));
                 }
-                if let Some(repo) = &self.config.runner_repo {
-                    let installation = self
-                        .installation(app, &jwt, repo)
+                // An installation keeps its old grant until its owner accepts the App's new
+                // permissions: checked where the installation is known before a task names it.
+                let repo = self.config.runner_repo.as_ref();
+                if let Some(path) = installation_path(app, repo) {
+                    let installation: Installation = self
+                        .call_json(Method::GET, &path, &jwt, None)
                         .await
                         .map_err(|e| within(what, e))?;
-                    for (key, name, why) in NEEDED {
-                        if installation.permissions.get(key).map(String::as_str) != Some("write") {
-                            return Err(permanent(format!(
-                                "the GitHub App's installation on {} lacks the {name} permission \
-                                 ({why} needs it): accept the App's new permissions there",
-                                repo.as_str()
-                            )));
-                        }
+                    let granted = |key: &str| installation.permissions.get(key).map(String::as_str);
+                    if let Some((name, why)) = lacking(granted) {
+                        let place = match repo {
+                            Some(r) => format!("on {}", r.as_str()),
+                            None => format!("{} (github_app_installation_id)", installation.id),
+                        };
+                        return Err(permanent(format!(
+                            "the GitHub App's installation {place} lacks the {name} permission \
+                             ({why} needs it): accept the App's new permissions in the \
+                             installation's settings"
+                        )));
                     }
                 }
             }
@@ -292,7 +320,11 @@ impl GithubActionsRunner {
         if let Some(repo) = &self.config.runner_repo {
             return Ok(repo.clone());
         }
-        RepoName::from_github_url(&job.repo_url).ok_or_else(|| DispatchError::Permanent {
+        let own = RepoName::from_github_url(&job.repo_url).or_else(|| {
+            let host = self.config.web_host()?;
+            RepoName::from_url_on(&job.repo_url, &host)
+        });
+        own.ok_or_else(|| DispatchError::Permanent {
             message: format!(
                 "{} is not a GitHub repository: set PJ_GITHUB_RUNNER_REPO to the repository \
                  whose workflow runs the tasks",
@@ -306,56 +338,50 @@ impl GithubActionsRunner {
         match self.credential().await? {
             Credential::Token(t) => Ok(t),
             Credential::App(app) => {
-                let jwt = app_jwt(&app).map_err(permanent)?;
-                let id = match app.installation {
-                    Some(id) => id,
-                    None => {
-                        let known = self.installations.lock().await.get(repo).copied();
-                        match known {
-                            Some(id) => id,
-                            None => {
-                                let found = self.installation(&app, &jwt, repo).await?;
-                                self.installations
-                                    .lock()
-                                    .await
-                                    .insert(repo.clone(), found.id);
-                                found.id
-                            }
-                        }
+                let Some(id) = app.installation else {
+                    let id = self.installation_of(&app, repo).await?;
+                    let token = self.installation_token(&app, id).await;
+                    if matches!(token, Err(DispatchError::Permanent { .. })) {
+                        // The App may have been installed again (a new id): ask next time.
+                        self.installations.lock().await.remove(repo);
                     }
+                    return token;
                 };
-                self.installation_token(id, &jwt).await
+                self.installation_token(&app, id).await
             }
         }
     }
 
-    async fn installation(
-        &self,
-        app: &App,
-        jwt: &str,
-        repo: &RepoName,
-    ) -> Result<Installation, DispatchError> {
-        let path = match app.installation {
-            Some(id) => format!("/app/installations/{id}"),
-            None => format!("/repos/{}/installation", repo.as_str()),
-        };
-        self.call_json(Method::GET, &path, jwt, None).await
+    /// The id of the App's installation on `repo`, asked once per repository.
+    async fn installation_of(&self, app: &App, repo: &RepoName) -> Result<u64, DispatchError> {
+        if let Some(id) = self.installations.lock().await.get(repo).copied() {
+            return Ok(id);
+        }
+        let jwt = app_jwt(app).map_err(permanent)?;
+        let path = format!("/repos/{}/installation", repo.as_str());
+        let found: Installation = self.call_json(Method::GET, &path, &jwt, None).await?;
+        self.installations
+            .lock()
+            .await
+            .insert(repo.clone(), found.id);
+        Ok(found.id)
     }
 
     /// The cached token of installation `id`, minted again shortly before it expires. The
     /// lock is held while minting, so concurrent dispatches mint once.
-    async fn installation_token(&self, id: u64, jwt: &str) -> Result<SecretString, DispatchError> {
+    async fn installation_token(&self, app: &App, id: u64) -> Result<SecretString, DispatchError> {
         let mut tokens = self.tokens.lock().await;
         if let Some((token, expires)) = tokens.get(&id)
             && *expires - TOKEN_MARGIN > Utc::now()
         {
             return Ok(token.clone());
         }
+        let jwt = app_jwt(app).map_err(permanent)?;
         let minted: InstallationToken = self
             .call_json(
                 Method::POST,
                 &format!("/app/installations/{id}/access_tokens"),
-                jwt,
+                &jwt,
                 None,
             )
             .await?;
@@ -402,9 +428,27 @@ impl GithubActionsRunner {
         if response.status().is_success() {
             return Ok(response);
         }
-        let failure = Failure::read(response).await;
+        let failure = Failure::read(response, &[bearer]).await;
         Err(failure.into_dispatch_error(&what, Utc::now(), |status| advice(status, path)))
     }
+}
+
+/// Where the App's installation for `repo` is read: the configured one, else the repository's.
+fn installation_path(app: &App, repo: Option<&RepoName>) -> Option<String> {
+    match (app.installation, repo) {
+        (Some(id), _) => Some(format!("/app/installations/{id}")),
+        (None, Some(repo)) => Some(format!("/repos/{}/installation", repo.as_str())),
+        (None, None) => None,
+    }
+}
+
+/// The first permission of [`NEEDED`] that `granted` does not give as `write`: its name as
+/// GitHub's settings show it, and what needs it.
+fn lacking<'a>(granted: impl Fn(&str) -> Option<&'a str>) -> Option<(&'static str, &'static str)> {
+    NEEDED
+        .into_iter()
+        .find(|(key, _, _)| granted(key) != Some("write"))
+        .map(|(_, name, why)| (name, why))
 }
 
 fn permanent(message: String) -> DispatchError {
@@ -438,6 +482,12 @@ fn advice(status: StatusCode, path: &str) -> String {
             .into(),
         404 if path.ends_with("/installation") => {
             "the GitHub App is not installed on this repository: install it there".into()
+        }
+        404 if path.starts_with("/app/installations/") => {
+            "the GitHub App's installation does not exist (it was removed, or \
+             github_app_installation_id / PJ_GITHUB_APP_INSTALLATION_ID is wrong): install the \
+             App on the repository again and fix or clear the installation id"
+                .into()
         }
         404 => "the repository does not exist or the credentials cannot see it: check \
                 PJ_GITHUB_RUNNER_REPO (or the task's repository) and give the token or the App \
@@ -502,7 +552,12 @@ impl Runner for GithubActionsRunner {
         attempt: Attempt,
         runner_ref: Option<&str>,
     ) -> anyhow::Result<()> {
-        let Some(repo) = runner_ref.and_then(|r| RepoName::parse(r).ok()) else {
+        // Without a recorded repository (the start's answer was lost) the configured one is
+        // the only place the run can be.
+        let repo = runner_ref
+            .and_then(|r| RepoName::parse(r).ok())
+            .or_else(|| self.config.runner_repo.clone());
+        let Some(repo) = repo else {
             tracing::warn!(task_id = %task, %attempt, "no runner repository recorded; nothing to cancel");
             return Ok(());
         };
@@ -545,5 +600,61 @@ impl Runner for GithubActionsRunner {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web_host(api: &str) -> Option<String> {
+        GithubConfig::from_lookup(|k| (k == "GITHUB_API_URL").then(|| api.to_owned()))
+            .unwrap()
+            .web_host()
+    }
+
+    #[test]
+    fn the_web_host_should_follow_the_api_url() {
+        assert_eq!(
+            web_host("https://api.github.com").as_deref(),
+            Some("github.com")
+        );
+        assert_eq!(
+            web_host("https://ghe.example.com/api/v3").as_deref(),
+            Some("ghe.example.com")
+        );
+        assert_eq!(
+            web_host("https://api.acme.ghe.com").as_deref(),
+            Some("acme.ghe.com")
+        );
+    }
+
+    #[test]
+    fn the_app_jwt_should_be_issued_in_the_past_and_live_under_ten_minutes() {
+        let pem = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/rsa-test-key.pem"
+        ))
+        .unwrap();
+        let app = App {
+            id: "77".into(),
+            key: EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+            installation: None,
+        };
+        let jwt = app_jwt(&app).unwrap();
+        let payload = jwt.split('.').nth(1).unwrap();
+        use base64::Engine as _;
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        let now = Utc::now().timestamp();
+        let iat = claims["iat"].as_i64().unwrap();
+        let exp = claims["exp"].as_i64().unwrap();
+        assert_eq!(claims["iss"], "77");
+        assert!(iat <= now - 59 && iat >= now - 61, "{claims}");
+        assert!(exp > now && exp - now <= 600, "{claims}");
     }
 }

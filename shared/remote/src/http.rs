@@ -37,7 +37,9 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub async fn read(response: reqwest::Response) -> Failure {
+    /// Reads the answer. `credentials` are the values the request went out with (its bearer
+    /// token or key): an API that echoes one back must not carry it into an error or a log.
+    pub async fn read(response: reqwest::Response, credentials: &[&str]) -> Failure {
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.text().await.unwrap_or_default();
@@ -51,7 +53,7 @@ impl Failure {
         Failure {
             status,
             headers,
-            message: cut(message.trim()),
+            message: cut(&scrub(message.trim(), credentials)),
         }
     }
 
@@ -147,9 +149,16 @@ pub fn unreachable(what: &str, error: &reqwest::Error) -> DispatchError {
         "could not connect"
     };
     DispatchError::Retryable {
-        message: format!("{what}: {kind} ({})", cut(&error.to_string())),
+        message: format!("{what}: {kind} ({})", cut(&scrub(&error.to_string(), &[]))),
         retry_after: None,
     }
+}
+
+/// `text` without `credentials` (by value) nor anything shaped like a token, provider key or
+/// callback secret. Done before cutting, so a cut cannot leave half a secret unrecognised.
+pub fn scrub(text: &str, credentials: &[&str]) -> String {
+    let known = pj_core::redact::redact_values(text, credentials);
+    pj_core::redact::redact(&known).into_owned()
 }
 
 /// At most [`MESSAGE_LIMIT`] characters, on a character boundary.
@@ -230,6 +239,15 @@ mod tests {
                     .into()
             }
         );
+    }
+
+    #[test]
+    fn a_message_should_lose_the_credentials_it_echoes() {
+        let text = "bad token dtn_0123456789abcdef, payload whsec_c2VjcmV0LXZhbHVl and ghs_abcdefghijklmnopqrstuvwxyz";
+        let clean = scrub(text, &["dtn_0123456789abcdef"]);
+        assert!(!clean.contains("dtn_0123456789abcdef"), "{clean}");
+        assert!(!clean.contains("c2VjcmV0LXZhbHVl"), "{clean}");
+        assert!(!clean.contains("abcdefghijklmnopqrstuvwxyz"), "{clean}");
     }
 
     #[test]

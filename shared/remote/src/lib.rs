@@ -66,8 +66,10 @@ impl RemoteRunner {
 }
 
 /// A remote runner whose check runs before its first start (in a Lambda execution
-/// environment, where a failed start-up would only retry the same messages): a failed check
-/// fails the attempt at once with its message, and is run again for the next attempt.
+/// environment, where a failed start-up would only retry the same messages). A check that
+/// finds something to fix (credentials, a permission, the snapshot) fails the attempt at once
+/// with its message; one that got no usable answer (5xx, a rate limit, no connection) is
+/// retried like any dispatch. Until it passes it is run again for the next attempt.
 pub struct CheckedFirst {
     remote: RemoteRunner,
     checked: tokio::sync::OnceCell<()>,

@@ -333,3 +333,245 @@ async fn with_keep_alive_a_stop_should_stop_the_sandbox_and_keep_it() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_snapshot_still_building_should_be_waited_for_and_pass_the_check() {
+    let server = MockServer::start().await;
+    snapshot(
+        &server,
+        200,
+        json!({"id": "s1", "name": "pithy-jaunt-dev", "state": "building"}),
+    )
+    .await;
+    let r = runner(&server, false, secrets(false, None, true));
+    match r.start(&job("https://github.com/o/r")).await {
+        Err(DispatchError::Retryable {
+            message,
+            retry_after,
+        }) => {
+            assert!(message.contains("not ready"), "{message}");
+            assert_eq!(retry_after, Some(Duration::from_secs(30)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.check().await, Ok(()));
+    assert!(
+        requests_to(&server, "POST", "/api/sandbox")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_inactive_snapshot_should_be_activated_and_the_dispatch_retried() {
+    let server = MockServer::start().await;
+    let id = "5d3c7a3e-0a7b-4a55-9f5c-2f6b1f0a9e11";
+    snapshot(
+        &server,
+        200,
+        json!({"id": id, "name": "pithy-jaunt-dev", "state": "inactive"}),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/api/snapshots/{id}/activate")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": id, "name": "pithy-jaunt-dev", "state": "pending"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = runner(&server, false, secrets(false, None, true));
+    assert!(matches!(
+        r.start(&job("https://github.com/o/r")).await,
+        Err(DispatchError::Retryable { .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_inactive_snapshot_the_key_cannot_activate_should_fail_saying_how() {
+    let server = MockServer::start().await;
+    snapshot(
+        &server,
+        200,
+        json!({"id": "s1", "name": "pithy-jaunt-dev", "state": "inactive"}),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/api/snapshots/s1/activate"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"statusCode": 403, "message": "Forbidden resource"})),
+        )
+        .mount(&server)
+        .await;
+    let r = runner(&server, false, secrets(false, None, true));
+    match r.start(&job("https://github.com/o/r")).await {
+        Err(DispatchError::Permanent { message }) => assert!(
+            message.contains("\"pithy-jaunt-dev\"") && message.contains("activate it"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_create_refused_for_a_missing_snapshot_should_fail_at_once_naming_it() {
+    // The snapshot went away between its check and the create.
+    let server = MockServer::start().await;
+    snapshot(&server, 200, json!({"id": "s1", "state": "active"})).await;
+    Mock::given(method("POST"))
+        .and(path("/api/sandbox"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "statusCode": 400,
+            "message": "Snapshot pithy-jaunt-dev not found. Did you add it through the Daytona Dashboard?",
+            "error": "Bad Request"
+        })))
+        .mount(&server)
+        .await;
+    let r = runner(&server, false, secrets(false, None, true));
+    match r.start(&job("https://github.com/o/r")).await {
+        Err(DispatchError::Permanent { message }) => assert!(
+            message.contains("\"pithy-jaunt-dev\"") && message.contains("infra/daytona"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_create_refused_while_the_snapshot_builds_should_be_retried() {
+    let server = MockServer::start().await;
+    snapshot(&server, 200, json!({"id": "s1", "state": "active"})).await;
+    Mock::given(method("POST"))
+        .and(path("/api/sandbox"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"statusCode": 400, "message": "Snapshot pithy-jaunt-dev is pending"}),
+        ))
+        .mount(&server)
+        .await;
+    let r = runner(&server, false, secrets(false, None, true));
+    assert!(matches!(
+        r.start(&job("https://github.com/o/r")).await,
+        Err(DispatchError::Retryable {
+            retry_after: Some(_),
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn the_sandboxs_own_toolbox_url_should_be_used_without_asking_for_it() {
+    let server = MockServer::start().await;
+    snapshot(&server, 200, json!({"id": "s1", "state": "active"})).await;
+    let mut created = sandbox("started");
+    created["toolboxProxyUrl"] = json!(format!("{}/proxy/toolbox", server.uri()));
+    Mock::given(method("POST"))
+        .and(path("/api/sandbox"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(created))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/sandbox/{SANDBOX}/toolbox-proxy-url")))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/proxy/toolbox/{SANDBOX}/process/session")))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/proxy/toolbox/{SANDBOX}/process/session/pithy-jaunt/exec"
+        )))
+        .and(header(
+            "authorization",
+            format!("Bearer {DAYTONA_KEY}").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({"cmdId": "c1"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = runner(&server, false, secrets(false, None, true));
+    assert_eq!(
+        r.start(&job("https://github.com/o/r")).await,
+        Ok(SANDBOX.into())
+    );
+}
+
+#[tokio::test]
+async fn an_api_echoing_credentials_should_not_carry_them_into_errors_or_logs() {
+    let server = MockServer::start().await;
+    snapshot(&server, 200, json!({"id": "s1", "state": "active"})).await;
+    let echo = format!(
+        "env.OPENAI_API_KEY {OPENAI_KEY} and env.WEBHOOK_SECRET {WEBHOOK_SECRET} rejected for key {DAYTONA_KEY}"
+    );
+    Mock::given(method("POST"))
+        .and(path("/api/sandbox"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"statusCode": 400, "message": [echo]})),
+        )
+        .mount(&server)
+        .await;
+    let logs = Logs::default();
+    let r = runner(&server, false, secrets(false, None, true));
+    let got = r
+        .start(&job("https://github.com/o/r"))
+        .with_subscriber(logs.subscriber())
+        .await;
+    let Err(DispatchError::Permanent { message }) = got else {
+        panic!("{got:?}")
+    };
+    assert!(message.contains("rejected"), "{message}");
+    assert_no_credential(&message);
+    assert_no_credential(&logs.text());
+}
+
+#[tokio::test]
+async fn with_keep_alive_a_sandbox_already_stopped_should_be_left_as_it_is() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/api/sandbox/{SANDBOX}/stop")))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"statusCode": 400, "message": "Sandbox is not in a stoppable state"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = runner(&server, true, secrets(false, None, true));
+    r.stop(&task(), Attempt(1), Some(SANDBOX)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stop_during_a_state_change_should_fail_so_it_is_tried_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("/api/sandbox/{SANDBOX}")))
+        .respond_with(ResponseTemplate::new(409).set_body_json(
+            json!({"statusCode": 409, "message": "Sandbox state change in progress"}),
+        ))
+        .mount(&server)
+        .await;
+    let r = runner(&server, false, secrets(false, None, true));
+    let e = r
+        .stop(&task(), Attempt(1), Some(SANDBOX))
+        .await
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("state change"), "{e:#}");
+}
+
+#[tokio::test]
+async fn a_stop_without_a_recorded_sandbox_should_delete_the_attempts_by_name() {
+    let server = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .and(path("/api/sandbox/pj-tsk_01kaq7m3v9x2c4d6f8g0h1j2k3-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(sandbox("destroying")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = runner(&server, false, secrets(false, None, true));
+    r.stop(&task(), Attempt(1), None).await.unwrap();
+}

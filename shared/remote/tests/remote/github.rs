@@ -441,3 +441,299 @@ async fn secrets_that_cannot_be_read_should_be_retried_not_failed() {
         Err(DispatchError::Retryable { .. })
     ));
 }
+
+#[tokio::test]
+async fn an_exhausted_rate_limit_should_be_retried_when_it_resets() {
+    let server = MockServer::start().await;
+    let reset = chrono::Utc::now().timestamp() + 120;
+    dispatches()
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("x-ratelimit-limit", "5000")
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", reset.to_string().as_str())
+                .set_body_json(
+                    json!({"message": "API rate limit exceeded for installation ID 4242."}),
+                ),
+        )
+        .mount(&server)
+        .await;
+    let r = runner(&server, None, secrets(true, None, false));
+    match r.start(&job(REPO_URL)).await {
+        Err(DispatchError::Retryable {
+            message,
+            retry_after: Some(wait),
+        }) => {
+            assert!(
+                (Duration::from_secs(110)..=Duration::from_secs(120)).contains(&wait),
+                "{wait:?}"
+            );
+            assert!(message.contains("rate limit"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_given_as_a_date_should_be_honoured() {
+    let server = MockServer::start().await;
+    let at = chrono::Utc::now() + chrono::Duration::seconds(90);
+    dispatches()
+        .respond_with(ResponseTemplate::new(503).insert_header(
+            "retry-after",
+            at.to_rfc2822().replace("+0000", "GMT").as_str(),
+        ))
+        .mount(&server)
+        .await;
+    let r = runner(&server, None, secrets(true, None, false));
+    match r.start(&job(REPO_URL)).await {
+        Err(DispatchError::Retryable {
+            retry_after: Some(wait),
+            ..
+        }) => assert!(
+            (Duration::from_secs(80)..=Duration::from_secs(90)).contains(&wait),
+            "{wait:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_dispatches_should_mint_the_installation_token_once() {
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let server = app_server(&later).await;
+    let r = Arc::new(runner(
+        &server,
+        None,
+        secrets(false, Some(("77", None)), false),
+    ));
+    let starts: Vec<_> = (0..8)
+        .map(|_| {
+            let r = r.clone();
+            tokio::spawn(async move { r.start(&job(REPO_URL)).await })
+        })
+        .collect();
+    for start in starts {
+        assert_eq!(start.await.unwrap(), Ok("octo-org/hello-world".into()));
+    }
+    assert_eq!(token_mints(&server).await, 1);
+}
+
+#[tokio::test]
+async fn the_check_should_name_the_permission_the_installation_lacks() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/app"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 77, "slug": "pithy-jaunt",
+            "permissions": {"contents": "write", "actions": "write", "metadata": "read"}
+        })))
+        .mount(&server)
+        .await;
+    // The installation has not accepted the App's newer Contents: write yet.
+    Mock::given(method("GET"))
+        .and(path("/app/installations/4242"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 4242, "app_id": 77,
+            "permissions": {"contents": "read", "actions": "write", "metadata": "read"}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = runner(
+        &server,
+        None,
+        secrets(false, Some(("77", Some("4242"))), false),
+    );
+    let e = r.check().await.unwrap_err();
+    let DispatchError::Permanent { message } = e else {
+        panic!("{e:?}")
+    };
+    assert!(
+        message.contains("Contents: write") && message.contains("4242"),
+        "{message}"
+    );
+    assert_no_credential(&message);
+}
+
+#[tokio::test]
+async fn the_check_should_pass_an_app_with_its_permissions_on_the_runner_repository() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/app"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 77, "permissions": {"contents": "write", "actions": "write"}
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/ops/pj-runners/installation"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 4242, "permissions": {"contents": "write", "actions": "write"}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = runner(
+        &server,
+        Some("ops/pj-runners"),
+        secrets(false, Some(("77", None)), false),
+    );
+    assert_eq!(r.check().await, Ok(()));
+}
+
+#[tokio::test]
+async fn a_cancel_without_a_recorded_repository_should_look_in_the_runner_repository() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/repos/ops/pj-runners/actions/runs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "total_count": 1,
+            "workflow_runs": [
+                {"id": 9, "display_title": "pithy-jaunt tsk_01kaq7m3v9x2c4d6f8g0h1j2k3 attempt 1", "status": "queued"}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/ops/pj-runners/actions/runs/9/cancel"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = runner(&server, Some("ops/pj-runners"), secrets(true, None, false));
+    r.stop(&task(), Attempt(1), None).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_task_on_the_apis_own_host_should_dispatch_to_its_repository() {
+    // A GitHub Enterprise server: repositories live on the API's host.
+    let server = MockServer::start().await;
+    dispatches()
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = runner(&server, None, secrets(true, None, false));
+    assert_eq!(
+        r.start(&job("https://127.0.0.1/octo-org/hello-world.git"))
+            .await,
+        Ok("octo-org/hello-world".into())
+    );
+}
+
+#[tokio::test]
+async fn an_api_echoing_credentials_should_not_carry_them_into_errors_or_logs() {
+    // Whatever GitHub's message quotes (the token it was given, the payload's secret), the
+    // error and the log lines are clean.
+    let server = MockServer::start().await;
+    let echo = format!(
+        "Invalid request. token {GITHUB_TOKEN} cannot send {WEBHOOK_SECRET} nor {INSTALLATION_TOKEN}"
+    );
+    dispatches()
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({"message": echo})))
+        .mount(&server)
+        .await;
+    let logs = Logs::default();
+    let r = runner(&server, None, secrets(true, None, false));
+    let got = r
+        .start(&job(REPO_URL))
+        .with_subscriber(logs.subscriber())
+        .await;
+    let Err(DispatchError::Permanent { message }) = got else {
+        panic!("{got:?}")
+    };
+    assert!(message.contains("Invalid request"), "{message}");
+    assert_no_credential(&message);
+    assert_no_credential(&logs.text());
+
+    // The App's JWT, minted with the private key, is not echoed either.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/app"))
+        .respond_with(|req: &wiremock::Request| {
+            let auth = req.headers.get("authorization").unwrap().to_str().unwrap();
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"message": format!("Bad credentials: {auth}")}))
+        })
+        .mount(&server)
+        .await;
+    let r = runner(&server, None, secrets(false, Some(("77", None)), false));
+    let message = r.check().await.unwrap_err().to_string();
+    let jwt = server.received_requests().await.unwrap()[0]
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_start_matches("Bearer ")
+        .to_owned();
+    assert!(message.contains("Bad credentials"), "{message}");
+    assert!(!message.contains(&jwt), "{message}");
+}
+
+#[tokio::test]
+async fn a_private_key_pasted_on_one_line_should_still_sign() {
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let server = app_server(&later).await;
+    let mut s = pj_core::ports::Secrets::default();
+    s.extra.insert(
+        "github_app_id".into(),
+        secrecy::SecretString::from("77".to_owned()),
+    );
+    s.extra.insert(
+        "github_app_private_key".into(),
+        secrecy::SecretString::from(private_key().trim().replace('\n', "\\n")),
+    );
+    let secrets = Arc::new(pj_core::ports::StaticSecrets(Arc::new(s)));
+    let r = runner(&server, None, secrets);
+    assert_eq!(
+        r.start(&job(REPO_URL)).await,
+        Ok("octo-org/hello-world".into())
+    );
+}
+
+#[tokio::test]
+async fn an_app_installed_again_should_be_found_under_its_new_installation() {
+    let server = MockServer::start().await;
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    Mock::given(method("GET"))
+        .and(path("/repos/octo-org/hello-world/installation"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 4242})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/octo-org/hello-world/installation"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 5151})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/4242/access_tokens"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/5151/access_tokens"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"token": INSTALLATION_TOKEN, "expires_at": later})),
+        )
+        .mount(&server)
+        .await;
+    dispatches()
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let r = runner(&server, None, secrets(false, Some(("77", None)), false));
+    match r.start(&job(REPO_URL)).await {
+        Err(DispatchError::Permanent { message }) => {
+            assert!(message.contains("install the App"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        r.start(&job(REPO_URL)).await,
+        Ok("octo-org/hello-world".into())
+    );
+}
