@@ -510,20 +510,13 @@ async fn bad_requests_get_the_json_error_shape() {
     )
     .await;
     assert_eq!(v["error"]["field"], "repo_url");
-    let huge = format!(
-        r#"{{"repo_url": "https://github.com/o/r", "prompt": "{}"}}"#,
-        "a".repeat(2 * 1024 * 1024)
-    );
-    let r = server
-        .client
-        .post(server.url("/tasks"))
-        .bearer_auth(ALICE)
-        .header("content-type", "application/json")
-        .body(huge)
-        .send()
-        .await
-        .unwrap();
-    check(r, 413, "payload_too_large").await;
+    // An oversized body is refused from its Content-Length, before it is read: the request goes
+    // out by hand, its head only, so the server's early answer cannot meet a half-sent body (a
+    // client still writing then sees a broken pipe instead of the answer).
+    let (status, body) = oversized_post(&server.listen, 2 * 1024 * 1024).await;
+    assert_eq!(status, 413, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("a JSON error");
+    assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
     let r = server
         .client
         .get(server.url("/nowhere"))
@@ -747,4 +740,34 @@ async fn a_runner_command_that_does_not_exist_fails_the_task_at_once_saying_what
             .contains("PJ_RUNNER_CMD"),
         "{done}"
     );
+}
+
+/// `POST /tasks` announcing a body of `length` bytes, of which it sends none; the answer's
+/// status and body.
+async fn oversized_post(listen: &str, length: usize) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(listen)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /tasks HTTP/1.1\r\nHost: {listen}\r\nAuthorization: Bearer {ALICE}\r\n\
+         Content-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("write the head");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server answers without waiting for the body")
+        .expect("read the answer");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
 }
