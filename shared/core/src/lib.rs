@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod machine;
+pub mod net;
 pub mod ports;
 pub mod ratelimit;
 pub mod redact;
