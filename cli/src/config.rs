@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use pj_core::capacity::Capacity;
+use pj_core::machine::MAX_ATTEMPTS_PER_TASK;
+use pj_core::net::NetworkPolicy;
+use pj_core::repos::{RepoPattern, RepoRules};
 use pj_core::task::{ModelSpec, Provider, RunnerKind};
 use secrecy::SecretString;
 
@@ -40,6 +44,16 @@ pub struct ServeConfig {
     pub openai_base_url: Option<String>,
     pub anthropic_base_url: Option<String>,
     pub keep_alive: bool,
+    /// `PJ_ALLOW_LOCAL_REPOS`; unset: allowed only while the dev token is the one way in.
+    pub allow_local_repos: Option<bool>,
+    /// `PJ_ALLOWED_REPOS` and `PJ_ALLOW_PRIVATE_NETWORKS`.
+    pub repo_rules: RepoRules,
+    /// `PJ_MAX_RUNNING_PER_USER` (default 4) and `PJ_MAX_RUNNING` (default 16).
+    pub capacity: Capacity,
+    /// `PJ_WORK_DIR`: where local runners' workspaces go; outside the data dir.
+    pub work_dir: Option<PathBuf>,
+    /// `PJ_RUNNER_GIT_CONFIG`: a git configuration file handed to local runners.
+    pub runner_git_config: Option<PathBuf>,
 }
 
 /// Reads a variable; an empty value counts as unset.
@@ -49,6 +63,18 @@ fn var(name: &str) -> Option<String> {
 
 fn secret(name: &str) -> Option<SecretString> {
     var(name).map(SecretString::from)
+}
+
+/// `true`/`1`/`yes` or `false`/`0`/`no`; anything else stops the start.
+fn flag(name: &str) -> anyhow::Result<Option<bool>> {
+    match var(name) {
+        None => Ok(None),
+        Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(Some(true)),
+            "false" | "0" | "no" => Ok(Some(false)),
+            _ => bail!("{name} must be true or false, not {raw:?}"),
+        },
+    }
 }
 
 fn number<T>(name: &str, default: T, min: T) -> anyhow::Result<T>
@@ -104,7 +130,12 @@ impl ServeConfig {
             runner,
             runner_cmd: var("PJ_RUNNER_CMD"),
             task_timeout: Duration::from_secs(number("PJ_TASK_TIMEOUT_SECS", 600u64, 1)?),
-            max_attempts: number("PJ_MAX_ATTEMPTS", 3u32, 1)?,
+            max_attempts: match number("PJ_MAX_ATTEMPTS", 3u32, 1)? {
+                n if n > MAX_ATTEMPTS_PER_TASK => {
+                    bail!("PJ_MAX_ATTEMPTS must be at most {MAX_ATTEMPTS_PER_TASK}, not {n}")
+                }
+                n => n,
+            },
             sweep_interval: Duration::from_secs(number("PJ_SWEEP_INTERVAL_SECS", 10u64, 1)?),
             email_from: var("PJ_EMAIL_FROM")
                 .unwrap_or_else(|| "Pithy Jaunt <pithy-jaunt@localhost>".into()),
@@ -123,6 +154,27 @@ impl ServeConfig {
             anthropic_base_url: url("ANTHROPIC_BASE_URL")?,
             keep_alive: var("KEEP_ALIVE")
                 .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            allow_local_repos: flag("PJ_ALLOW_LOCAL_REPOS")?,
+            repo_rules: RepoRules {
+                allowed: match var("PJ_ALLOWED_REPOS") {
+                    None => Vec::new(),
+                    Some(raw) => RepoPattern::parse_list(&raw)
+                        .map_err(|e| anyhow::anyhow!("PJ_ALLOWED_REPOS: {e}"))?,
+                },
+                network: NetworkPolicy {
+                    allow_private: flag("PJ_ALLOW_PRIVATE_NETWORKS")?.unwrap_or(false),
+                },
+            },
+            capacity: Capacity {
+                per_user: Some(number("PJ_MAX_RUNNING_PER_USER", 4u32, 1)?),
+                total: Some(number("PJ_MAX_RUNNING", 16u32, 1)?),
+            },
+            work_dir: var("PJ_WORK_DIR").map(PathBuf::from),
+            runner_git_config: match var("PJ_RUNNER_GIT_CONFIG") {
+                None => None,
+                Some(path) if Path::new(&path).is_file() => Some(PathBuf::from(path)),
+                Some(path) => bail!("PJ_RUNNER_GIT_CONFIG: {path} is not a file"),
+            },
         })
     }
 }

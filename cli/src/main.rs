@@ -47,6 +47,20 @@ fn init_tracing() {
     }
 }
 
+/// Makes this process non-dumpable: another process of the same user (a runner's child, say)
+/// can then neither read its `/proc/<pid>/environ` or memory nor attach to it. The server holds
+/// the master secret and every credential of the deployment.
+fn forbid_inspection() {
+    // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if rc != 0 {
+        tracing::warn!(
+            error = %std::io::Error::last_os_error(),
+            "could not make the server non-dumpable"
+        );
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
@@ -63,6 +77,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { listen, data_dir } => {
+                forbid_inspection();
                 let data_dir = serve::absolute(&data_dir)?;
                 serve::serve(&listen, &data_dir).await
             }

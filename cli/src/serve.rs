@@ -89,6 +89,10 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
             config.jwt_audience.as_deref(),
         );
     }
+    // Local paths are the way to try the product on one's own machine; a server that other
+    // people reach must not let them read the host's files through a task.
+    let dev_token_only = auth.is_empty();
+    let allow_local_repos = config.allow_local_repos.unwrap_or(dev_token_only);
     if auth.is_empty() {
         let (token, _) = kept_secret(&data_dir.join("dev-token"), || {
             let bytes: [u8; 24] = rand::random();
@@ -120,7 +124,13 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
             lost_dispatch_after: chrono::Duration::from_std(config.lost_dispatch_after)?,
             ..Policy::default()
         },
-        repos: RepoPolicy::AllowLocal,
+        repos: if allow_local_repos {
+            RepoPolicy::AllowLocal
+        } else {
+            RepoPolicy::HttpsOnly
+        },
+        repo_rules: config.repo_rules.clone(),
+        capacity: config.capacity,
         email_from: config.email_from.clone(),
         dispatch_max_receives: config.dispatch_max_receives,
         runner: RunnerDefaults {
@@ -154,10 +164,11 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         RunnerKind::Local => Some(Arc::new(
             LocalRunner::new(
                 &runner_command(config.runner_cmd.as_deref()),
-                data_dir.join("work"),
+                work_root(config.work_dir.as_deref(), data_dir)?,
                 exit_tx,
             )
-            .context("PJ_RUNNER_CMD")?,
+            .context("PJ_RUNNER_CMD")?
+            .with_git_config(config.runner_git_config.clone()),
         )),
         _ => None,
     };
@@ -171,11 +182,11 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         None => Arc::new(OutboxMailer::new(data_dir.join("outbox")).context("the outbox folder")?),
     };
 
-    let dispatcher = Arc::new(Dispatcher {
-        engine: engine.clone(),
-        runner: runner.clone(),
-        secrets: secrets.clone(),
-    });
+    let dispatcher = Arc::new(Dispatcher::new(
+        engine.clone(),
+        runner.clone(),
+        secrets.clone(),
+    ));
     let notifier = Arc::new(Notifier {
         engine: engine.clone(),
         mailer,
@@ -268,6 +279,36 @@ fn print_banner(base_url: &str, data_dir: &Path, dev_token: Option<&str>) {
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
+}
+
+/// Where local runners' workspaces go: `PJ_WORK_DIR`, else a folder of the system's temp dir
+/// named after the data dir (so a restart finds the runners it adopts). Never inside the data
+/// dir: what runs there must not be able to reach the server's secrets by a relative path.
+fn work_root(configured: Option<&Path>, data_dir: &Path) -> anyhow::Result<PathBuf> {
+    use sha2::Digest;
+    let root = match configured {
+        Some(dir) => absolute(dir)?,
+        None => {
+            let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+            let uid = current_uid();
+            std::env::temp_dir().join(format!("pj-work-{uid}-{}", hex::encode(&digest[..6])))
+        }
+    };
+    if root.starts_with(data_dir) {
+        anyhow::bail!(
+            "PJ_WORK_DIR ({}) must not be inside the data dir ({})",
+            root.display(),
+            data_dir.display()
+        );
+    }
+    Ok(root)
+}
+
+/// The server's user id, so two users of one machine get separate workspace folders.
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    // The owner of our own /proc entry is our user; no libc call needed.
+    std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
 }
 
 fn set_private_dir(dir: &Path) -> anyhow::Result<()> {

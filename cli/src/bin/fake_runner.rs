@@ -34,7 +34,11 @@ fn read_env() -> Result<Env, String> {
         logs_url: env("LOGS_URL")?,
         secret: CallbackSecret::parse(&env("WEBHOOK_SECRET")?)
             .map_err(|e| format!("WEBHOOK_SECRET {e}"))?,
-        prompt: env("AGENT_PROMPT")?,
+        prompt: match std::env::var("AGENT_PROMPT_FILE") {
+            Ok(path) => std::fs::read_to_string(&path)
+                .map_err(|e| format!("AGENT_PROMPT_FILE {path}: {e}"))?,
+            Err(_) => env("AGENT_PROMPT")?,
+        },
         branch: env("BRANCH_NAME")?,
     })
 }

@@ -78,6 +78,8 @@ async fn the_real_agent_edits_a_local_repository_and_pushes_its_branch() {
         ("OPENAI_BASE_URL", &model_url),
         ("OPENAI_API_KEY", "sk-test-0123456789abcdefghij"),
         ("PJ_DEFAULT_MODEL", "openai/gpt-4.1"),
+        // Two users sign in with tokens, so local repositories must be allowed explicitly.
+        ("PJ_ALLOW_LOCAL_REPOS", "true"),
     ])
     .await;
     let repo_url = format!("file://{}", origin.display());

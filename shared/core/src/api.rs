@@ -18,6 +18,7 @@ use crate::ports::{
     SecretSource, WebhookReceipt,
 };
 use crate::ratelimit::RateLimiter;
+use crate::repos::{Resolver, SystemResolver};
 use crate::redact::{clean_line, redact};
 use crate::signing::{SignatureError, SignatureHeaders};
 use crate::task::{ExecutionView, Task, TaskError, TaskStatus, Usage};
@@ -67,12 +68,19 @@ pub struct LogAck {
     pub duplicates: usize,
 }
 
+/// The most log lines one attempt may store; later lines are dropped, and one marker line (at
+/// this `seq`) says so. With the 16 KiB cut of a line this bounds an attempt's log.
+pub const MAX_LOG_LINES_PER_ATTEMPT: u64 = 20_000;
+
 /// The users' and the runners' side of the product.
 pub struct TaskApi {
     pub engine: Engine,
     pub logs: Arc<dyn LogStore>,
     pub secrets: Arc<dyn SecretSource>,
+    /// One bucket per user for every request that changes something.
     pub limiter: RateLimiter,
+    /// Resolves repository hosts for the address rule.
+    pub resolver: Arc<dyn Resolver>,
 }
 
 impl TaskApi {
@@ -87,7 +95,20 @@ impl TaskApi {
             logs,
             secrets,
             limiter,
+            resolver: Arc::new(SystemResolver),
         }
+    }
+
+    /// Replaces the system's resolver (tests resolve names of their own).
+    pub fn with_resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    fn limit(&self, who: &Principal) -> Result<(), AppError> {
+        self.limiter
+            .check(&who.user)
+            .map_err(|retry_after| AppError::RateLimited { retry_after })
     }
 
     /// `POST /tasks`. Returns the task and whether it was created before under the same key.
@@ -97,11 +118,13 @@ impl TaskApi {
         body: &Value,
         idempotency_key: Option<&str>,
     ) -> Result<(Task, bool), AppError> {
-        self.limiter
-            .check(&who.user)
-            .map_err(|retry_after| AppError::RateLimited { retry_after })?;
+        self.limit(who)?;
         let settings = &self.engine.settings;
         let new = NewTask::parse(body, settings.repos)?;
+        settings
+            .repo_rules
+            .check(&new.repo_url, self.resolver.as_ref())
+            .await?;
         let now = self.engine.now();
         let record = match idempotency_key {
             Some(key) => {
@@ -207,6 +230,7 @@ impl TaskApi {
     }
 
     async fn user_input(&self, who: &Principal, id: &str, input: Input) -> Result<Task, AppError> {
+        self.limit(who)?;
         let task = self.get(who, id).await?;
         match self.engine.apply_to(task, &input, None).await {
             Ok(Applied::Changed(t) | Applied::Unchanged(t)) => Ok(t),
@@ -358,6 +382,21 @@ impl TaskApi {
         // A batch that repeats a seq keeps its first line, as a retried batch would.
         lines.sort_by_key(|l| l.seq);
         lines.dedup_by_key(|l| l.seq);
+        if let Some(first_over) = lines.iter().position(|l| l.seq >= MAX_LOG_LINES_PER_ATTEMPT) {
+            let ts = lines[first_over].ts;
+            lines.truncate(first_over);
+            // Stored under the quota's own seq, so however many batches go over, it is there once.
+            lines.push(LogLine {
+                attempt,
+                seq: MAX_LOG_LINES_PER_ATTEMPT,
+                ts,
+                stream: LogStream::System,
+                text: format!(
+                    "[the log of this attempt reached its quota of {MAX_LOG_LINES_PER_ATTEMPT} \
+                     lines; later lines are dropped]"
+                ),
+            });
+        }
         let sent = lines.len();
         let now = self.engine.now();
         let stored = self

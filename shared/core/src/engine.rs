@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
+use crate::capacity::Capacity;
 use crate::create::RepoPolicy;
+use crate::repos::RepoRules;
 use crate::ids::TaskId;
 use crate::machine::{Effect, Input, Policy, Refusal, transition};
 use crate::ports::{QueueMessage, QueueSender, TaskStore, WebhookReceipt, WriteOutcome};
@@ -21,6 +23,10 @@ pub struct Settings {
     pub max_attempts: u32,
     pub policy: Policy,
     pub repos: RepoPolicy,
+    /// `PJ_ALLOWED_REPOS` and `PJ_ALLOW_PRIVATE_NETWORKS`, checked on every new task.
+    pub repo_rules: RepoRules,
+    /// `PJ_MAX_RUNNING_PER_USER` and `PJ_MAX_RUNNING`.
+    pub capacity: Capacity,
     pub email_from: String,
     /// Receives of a dispatch message before its attempt fails with `dispatch_failed`.
     pub dispatch_max_receives: u32,
@@ -48,6 +54,8 @@ impl Default for Settings {
             max_attempts: 3,
             policy: Policy::default(),
             repos: RepoPolicy::HttpsOnly,
+            repo_rules: RepoRules::default(),
+            capacity: Capacity::default(),
             email_from: "Pithy Jaunt <pithy-jaunt@localhost>".into(),
             dispatch_max_receives: 5,
             log_retention: chrono::Duration::days(7),
@@ -270,6 +278,7 @@ fn input_name(input: &Input) -> &'static str {
         Input::DispatchFailed { .. } => "dispatch_failed",
         Input::DispatchRefused { .. } => "dispatch_refused",
         Input::Requeue { .. } => "requeue",
+        Input::AwaitCapacity { .. } => "await_capacity",
         Input::Runner { .. } => "runner_event",
         Input::RunnerExited { .. } => "runner_exited",
         Input::DeadlinePassed { .. } => "deadline_passed",

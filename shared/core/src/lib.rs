@@ -3,6 +3,7 @@
 //! embedded deployment and the Lambda functions are two ways of wiring it.
 
 pub mod api;
+pub mod capacity;
 pub mod create;
 pub mod engine;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod net;
 pub mod ports;
 pub mod ratelimit;
 pub mod redact;
+pub mod repos;
 pub mod signing;
 pub mod stream;
 pub mod task;

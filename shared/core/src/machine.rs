@@ -9,6 +9,10 @@ use chrono::{DateTime, Duration, Utc};
 use crate::ids::Attempt;
 use crate::task::{ExecState, Execution, RunnerKind, Task, TaskError, TaskStatus, Usage, codes};
 
+/// The most attempts one task may have, automatic and user retries together, so a task
+/// document (which holds every attempt) stays bounded however often it is retried.
+pub const MAX_ATTEMPTS_PER_TASK: u32 = 20;
+
 /// What the machine needs to know of the deployment.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -94,6 +98,9 @@ pub enum Input {
     DispatchRefused { attempt: Attempt, error: String },
     /// The sweeper sent a lost dispatch message again.
     Requeue { attempt: Attempt },
+    /// A dispatcher looked at the attempt and found no room to start it (the running limits):
+    /// the attempt is not lost, it waits its turn.
+    AwaitCapacity { attempt: Attempt },
     /// A signed event from the attempt's runner.
     Runner {
         attempt: Attempt,
@@ -208,6 +215,12 @@ pub fn transition(
             ) {
                 return Err(conflict_status(task, "retried"));
             }
+            if task.attempt.0 >= MAX_ATTEMPTS_PER_TASK {
+                return Err(Refusal::Conflict(format!(
+                    "the task has had {MAX_ATTEMPTS_PER_TASK} attempts, the most one task may \
+                     have; create a new task"
+                )));
+            }
             next.attempt = task.attempt.next();
             next.error = None;
             next.completed_at = None;
@@ -312,6 +325,19 @@ pub fn transition(
             exec.requeues += 1;
             exec.touched_at = now;
             effects.push(Effect::Dispatch(*attempt));
+        }
+        Input::AwaitCapacity { attempt } => {
+            let exec = current_open_execution(&mut next, *attempt)?;
+            if exec.state != ExecState::Requested {
+                return Err(Refusal::AlreadyDone);
+            }
+            // One write per quarter of the lost-dispatch time is enough to keep the sweeper
+            // from calling a waiting dispatch lost.
+            if exec.touched_at + policy.lost_dispatch_after / 4 > now {
+                return Err(Refusal::AlreadyDone);
+            }
+            exec.touched_at = now;
+            exec.requeues = 0;
         }
         Input::Runner { attempt, event } => {
             if task.status.is_terminal() {
@@ -571,7 +597,7 @@ fn infrastructure_failure(
         exec.finished_at = Some(now);
         exec.error = Some(error.clone());
     }
-    if task.attempt.0 < task.max_attempts {
+    if task.attempt.0 < task.max_attempts.min(MAX_ATTEMPTS_PER_TASK) {
         task.attempt = task.attempt.next();
         task.started_at = None;
         request_dispatch(task, effects, now, policy);

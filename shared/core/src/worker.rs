@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use secrecy::SecretString;
 
+use crate::capacity::Admission;
+use crate::net::ALLOW_PRIVATE_NETWORKS_VAR;
 use crate::engine::{Applied, ApplyError, Engine, Settings};
 use crate::ids::{Attempt, TaskId};
 use crate::machine::{self, Input};
@@ -38,14 +40,31 @@ pub fn backoff(receive_count: u32, floor: Option<Duration>) -> Duration {
     base.mul_f64(jitter).max(floor.unwrap_or_default())
 }
 
+/// How long an attempt that waits for room (the running limits) waits before it looks again.
+pub const CAPACITY_POLL: Duration = Duration::from_secs(3);
+/// The most tasks under way that an admission reads.
+const MAX_ACTIVE_READ: usize = 10_000;
+
 /// Hands attempts to the runner, and stops runners.
 pub struct Dispatcher {
     pub engine: Engine,
     pub runner: Arc<dyn Runner>,
     pub secrets: Arc<dyn SecretSource>,
+    /// One admission at a time in this process: the check of the running limits and the claim
+    /// that follows it are one step, so two dispatches cannot both take the last place.
+    admission: tokio::sync::Mutex<()>,
 }
 
 impl Dispatcher {
+    pub fn new(engine: Engine, runner: Arc<dyn Runner>, secrets: Arc<dyn SecretSource>) -> Self {
+        Dispatcher {
+            engine,
+            runner,
+            secrets,
+            admission: tokio::sync::Mutex::new(()),
+        }
+    }
+
     /// Handles one message of the dispatch queue, received for the `receive_count`-th time.
     pub async fn handle(&self, message: &QueueMessage, receive_count: u32) -> Disposition {
         let last_try = receive_count >= self.engine.settings.dispatch_max_receives;
@@ -127,6 +146,29 @@ impl Dispatcher {
             }
             _ => return Ok(Disposition::Done),
         }
+        let capacity = self.engine.settings.capacity;
+        let admission = if capacity.is_limited() {
+            let guard = self.admission.lock().await;
+            // Every task under way has a sweep time, so all that are due before the far future
+            // are the active set.
+            let far = self.engine.now() + chrono::Duration::days(36_500);
+            let active = self.engine.store.due(far, MAX_ACTIVE_READ).await?;
+            if let Admission::Wait(why) = capacity.admit(&task, &active) {
+                tracing::info!(task_id = %id, %attempt, why, "waiting for room to run");
+                self.apply_quietly(task, &Input::AwaitCapacity { attempt })
+                    .await?;
+                // A fresh message, so waiting does not use up the receives a dispatch may take.
+                let again = QueueMessage::Dispatch {
+                    task_id: id.clone(),
+                    attempt,
+                };
+                self.engine.send(&again, CAPACITY_POLL).await;
+                return Ok(Disposition::Done);
+            }
+            Some(guard)
+        } else {
+            None
+        };
         let claimed = match self
             .engine
             .apply_to(task, &Input::Claim { attempt }, None)
@@ -138,6 +180,7 @@ impl Dispatcher {
             }
             Err(ApplyError::Internal(e)) => return Err(e),
         };
+        drop(admission);
         let secrets = self.secrets.secrets().await?;
         let job = runner_job(&claimed, &self.engine.settings, &secrets)?;
         tracing::info!(task_id = %id, %attempt, runner = self.runner.kind().as_str(), "dispatching");
@@ -275,6 +318,10 @@ pub fn runner_job(
     }
     if settings.runner.keep_alive {
         env.insert("KEEP_ALIVE", plain("true"));
+    }
+    // The runner checks the clone's addresses by the same rule as the server.
+    if settings.repo_rules.network.allow_private {
+        env.insert(ALLOW_PRIVATE_NETWORKS_VAR, plain("true"));
     }
     Ok(RunnerJob {
         task_id: task.id.clone(),

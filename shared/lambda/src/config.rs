@@ -10,7 +10,10 @@ use std::time::Duration;
 
 pub use pj_aws::QueueUrls;
 use pj_core::engine::RunnerDefaults;
-use pj_core::machine::Policy;
+use pj_core::capacity::Capacity;
+use pj_core::machine::{MAX_ATTEMPTS_PER_TASK, Policy};
+use pj_core::net::NetworkPolicy;
+use pj_core::repos::{RepoPattern, RepoRules};
 use pj_core::task::{ModelSpec, Provider, RunnerKind};
 use secrecy::SecretString;
 
@@ -158,6 +161,10 @@ pub struct CoreConfig {
     pub anthropic_base_url: Option<String>,
     /// `KEEP_ALIVE`: passed to runners.
     pub keep_alive: bool,
+    /// `PJ_ALLOWED_REPOS` and `PJ_ALLOW_PRIVATE_NETWORKS`.
+    pub repo_rules: RepoRules,
+    /// `PJ_MAX_RUNNING_PER_USER` (default 4) and `PJ_MAX_RUNNING` (default none).
+    pub capacity: Capacity,
 }
 
 impl CoreConfig {
@@ -195,7 +202,7 @@ impl CoreConfig {
                 .unwrap_or_else(|| pj_metrics::NAMESPACE.to_owned()),
             runner,
             task_timeout: Duration::from_secs(env.number("PJ_TASK_TIMEOUT_SECS", 600u64, 1)?),
-            max_attempts: env.number("PJ_MAX_ATTEMPTS", 3u32, 1)?,
+            max_attempts: max_attempts(env)?,
             lost_dispatch_after: Duration::from_secs(env.number(
                 "PJ_LOST_DISPATCH_SECS",
                 300u64,
@@ -207,6 +214,23 @@ impl CoreConfig {
             openai_base_url: env.url("OPENAI_BASE_URL")?,
             anthropic_base_url: env.url("ANTHROPIC_BASE_URL")?,
             keep_alive: env.flag("KEEP_ALIVE"),
+            repo_rules: RepoRules {
+                allowed: match env.get("PJ_ALLOWED_REPOS") {
+                    None => Vec::new(),
+                    Some(raw) => RepoPattern::parse_list(&raw)
+                        .map_err(|problem| ConfigError::invalid("PJ_ALLOWED_REPOS", problem))?,
+                },
+                network: NetworkPolicy {
+                    allow_private: env.flag("PJ_ALLOW_PRIVATE_NETWORKS"),
+                },
+            },
+            capacity: Capacity {
+                per_user: Some(env.number("PJ_MAX_RUNNING_PER_USER", 4u32, 1)?),
+                total: match env.get("PJ_MAX_RUNNING") {
+                    None => None,
+                    Some(_) => Some(env.number("PJ_MAX_RUNNING", 0u32, 1)?),
+                },
+            },
         })
     }
 
@@ -230,6 +254,18 @@ impl CoreConfig {
             keep_alive: self.keep_alive,
         }
     }
+}
+
+/// `PJ_MAX_ATTEMPTS`, at most the attempts one task may have.
+fn max_attempts(env: &Env) -> Result<u32, ConfigError> {
+    let n = env.number("PJ_MAX_ATTEMPTS", 3u32, 1)?;
+    if n > MAX_ATTEMPTS_PER_TASK {
+        return Err(ConfigError::invalid(
+            "PJ_MAX_ATTEMPTS",
+            format!("must be at most {MAX_ATTEMPTS_PER_TASK}, not {n}"),
+        ));
+    }
+    Ok(n)
 }
 
 fn chrono_duration(d: Duration) -> chrono::Duration {

@@ -113,11 +113,7 @@ pub fn dispatch(
         Some(queue.clone() as Arc<dyn QueueSender>),
         wiring.settings(Some(public_url), None),
     );
-    let dispatcher = Dispatcher {
-        engine,
-        runner,
-        secrets,
-    };
+    let dispatcher = Dispatcher::new(engine, runner, secrets);
     QueueWorker::new(dispatcher, queue as Arc<dyn QueueConsumer>)
 }
 

@@ -139,6 +139,8 @@ impl Wiring {
             email_from: email_from.map_or(defaults.email_from, str::to_owned),
             dispatch_max_receives: self.core.dispatch_max_receives,
             runner: self.core.runner_defaults(),
+            repo_rules: self.core.repo_rules.clone(),
+            capacity: self.core.capacity,
             ..defaults
         }
     }

@@ -25,12 +25,13 @@ use crate::process::{self, ProcRef, Target};
 
 /// Variables of the server's environment a runner also gets; everything else is dropped, so
 /// the server's own secrets (`PJ_WEBHOOK_SECRET`, `PJ_SMTP_URL`, cloud credentials) never reach
-/// a process that runs model-written code. What is kept lets `git` find the user's
-/// configuration and credential helpers (`HOME`, `XDG_*`, `SSH_AUTH_SOCK`), reach the network
-/// through a proxy, and verify TLS with a custom CA bundle.
+/// a process that runs model-written code. What is kept lets the runner reach the network
+/// through a proxy, verify TLS with a custom CA bundle, and be tuned by the operator. The server
+/// user's `HOME`, `XDG_*` folders and SSH agent are NOT passed: git must not use the server
+/// user's credential helpers or keys for a user's task (`PJ_RUNNER_GIT_CONFIG` gives runners a
+/// git configuration of their own).
 pub const PASSED_THROUGH_ENV: &[&str] = &[
     "PATH",
-    "HOME",
     "USER",
     "LOGNAME",
     "SHELL",
@@ -40,14 +41,6 @@ pub const PASSED_THROUGH_ENV: &[&str] = &[
     "LC_CTYPE",
     "TZ",
     "TERM",
-    "TMPDIR",
-    "TMP",
-    "TEMP",
-    "XDG_CONFIG_HOME",
-    "XDG_CACHE_HOME",
-    "XDG_DATA_HOME",
-    "XDG_RUNTIME_DIR",
-    "SSH_AUTH_SOCK",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "HTTP_PROXY",
@@ -56,6 +49,28 @@ pub const PASSED_THROUGH_ENV: &[&str] = &[
     "http_proxy",
     "https_proxy",
     "no_proxy",
+    // The runner's own settings (runner/AGENT.md); none of them is a secret.
+    "PJ_VERIFY_CMD",
+    "PJ_VERIFY_TIMEOUT_SECS",
+    "PJ_CONTEXT_TOKENS",
+    "PJ_LLM_TIMEOUT_SECS",
+    "PJ_LLM_MAX_ATTEMPTS",
+    "PJ_MAX_OUTPUT_TOKENS",
+    "PJ_GIT_AUTHOR_NAME",
+    "PJ_GIT_AUTHOR_EMAIL",
+    "PJ_DEADLINE_MARGIN_SECS",
+    "PJ_ALLOW_WORKFLOWS",
+    "PJ_SANDBOX",
+    "PJ_SANDBOX_NETWORK",
+    "PJ_SANDBOX_READ_ONLY",
+    "PJ_ALLOW_UNSANDBOXED_CODE",
+];
+
+/// Runner inputs that can be larger than one environment variable may be (Linux refuses a
+/// single variable over 128 KiB): passed as files, named by `<NAME>_FILE`.
+const INPUTS_AS_FILES: &[(&str, &str)] = &[
+    ("AGENT_PROMPT", "prompt.txt"),
+    ("CODERABBIT_ANALYSIS", "coderabbit-analysis.txt"),
 ];
 
 /// The `PATH` a runner gets when the server has none.
@@ -109,6 +124,8 @@ pub struct LocalRunner {
     program: String,
     args: Vec<String>,
     root: PathBuf,
+    /// `PJ_RUNNER_GIT_CONFIG`, handed to runners as `GIT_CONFIG_GLOBAL`.
+    git_config: Option<PathBuf>,
     timings: RunnerTimings,
     shared: Arc<Shared>,
     /// One start at a time, so two deliveries of the same dispatch cannot both find no runner
@@ -195,6 +212,7 @@ impl LocalRunner {
             program,
             args: words.collect(),
             root,
+            git_config: None,
             timings: RunnerTimings::default(),
             shared: Arc::new(Shared {
                 exits,
@@ -206,14 +224,21 @@ impl LocalRunner {
         })
     }
 
+    /// Hands every runner this git configuration file (`GIT_CONFIG_GLOBAL`).
+    pub fn with_git_config(mut self, path: Option<PathBuf>) -> LocalRunner {
+        self.git_config = path;
+        self
+    }
+
     /// Replaces the default waits (5 s stop grace, 30 s past the deadline, 500 ms adoption poll).
     pub fn with_timings(mut self, timings: RunnerTimings) -> LocalRunner {
         self.timings = timings;
         self
     }
 
-    /// The folder an attempt runs in. It is removed when the runner ends, unless the attempt
-    /// has `KEEP_ALIVE=true`.
+    /// The folder an attempt runs in: its working copy, an empty `home/` and its `input/`
+    /// files. It is removed with the attempt's log file when the runner ends, unless the
+    /// attempt has `KEEP_ALIVE=true`.
     pub fn workspace(&self, task: &TaskId, attempt: Attempt) -> PathBuf {
         self.root.join(format!("{task}-{attempt}"))
     }
@@ -263,6 +288,7 @@ impl LocalRunner {
             key,
             proc,
             workspace: self.workspace(task, attempt),
+            log_file: self.log_file(task, attempt),
             keep,
             kill_at: deadline,
             timings: self.timings,
@@ -323,8 +349,23 @@ impl LocalRunner {
         if std::env::var_os("PATH").is_none() {
             cmd.env("PATH", DEFAULT_PATH);
         }
+        // A home of its own, empty: nothing of the server user's configuration applies.
+        cmd.env("HOME", workspace.join("home"));
+        // The working copy goes in the attempt's folder, so it goes with it.
+        cmd.env("PJ_WORKDIR", workspace);
+        if let Some(config) = &self.git_config {
+            cmd.env("GIT_CONFIG_GLOBAL", config);
+        }
         for (name, value) in job.env.iter() {
-            cmd.env(name, value.expose());
+            // Written by `prepare`.
+            match INPUTS_AS_FILES.iter().find(|(n, _)| *n == name) {
+                Some((_, file)) => {
+                    cmd.env(format!("{name}_FILE"), workspace.join("input").join(file));
+                }
+                None => {
+                    cmd.env(name, value.expose());
+                }
+            }
         }
         Ok(cmd)
     }
@@ -342,12 +383,17 @@ impl LocalRunner {
                     "the local runner command `{program}` is not executable; check PJ_RUNNER_CMD"
                 ),
             },
-            // An environment value with a NUL byte, or a similar input no retry can fix.
-            io::ErrorKind::InvalidInput => DispatchError::Permanent {
-                message: format!(
-                    "the local runner command `{program}` (PJ_RUNNER_CMD) could not be given this attempt: {e}"
-                ),
-            },
+            // An environment value with a NUL byte, an environment too large for the system, or
+            // a similar input of the task's own that no retry can fix.
+            _ if e.kind() == io::ErrorKind::InvalidInput
+                || e.raw_os_error() == Some(libc::E2BIG) =>
+            {
+                DispatchError::Permanent {
+                    message: format!(
+                        "the local runner command `{program}` (PJ_RUNNER_CMD) could not be given this attempt: {e}"
+                    ),
+                }
+            }
             // Out of processes or memory: may pass.
             _ => DispatchError::Retryable {
                 message: format!(
@@ -359,14 +405,28 @@ impl LocalRunner {
     }
 }
 
-/// Clears the attempt's workspace and opens its log file, both blocking.
-fn prepare(workspace: &Path, log_file: &Path) -> io::Result<std::fs::File> {
+/// Clears the attempt's workspace, writes its input files and opens its log file, all blocking.
+fn prepare(
+    workspace: &Path,
+    log_file: &Path,
+    inputs: &[(&'static str, String)],
+) -> io::Result<std::fs::File> {
     match std::fs::remove_dir_all(workspace) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
     DirBuilder::new().mode(0o700).create(workspace)?;
+    DirBuilder::new().mode(0o700).create(workspace.join("home"))?;
+    DirBuilder::new().mode(0o700).create(workspace.join("input"))?;
+    for (file, content) in inputs {
+        OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(workspace.join("input").join(file))
+            .and_then(|mut f| io::Write::write_all(&mut f, content.as_bytes()))?;
+    }
     // Runner output may quote repository content or tokens the runner failed to redact.
     OpenOptions::new()
         .create(true)
@@ -404,9 +464,13 @@ impl Runner for LocalRunner {
         }
         let workspace = self.workspace(&job.task_id, job.attempt);
         let log_file = self.log_file(&job.task_id, job.attempt);
+        let inputs: Vec<(&'static str, String)> = INPUTS_AS_FILES
+            .iter()
+            .filter_map(|(name, file)| Some((*file, job.env.get(name)?.to_owned())))
+            .collect();
         let prepared = {
             let workspace = workspace.clone();
-            tokio::task::spawn_blocking(move || prepare(&workspace, &log_file))
+            tokio::task::spawn_blocking(move || prepare(&workspace, &log_file, &inputs))
                 .await
                 .unwrap_or_else(|e| Err(io::Error::other(e)))
         };
@@ -445,6 +509,7 @@ impl Runner for LocalRunner {
             key,
             proc,
             workspace,
+            log_file: self.log_file(&job.task_id, job.attempt),
             keep: job.env.get("KEEP_ALIVE").is_some_and(is_true),
             kill_at: Some(self.kill_at(job.deadline)),
             timings: self.timings,
@@ -480,6 +545,7 @@ struct Watch {
     key: Key,
     proc: ProcRef,
     workspace: PathBuf,
+    log_file: PathBuf,
     keep: bool,
     kill_at: Option<Instant>,
     timings: RunnerTimings,
@@ -568,6 +634,15 @@ impl Watch {
                     workspace = %self.workspace.display(),
                     error = %e,
                     "could not remove a runner workspace"
+                ),
+            }
+            match tokio::fs::remove_file(&self.log_file).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(
+                    log_file = %self.log_file.display(),
+                    error = %e,
+                    "could not remove a runner's work log"
                 ),
             }
         }

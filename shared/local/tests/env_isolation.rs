@@ -18,6 +18,7 @@ fn the_runner_sees_the_job_env_and_the_basics_but_not_the_server_secrets() {
         std::env::set_var("PJ_WEBHOOK_SECRET", "server-master-secret");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "server-aws-key");
         std::env::set_var("HOME", "/home/pj-test");
+        std::env::set_var("SSH_AUTH_SOCK", "/tmp/ssh-agent.sock");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -30,10 +31,15 @@ fn the_runner_sees_the_job_env_and_the_basics_but_not_the_server_secrets() {
 async fn check_env() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("env.txt");
+    let prompt_copy = dir.path().join("prompt.txt");
     let script = dir.path().join("run.sh");
     std::fs::write(
         &script,
-        format!("env > {}\n", shell_words::quote(&out.to_string_lossy())),
+        format!(
+            "env > {}\ncat \"$AGENT_PROMPT_FILE\" > {}\n",
+            shell_words::quote(&out.to_string_lossy()),
+            shell_words::quote(&prompt_copy.to_string_lossy())
+        ),
     )
     .expect("script");
     let (tx, mut exits) = tokio::sync::mpsc::unbounded_channel();
@@ -73,12 +79,20 @@ async fn check_env() {
     let seen = std::fs::read_to_string(&out).expect("env output");
     let vars: BTreeMap<&str, &str> = seen.lines().filter_map(|l| l.split_once('=')).collect();
     assert_eq!(vars.get("TASK_ID"), Some(&job.task_id.as_str()));
+    // The prompt comes as a file, since a task's input may be larger than one variable may be.
+    assert_eq!(vars.get("AGENT_PROMPT"), None);
+    let prompt_file = vars.get("AGENT_PROMPT_FILE").expect("AGENT_PROMPT_FILE");
+    assert!(prompt_file.starts_with(&*dir.path().join("work").to_string_lossy()));
     assert_eq!(
-        vars.get("AGENT_PROMPT"),
-        Some(&"Fix the \"quoted\" bug; don't break $HOME")
+        std::fs::read_to_string(&prompt_copy).expect("the prompt file was readable"),
+        "Fix the \"quoted\" bug; don't break $HOME"
     );
     assert_eq!(vars.get("WEBHOOK_SECRET"), Some(&"whsec_YXR0ZW1wdC1rZXk="));
-    assert_eq!(vars.get("HOME"), Some(&"/home/pj-test"));
+    // Neither the server user's home (its git credentials) nor its SSH agent.
+    let home = vars.get("HOME").expect("HOME");
+    assert_ne!(home, &"/home/pj-test");
+    assert!(home.starts_with(&*dir.path().join("work").to_string_lossy()));
+    assert!(!vars.contains_key("SSH_AUTH_SOCK"), "{seen}");
     assert!(vars.contains_key("PATH"));
     assert!(!seen.contains("server-master-secret"), "{seen}");
     assert!(!seen.contains("server-aws-key"), "{seen}");
@@ -88,7 +102,7 @@ async fn check_env() {
         .iter()
         .copied()
         .chain(job.env.iter().map(|(name, _)| name))
-        .chain(["PWD", "OLDPWD", "SHLVL", "_"])
+        .chain(["PWD", "OLDPWD", "SHLVL", "_", "HOME", "PJ_WORKDIR", "AGENT_PROMPT_FILE"])
         .collect();
     for name in vars.keys() {
         assert!(allowed.contains(name), "{name} leaked into the runner");

@@ -724,3 +724,50 @@ fn a_sandbox_is_released_when_its_agent_reports_the_outcome_and_a_process_is_not
         }
     }
 }
+
+#[test]
+fn a_waiting_dispatch_is_kept_alive_so_the_sweeper_never_calls_it_lost() {
+    let queued = new_task(json!({}));
+    let policy = policy();
+    let later = t0() + policy.lost_dispatch_after - Duration::seconds(1);
+    let waited = transition(
+        &queued,
+        &Input::AwaitCapacity { attempt: A1 },
+        later,
+        &policy,
+    )
+    .expect("an old wait is recorded")
+    .task;
+    let exec = waited.current_execution().expect("an execution");
+    assert_eq!(exec.state, ExecState::Requested);
+    assert_eq!(exec.touched_at, later);
+    assert!(
+        sweep_input(&waited, t0() + policy.lost_dispatch_after, &policy).is_none(),
+        "a dispatch that waits its turn is not lost"
+    );
+    // A second look soon after writes nothing.
+    assert_eq!(
+        transition(
+            &waited,
+            &Input::AwaitCapacity { attempt: A1 },
+            later + Duration::seconds(1),
+            &policy
+        ),
+        Err(Refusal::AlreadyDone)
+    );
+}
+
+#[test]
+fn retries_stop_at_the_most_attempts_one_task_may_have() {
+    let mut task = new_task(json!({}));
+    task.status = TaskStatus::Failed;
+    task.attempt = Attempt(MAX_ATTEMPTS_PER_TASK - 1);
+    let retried = applied(&task, Input::Retry);
+    assert_eq!(retried.attempt, Attempt(MAX_ATTEMPTS_PER_TASK));
+    let mut last = retried;
+    last.status = TaskStatus::Failed;
+    match apply(&last, Input::Retry) {
+        Err(Refusal::Conflict(message)) => assert!(message.contains("create a new task")),
+        other => panic!("a retry past the cap should be refused, got {other:?}"),
+    }
+}

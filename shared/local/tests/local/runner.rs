@@ -16,7 +16,8 @@ async fn when_the_runner_exits_with_3_its_exit_says_exit_status_3() {
     let mut f = Fixture::with_script(
         "echo \"task $TASK_ID attempt $TASK_ATTEMPT\"\necho 'to stderr' >&2\nexit 3\n",
     );
-    let job = job(&[]);
+    // Kept, so the work log can be read after the exit.
+    let job = job(&[("KEEP_ALIVE", plain("true"))]);
     f.runner.start(&job).await.expect("started");
 
     let exit = f.next_exit().await;
@@ -32,9 +33,9 @@ async fn when_the_runner_exits_with_3_its_exit_says_exit_status_3() {
 }
 
 #[tokio::test]
-async fn the_workspace_is_the_working_directory_and_goes_away_after_the_exit() {
+async fn the_workspace_is_the_working_directory() {
     let mut f = Fixture::with_script("pwd\necho scratch > file.txt\n");
-    let job = job(&[]);
+    let job = job(&[("KEEP_ALIVE", plain("true"))]);
     f.runner.start(&job).await.expect("started");
 
     let exit = f.next_exit().await;
@@ -42,7 +43,20 @@ async fn the_workspace_is_the_working_directory_and_goes_away_after_the_exit() {
     let workspace = f.runner.workspace(&job.task_id, job.attempt);
     let log = std::fs::read_to_string(f.runner.log_file(&job.task_id, job.attempt)).expect("log");
     assert_eq!(log.trim(), workspace.to_string_lossy());
+}
+
+#[tokio::test]
+async fn the_workspace_and_the_work_log_go_away_after_the_exit() {
+    let mut f = Fixture::with_script("echo output\necho scratch > file.txt\n");
+    let job = job(&[]);
+    f.runner.start(&job).await.expect("started");
+
+    let exit = f.next_exit().await;
+    assert_eq!(exit.detail, "exit status 0");
+    let workspace = f.runner.workspace(&job.task_id, job.attempt);
     assert!(!workspace.exists(), "workspace removed");
+    let log_file = f.runner.log_file(&job.task_id, job.attempt);
+    assert!(!log_file.exists(), "work log removed");
 }
 
 #[tokio::test]
@@ -60,7 +74,7 @@ async fn with_keep_alive_the_workspace_stays_after_the_exit() {
 #[tokio::test]
 async fn a_leftover_workspace_of_the_same_attempt_is_replaced() {
     let mut f = Fixture::with_script("ls -A\n");
-    let job = job(&[]);
+    let job = job(&[("KEEP_ALIVE", plain("true"))]);
     let workspace = f.runner.workspace(&job.task_id, job.attempt);
     std::fs::create_dir_all(&workspace).expect("leftover");
     std::fs::write(workspace.join("stale.txt"), "old").expect("stale file");
@@ -252,4 +266,35 @@ async fn after_shutdown_runners_keep_running_and_starts_are_refused_as_retryable
         .await
         .expect("stopped");
     eventually("the runner ends", || !is_running(pid)).await;
+}
+
+#[tokio::test]
+async fn a_task_input_larger_than_one_variable_may_be_reaches_the_runner_as_a_file() {
+    // 100,000 characters of three bytes each: 300 KB, over Linux's 128 KiB for one variable.
+    let analysis = "界".repeat(100_000);
+    let mut f = Fixture::with_script(
+        "test -z \"$CODERABBIT_ANALYSIS\" && wc -c < \"$CODERABBIT_ANALYSIS_FILE\"\n",
+    );
+    let job = job(&[
+        ("CODERABBIT_ANALYSIS", plain(&analysis)),
+        ("KEEP_ALIVE", plain("true")),
+    ]);
+    f.runner.start(&job).await.expect("started");
+
+    let exit = f.next_exit().await;
+    assert_eq!(exit.detail, "exit status 0");
+    let log = std::fs::read_to_string(f.runner.log_file(&job.task_id, job.attempt)).expect("log");
+    assert_eq!(log.trim(), analysis.len().to_string());
+}
+
+#[tokio::test]
+async fn a_start_that_fails_on_the_tasks_own_input_is_not_retried() {
+    let f = Fixture::with_script("true\n");
+    // Any other variable that large makes the start itself fail (E2BIG).
+    let job = job(&[("TARGET_REPO", plain(&"x".repeat(200 * 1024)))]);
+    let err = f.runner.start(&job).await.expect_err("the start fails");
+    assert!(
+        matches!(err, DispatchError::Permanent { .. }),
+        "a failure no retry can fix must not be retried: {err:?}"
+    );
 }
