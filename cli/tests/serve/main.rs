@@ -2,6 +2,7 @@
 //! callback protocol, real HTTP.
 
 mod agent;
+mod limits;
 mod remote;
 mod support;
 

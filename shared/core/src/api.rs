@@ -18,8 +18,8 @@ use crate::ports::{
     SecretSource, WebhookReceipt,
 };
 use crate::ratelimit::RateLimiter;
-use crate::repos::{Resolver, SystemResolver};
 use crate::redact::{clean_line, redact};
+use crate::repos::{Resolver, SystemResolver};
 use crate::signing::{SignatureError, SignatureHeaders};
 use crate::task::{ExecutionView, Task, TaskError, TaskStatus, Usage};
 use crate::time::parse_rfc3339;
@@ -382,7 +382,10 @@ impl TaskApi {
         // A batch that repeats a seq keeps its first line, as a retried batch would.
         lines.sort_by_key(|l| l.seq);
         lines.dedup_by_key(|l| l.seq);
-        if let Some(first_over) = lines.iter().position(|l| l.seq >= MAX_LOG_LINES_PER_ATTEMPT) {
+        if let Some(first_over) = lines
+            .iter()
+            .position(|l| l.seq >= MAX_LOG_LINES_PER_ATTEMPT)
+        {
             let ts = lines[first_over].ts;
             lines.truncate(first_over);
             // Stored under the quota's own seq, so however many batches go over, it is there once.

@@ -74,9 +74,9 @@ impl Capacity {
         let mut room: HashMap<&UserId, usize> = HashMap::new();
         let mut eligible_ahead = 0usize;
         for s in waiting {
-            let left = room
-                .entry(s.owner)
-                .or_insert_with(|| per_user.saturating_sub(running.get(s.owner).copied().unwrap_or(0)));
+            let left = room.entry(s.owner).or_insert_with(|| {
+                per_user.saturating_sub(running.get(s.owner).copied().unwrap_or(0))
+            });
             let is_mine = s.id == mine.id;
             if *left == 0 {
                 if is_mine {
@@ -161,14 +161,20 @@ mod tests {
     #[test]
     fn without_limits_every_attempt_starts() {
         let active: Vec<Task> = (0..50).map(|i| under_way("ada", i)).collect();
-        assert_eq!(caps(None, None).admit(&waiting("ada", 99), &active), Admission::Start);
+        assert_eq!(
+            caps(None, None).admit(&waiting("ada", 99), &active),
+            Admission::Start
+        );
     }
 
     #[test]
     fn a_user_at_their_limit_waits_and_another_user_starts() {
         let active = vec![under_way("ada", 1)];
         let limit = caps(Some(1), None);
-        assert!(matches!(limit.admit(&waiting("ada", 2), &active), Admission::Wait(_)));
+        assert!(matches!(
+            limit.admit(&waiting("ada", 2), &active),
+            Admission::Wait(_)
+        ));
         assert_eq!(limit.admit(&waiting("bob", 2), &active), Admission::Start);
     }
 

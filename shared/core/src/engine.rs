@@ -8,10 +8,10 @@ use tokio::sync::broadcast;
 
 use crate::capacity::Capacity;
 use crate::create::RepoPolicy;
-use crate::repos::RepoRules;
 use crate::ids::TaskId;
 use crate::machine::{Effect, Input, Policy, Refusal, transition};
 use crate::ports::{QueueMessage, QueueSender, TaskStore, WebhookReceipt, WriteOutcome};
+use crate::repos::RepoRules;
 use crate::task::{ModelSpec, Provider, Task};
 use crate::time::Clock;
 

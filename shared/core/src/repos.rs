@@ -118,7 +118,11 @@ pub struct RepoRules {
 impl RepoRules {
     /// Checks a parsed repository URL: the allow-list first, then, for a network URL, every
     /// address its host resolves to.
-    pub async fn check(&self, repo_url: &str, resolver: &dyn Resolver) -> Result<(), ValidationError> {
+    pub async fn check(
+        &self,
+        repo_url: &str,
+        resolver: &dyn Resolver,
+    ) -> Result<(), ValidationError> {
         let err = |m: String| ValidationError::new("repo_url", m);
         if !self.allowed.is_empty() && !self.allowed.iter().any(|p| p.matches(repo_url)) {
             return Err(err(
@@ -193,7 +197,10 @@ mod tests {
         FakeResolver(HashMap::from([
             ("github.com", vec!["140.82.112.3".parse().expect("ip")]),
             ("rebind.example", vec!["127.0.0.1".parse().expect("ip")]),
-            ("metadata.example", vec!["169.254.169.254".parse().expect("ip")]),
+            (
+                "metadata.example",
+                vec!["169.254.169.254".parse().expect("ip")],
+            ),
         ]))
     }
 
@@ -234,7 +241,11 @@ mod tests {
             .expect_err("not allowed");
         assert_eq!(err.field, "repo_url");
         assert!(err.message.contains("PJ_ALLOWED_REPOS"));
-        assert!(r.check("https://github.com/acme/x", &resolver()).await.is_ok());
+        assert!(
+            r.check("https://github.com/acme/x", &resolver())
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -253,7 +264,11 @@ mod tests {
         assert!(r.check("https://github.com/o/r", &resolver()).await.is_ok());
         assert!(r.check("/srv/local/repo", &resolver()).await.is_ok());
         // Not resolvable now: left to the runner, which checks what it connects to.
-        assert!(r.check("https://no-such-host.example/o/r", &resolver()).await.is_ok());
+        assert!(
+            r.check("https://no-such-host.example/o/r", &resolver())
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -264,6 +279,10 @@ mod tests {
                 allow_private: true,
             },
         };
-        assert!(r.check("https://rebind.example/o/r", &resolver()).await.is_ok());
+        assert!(
+            r.check("https://rebind.example/o/r", &resolver())
+                .await
+                .is_ok()
+        );
     }
 }

@@ -10,10 +10,10 @@ use rand::Rng;
 use secrecy::SecretString;
 
 use crate::capacity::Admission;
-use crate::net::ALLOW_PRIVATE_NETWORKS_VAR;
 use crate::engine::{Applied, ApplyError, Engine, Settings};
 use crate::ids::{Attempt, TaskId};
 use crate::machine::{self, Input};
+use crate::net::ALLOW_PRIVATE_NETWORKS_VAR;
 use crate::ports::{
     DispatchError, Email, EnvValue, LogStore, Mailer, QueueMessage, Runner, RunnerEnv, RunnerJob,
     SecretSource, Secrets,

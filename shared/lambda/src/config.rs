@@ -9,8 +9,8 @@ use std::fmt;
 use std::time::Duration;
 
 pub use pj_aws::QueueUrls;
-use pj_core::engine::RunnerDefaults;
 use pj_core::capacity::Capacity;
+use pj_core::engine::RunnerDefaults;
 use pj_core::machine::{MAX_ATTEMPTS_PER_TASK, Policy};
 use pj_core::net::NetworkPolicy;
 use pj_core::repos::{RepoPattern, RepoRules};

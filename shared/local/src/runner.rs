@@ -417,8 +417,12 @@ fn prepare(
         Err(e) => return Err(e),
     }
     DirBuilder::new().mode(0o700).create(workspace)?;
-    DirBuilder::new().mode(0o700).create(workspace.join("home"))?;
-    DirBuilder::new().mode(0o700).create(workspace.join("input"))?;
+    DirBuilder::new()
+        .mode(0o700)
+        .create(workspace.join("home"))?;
+    DirBuilder::new()
+        .mode(0o700)
+        .create(workspace.join("input"))?;
     for (file, content) in inputs {
         OpenOptions::new()
             .create_new(true)

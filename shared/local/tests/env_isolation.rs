@@ -102,7 +102,15 @@ async fn check_env() {
         .iter()
         .copied()
         .chain(job.env.iter().map(|(name, _)| name))
-        .chain(["PWD", "OLDPWD", "SHLVL", "_", "HOME", "PJ_WORKDIR", "AGENT_PROMPT_FILE"])
+        .chain([
+            "PWD",
+            "OLDPWD",
+            "SHLVL",
+            "_",
+            "HOME",
+            "PJ_WORKDIR",
+            "AGENT_PROMPT_FILE",
+        ])
         .collect();
     for name in vars.keys() {
         assert!(allowed.contains(name), "{name} leaked into the runner");
