@@ -7,9 +7,11 @@
 //! The parts, in the order a run uses them:
 //! - [`config`]: the environment, read once into typed settings;
 //! - `log` and `callback`: the log stream and the signed events, both scrubbed of secrets;
-//! - `git`: the `git` command line, with the token in an extra header only;
+//! - `git`: the `git` command line, hardened, with the token in a private credential file;
 //! - [`llm`]: OpenAI Chat Completions and Anthropic Messages, with retries and prices;
 //! - `edit` and `verify`: the rounds of asking, patching and checking;
+//! - `sandbox` and `process`: where repository code runs, and children that cannot outlive the
+//!   work;
 //! - `github`: the pull request;
 //! - `flow`: the attempt from start to report, under the deadline's watchdog.
 
@@ -21,8 +23,10 @@ mod git;
 mod github;
 pub mod llm;
 mod log;
+mod process;
 mod prompt;
 mod retry;
+mod sandbox;
 mod scrub;
 mod verify;
 
