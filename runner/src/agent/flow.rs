@@ -1,6 +1,7 @@
 //! One attempt from start to report: validate, announce, clone, pick context, edit, verify,
 //! deliver, report, all under a watchdog that stops the work before the deadline.
 
+use std::future::Future;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,8 @@ pub mod extra_codes {
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The most time the final flush of the log may take.
 const FINAL_FLUSH: Duration = Duration::from_secs(10);
+/// The most time the log's flush may take after a signal: whoever sent it is waiting.
+const SIGNAL_FLUSH: Duration = Duration::from_secs(2);
 
 /// How the work ended.
 #[derive(Debug, Clone)]
@@ -93,8 +96,9 @@ impl Reporter {
     }
 }
 
-/// Runs one attempt with `vars` as its environment, printing its log to `out`.
-pub async fn run(vars: Vars, mut out: Output) -> Finish {
+/// Runs one attempt with `vars` as its environment, printing its log to `out`, until the work is
+/// done or `stop` (a signal) names why it must end.
+pub async fn run(vars: Vars, mut out: Output, stop: impl Future<Output = &'static str>) -> Finish {
     let scrubber = Scrubber::new(vars.secret_values());
     let http = match reqwest::Client::builder()
         .user_agent(format!("pj-runner/{VERSION}"))
@@ -195,6 +199,15 @@ pub async fn run(vars: Vars, mut out: Output) -> Finish {
     let outcome = tokio::select! {
         // The deadline wins a tie: past it, nothing more may be done.
         biased;
+        signal = stop => {
+            // The work future is dropped here: its process groups are killed and its private
+            // directory (working copy, credential file) removed before the line below.
+            log.system(format!("stopped by {signal}"));
+            log.note_dropped();
+            log.flush(SIGNAL_FLUSH).await;
+            shipper.close();
+            return Finish::Stopped;
+        }
         () = tokio::time::sleep_until(work_until) => {
             let at = *stage.lock().unwrap_or_else(|e| e.into_inner());
             log.system(format!("the deadline is near; stopping the work ({at})"));
@@ -223,6 +236,7 @@ async fn report(
     usage: Usage,
     until: Instant,
 ) -> Finish {
+    log.note_dropped();
     let event = match outcome {
         Outcome::Superseded => {
             log.system("the server says this attempt is no longer current (409); stopping quietly");

@@ -1,7 +1,7 @@
 //! Secrets out of everything the runner prints or sends.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD as B64, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use pj_core::redact::{redact, redact_values};
 
 /// Removes the secrets known by value (the runner's own tokens and keys, and what is derived from
@@ -71,6 +71,7 @@ fn encodings(value: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD as B64;
 
     #[test]
     fn known_values_and_their_encodings_are_removed() {
