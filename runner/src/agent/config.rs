@@ -67,6 +67,12 @@ impl Vars {
             .filter(|v| !v.is_empty())
     }
 
+    /// Every variable, for handing the whole environment on to a runner process (the local
+    /// runner, tests of the binary).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The values of the secret variables that are set, for scrubbing.
     pub fn secret_values(&self) -> Vec<String> {
         SECRET_VARS

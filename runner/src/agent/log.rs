@@ -8,8 +8,8 @@
 //! (every line that is not the runner's own note) may take [`QUOTA_LINES`] lines and
 //! [`QUOTA_BYTES`] bytes, on stdout and in the shipped log alike; past that one marker line says
 //! so and the rest is counted, not kept, and the run's end says how much was dropped. The queue
-//! to the shipper holds [`QUEUE_LINES`] lines; when the server is too slow for it, lines are left
-//! out of the shipped log (stdout still has them), counted, and said once.
+//! to the shipper holds `QUEUE_LINES` lines; should it fill all the same, lines are left out of
+//! the shipped log (stdout still has them), counted, and said once.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -36,8 +36,10 @@ const BATCH_BYTES: usize = 900 * 1024;
 pub const QUOTA_LINES: u64 = 20_000;
 /// The most bytes of line text an attempt prints and ships (10 MiB).
 pub const QUOTA_BYTES: u64 = 10 * 1024 * 1024;
-/// The lines waiting for the shipper; with the quota, at most a few MiB.
-const QUEUE_LINES: usize = 4_096;
+/// The lines waiting for the shipper: room for a whole quota of output (so the quota, not the
+/// server's pace, decides what an attempt ships) and the runner's own notes, and no more: at most
+/// the quota's 10 MiB of output and 16 MiB of notes, whatever happens to the server.
+const QUEUE_LINES: usize = QUOTA_LINES as usize + 1_024;
 
 /// The stream a line belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
