@@ -616,4 +616,23 @@ mod tests {
         assert!(problems.to_string().contains("TARGET_REPO: is not set"));
         assert!(problems.to_string().contains("TASK_DEADLINE: is not set"));
     }
+
+    #[test]
+    fn a_text_file_is_cut_to_its_bound_in_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("analysis.txt");
+        std::fs::write(&file, "ü".repeat(MAX_ANALYSIS_CHARS + 10)).unwrap();
+        let vars: Vars = [("CODERABBIT_ANALYSIS_FILE", file.display().to_string())]
+            .into_iter()
+            .collect();
+        let mut p = Problems::default();
+        let text = text_file(
+            &vars,
+            "CODERABBIT_ANALYSIS_FILE",
+            MAX_ANALYSIS_CHARS,
+            &mut p,
+        );
+        assert!(p.0.is_empty());
+        assert_eq!(text.map(|t| t.chars().count()), Some(MAX_ANALYSIS_CHARS));
+    }
 }
