@@ -24,7 +24,7 @@ use super::config::Vars;
 use super::log::Log;
 use super::process::ProcessGroup;
 
-/// `PATH` inside the sandbox.
+/// `PATH` inside the sandbox (and the `bin` directories of `PJ_SANDBOX_READ_ONLY` after it).
 pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// `HOME` inside the sandbox: a directory on the sandbox's own `/tmp`, a tmpfs.
 const SANDBOX_HOME: &str = "/tmp/home";
@@ -128,6 +128,24 @@ impl Sandbox {
         let repo = std::fs::canonicalize(repo)
             .map_err(|e| format!("the working copy {} cannot be read: {e}", repo.display()))?;
         let private = std::fs::canonicalize(private).unwrap_or_else(|_| private.to_path_buf());
+        let read_only: Vec<PathBuf> = config
+            .read_only
+            .iter()
+            // A toolchain that is not installed here is not an error.
+            .filter_map(|path| std::fs::canonicalize(path).ok())
+            // It would show the credential file; the operator's list cannot mean that.
+            .filter(|path| !private.starts_with(path))
+            .collect();
+        // A toolchain's `bin` (`~/.cargo/bin`) is found without naming it, after the system's.
+        let mut path = SANDBOX_PATH.to_owned();
+        for bin in read_only
+            .iter()
+            .map(|p| p.join("bin"))
+            .filter(|b| b.is_dir())
+        {
+            path.push(':');
+            path.push_str(&bin.to_string_lossy());
+        }
         let mut a = Args::default();
         a.flag("--unshare-all");
         // --unshare-all only tries a user namespace; the sandbox needs one.
@@ -142,7 +160,7 @@ impl Sandbox {
         a.flag("--new-session");
         a.flag("--clearenv");
         a.pair("--setenv", "PATH");
-        a.arg(SANDBOX_PATH);
+        a.arg(&path);
         a.pair("--setenv", "HOME");
         a.arg(SANDBOX_HOME);
         a.pair("--setenv", "LANG");
@@ -177,16 +195,8 @@ impl Sandbox {
         a.pair("--dev", "/dev");
         a.pair("--tmpfs", "/tmp");
         a.pair("--dir", SANDBOX_HOME);
-        for path in &config.read_only {
-            let Ok(path) = std::fs::canonicalize(path) else {
-                // A toolchain that is not installed here is not an error.
-                continue;
-            };
-            if private.starts_with(&path) {
-                // It would show the credential file; the operator's list cannot mean that.
-                continue;
-            }
-            a.ro_bind(&path, &path);
+        for path in &read_only {
+            a.ro_bind(path, path);
         }
         a.pair("--bind", &repo);
         a.arg(&repo);

@@ -448,3 +448,76 @@ async fn git_reads_no_configuration_from_the_hosts_home() {
             .contains("hello, world")
     );
 }
+
+/// The log of a run whose check is `command`, after the model's one edit.
+async fn check_log(world: &World) -> Vec<String> {
+    world
+        .openai_answers([openai_answer(&edit_reply("hello", "hello, world"))])
+        .await;
+    world.github_opens_pull_requests().await;
+    let ran = world.run().await;
+    assert_eq!(ran.finish, Finish::Reported, "stdout:\n{}", ran.stdout);
+    world.log_texts()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repository_code_has_no_network_unless_the_operator_allows_it() {
+    for (share, expect_reached) in [(None, false), (Some("true"), true)] {
+        let mut world = World::new().await;
+        let server = world.github.uri();
+        world.set(
+            "PJ_VERIFY_CMD",
+            format!("git ls-remote {server}/nothing.git 2>&1; echo network probe done"),
+        );
+        if let Some(value) = share {
+            world.set("PJ_SANDBOX_NETWORK", value);
+        }
+
+        let texts = check_log(&world).await;
+
+        assert!(
+            texts.iter().any(|l| l == "network probe done"),
+            "{texts:#?}"
+        );
+        let reached = texts.iter().any(|l| l.contains("not found"));
+        assert_eq!(
+            reached, expect_reached,
+            "PJ_SANDBOX_NETWORK={share:?}: {texts:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_read_only_paths_can_be_read_and_not_written() {
+    let mut world = World::new().await;
+    let toolchain = world.root.path().join("toolchain");
+    std::fs::create_dir_all(toolchain.join("bin")).unwrap();
+    std::fs::write(
+        toolchain.join("bin/pj-tool"),
+        "#!/bin/sh\necho the tool ran\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        toolchain.join("bin/pj-tool"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    world.set(
+        "PJ_SANDBOX_READ_ONLY",
+        format!("/nonexistent/toolchain:{}", toolchain.display()),
+    );
+    world.set(
+        "PJ_VERIFY_CMD",
+        format!("pj-tool; touch {}/new 2>&1; true", toolchain.display()),
+    );
+
+    let texts = check_log(&world).await;
+
+    assert!(texts.iter().any(|l| l == "the tool ran"), "{texts:#?}");
+    assert!(
+        texts.iter().any(|l| l.contains("Read-only file system")),
+        "{texts:#?}"
+    );
+    assert!(!toolchain.join("new").exists());
+}
