@@ -149,7 +149,9 @@ impl Git {
         if let (Some(repo), Some(token)) = (github, token) {
             let file = credential_file(private);
             write_credentials(&file, &repo.host, token)?;
-            network_config.push(format!("credential.helper=store --file={}", file.display()));
+            // git runs a helper with arguments through the shell: the path is quoted for it.
+            let quoted = shell_words::quote(&file.to_string_lossy()).into_owned();
+            network_config.push(format!("credential.helper=store --file={quoted}"));
         }
         Ok(Git {
             env,
@@ -571,6 +573,87 @@ fn scp_like(target: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn world(token: &str) -> (tempfile::TempDir, Git) {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("run with spaces");
+        std::fs::create_dir_all(&private).unwrap();
+        let vars: Vars = [
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            ("HOME", "/nonexistent".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let repo = GithubRepo {
+            host: "github.com".into(),
+            owner: "o".into(),
+            name: "r".into(),
+        };
+        let (log, _) = Log::start(Default::default(), Box::new(std::io::sink()), None);
+        let token = SecretString::from(token.to_owned());
+        let git = Git::new(&vars, log, &private, Some(&repo), Some(&token)).unwrap();
+        (dir, git)
+    }
+
+    /// What git's credential machinery answers for `host`, as a network command would ask.
+    async fn credential_for(git: &Git, host: &str) -> String {
+        use tokio::io::AsyncWriteExt as _;
+        let mut cmd = git.command(None, &["credential", "fill"], true);
+        cmd.stdin(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(format!("protocol=https\nhost={host}\n\n").as_bytes())
+            .await
+            .unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().await.unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_token_reaches_git_for_the_github_host_only_from_a_private_file() {
+        let (dir, git) = world("ghs_t0ken");
+        let answer = credential_for(&git, "github.com").await;
+        assert!(answer.contains("username=x-access-token\n"), "{answer}");
+        assert!(answer.contains("password=ghs_t0ken\n"), "{answer}");
+        let file = credential_file(&dir.path().join("run with spaces"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let other = credential_for(&git, "evil.example").await;
+        assert!(!other.contains("ghs_t0ken"), "{other}");
+    }
+
+    #[tokio::test]
+    async fn a_host_that_resolves_to_loopback_is_refused_and_a_public_address_pinned() {
+        let strict = NetworkPolicy::default();
+        let refused = resolve_checked("https://localhost/o/r", &strict).await;
+        assert!(refused.unwrap_err().contains("loopback"));
+        let refused = resolve_checked("http://[::1]:8080/o/r", &strict).await;
+        assert!(refused.is_err());
+        let open = NetworkPolicy {
+            allow_private: true,
+        };
+        let pinned = resolve_checked("https://localhost:8443/o/r", &open)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(pinned.starts_with("localhost:8443:"), "{pinned}");
+        assert!(
+            resolve_checked("file:///srv/r", &strict)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            resolve_checked("https://93.184.215.14/o/r", &strict)
+                .await
+                .unwrap()
+                .is_none(),
+            "an address needs no pin"
+        );
+    }
 
     #[test]
     fn local_paths_become_file_urls_and_remotes_stay() {

@@ -34,7 +34,7 @@ const SYSTEM_DIRS: [&str; 7] = [
 ];
 /// The parts of `/etc` that programs need to run, resolve names and check certificates; all of
 /// `/etc` would include `/etc/shadow` and whatever the operator keeps there.
-const ETC_ENTRIES: [&str; 14] = [
+const ETC_ENTRIES: [&str; 13] = [
     "/etc/alternatives",
     "/etc/ssl",
     "/etc/ca-certificates",
@@ -48,7 +48,6 @@ const ETC_ENTRIES: [&str; 14] = [
     "/etc/ld.so.cache",
     "/etc/ld.so.conf",
     "/etc/localtime",
-    "/etc/gitconfig",
 ];
 /// The task's variables the code may read: who it works for, nothing that reaches the server.
 const TASK_VARS: [&str; 4] = ["TASK_ID", "TASK_ATTEMPT", "BASE_BRANCH", "BRANCH_NAME"];
