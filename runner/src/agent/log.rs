@@ -408,6 +408,66 @@ async fn send_batches(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::config::{Reporting, Vars};
+
+    /// A log whose server accepts connections and never answers, so nothing leaves the queue.
+    async fn log_to_a_silent_server() -> (Log, Shipper, tokio::net::TcpListener) {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/logs", silent.local_addr().unwrap());
+        let vars: Vars = [
+            ("TASK_ID", "tsk_01test0log0queue"),
+            ("TASK_ATTEMPT", "1"),
+            ("WEBHOOK_URL", url.as_str()),
+            ("LOGS_URL", url.as_str()),
+            (
+                "WEBHOOK_SECRET",
+                "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let reporting = Reporting::from_vars(&vars).unwrap();
+        let callbacks = Callbacks::new(reqwest::Client::new(), reporting, Scrubber::default());
+        let (log, shipper) = Log::start(
+            Scrubber::default(),
+            Box::new(std::io::sink()),
+            Some(callbacks),
+        );
+        (log, shipper, silent)
+    }
+
+    #[tokio::test]
+    async fn when_the_queue_is_full_lines_are_counted_not_kept() {
+        let (log, _shipper, _silent) = log_to_a_silent_server().await;
+        let written = QUEUE_LINES + 3_000;
+        for i in 0..written {
+            log.system(format!("note {i}"));
+        }
+        let p = log.inner.printer.lock().unwrap();
+        assert_eq!(p.lines, written as u64, "stdout has every line");
+        // The shipper took its first batch out of the queue, then waited on the server.
+        assert!(p.unshipped >= 3_000 - BATCH_LINES as u64, "{}", p.unshipped);
+        assert!(p.unshipped <= 3_000, "{}", p.unshipped);
+        assert_eq!(
+            p.next_seq + p.unshipped,
+            written as u64,
+            "seq counts queued lines only"
+        );
+    }
+
+    #[tokio::test]
+    async fn output_past_the_quota_is_dropped_after_one_marker() {
+        let (log, _shipper, _silent) = log_to_a_silent_server().await;
+        for i in 0..QUOTA_LINES + 500 {
+            log.write(Stream::Stdout, &format!("line {i}"));
+        }
+        log.system("a note of the runner's own still passes");
+        let p = log.inner.printer.lock().unwrap();
+        assert!(p.over_quota);
+        assert_eq!(p.dropped_lines, 500);
+        // The quota's lines, the marker, and the note.
+        assert_eq!(p.lines, QUOTA_LINES + 2);
+    }
 
     fn line(seq: u64, text: &str) -> (WireLine, usize) {
         let line = WireLine {
