@@ -449,19 +449,47 @@ impl Git {
             status: "not started".into(),
             stderr: format!("could not run git: {e}"),
         };
-        let child = cmd.spawn().map_err(not_run)?;
+        let mut child = cmd.spawn().map_err(not_run)?;
         let _group = ProcessGroup::of(child.id());
-        let output = child.wait_with_output().await.map_err(not_run)?;
+        // A remote decides how much git prints (its `remote:` messages): keep a bounded part.
+        let (stdout, stderr, status) = tokio::join!(
+            capped(child.stdout.take()),
+            capped(child.stderr.take()),
+            child.wait()
+        );
+        let status = status.map_err(not_run)?;
         let out = GitOutput {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
         };
-        let failed = !output.status.success();
+        let failed = !status.success();
         if !out.stderr.trim().is_empty() && (echo == Echo::Always || failed) {
             self.log.write(Stream::Stderr, out.stderr.trim_end());
         }
         Ok(out)
+    }
+}
+
+/// The most of one git output stream that is kept; the rest is read and dropped.
+const MAX_GIT_OUTPUT: usize = 4 * 1024 * 1024;
+
+/// Reads `pipe` to its end, keeping its first [`MAX_GIT_OUTPUT`] bytes.
+async fn capped(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut kept = Vec::new();
+    let Some(mut pipe) = pipe else {
+        return kept;
+    };
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => return kept,
+            Ok(n) => {
+                let room = MAX_GIT_OUTPUT.saturating_sub(kept.len()).min(n);
+                kept.extend_from_slice(&chunk[..room]);
+            }
+        }
     }
 }
 
