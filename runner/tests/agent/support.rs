@@ -507,6 +507,13 @@ impl World {
     /// environment (so the secrets are in its `/proc/<pid>/environ`, as in production), at most
     /// 60 s; its exit code and what it printed.
     pub fn run_binary(&self) -> (Option<i32>, String) {
+        let (code, stdout, _) = self.run_binary_watched();
+        (code, stdout)
+    }
+
+    /// [`World::run_binary`], also reporting the largest resident memory (`VmHWM`, in KiB) the
+    /// runner process showed while it ran.
+    pub fn run_binary_watched(&self) -> (Option<i32>, String, u64) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pj-runner"))
             .arg("run")
             .env_clear()
@@ -523,7 +530,13 @@ impl World {
             text
         });
         let started = std::time::Instant::now();
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak_kib = 0;
         let status = loop {
+            // Read before reaping: once reaped, the process's numbers are gone.
+            if let Ok(status) = std::fs::read_to_string(&status_file) {
+                peak_kib = peak_kib.max(vm_hwm_kib(&status));
+            }
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
             }
@@ -531,9 +544,9 @@ impl World {
                 let _ = child.kill();
                 panic!("the runner did not end within 60 s");
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         };
-        (status.code(), printed.join().unwrap())
+        (status.code(), printed.join().unwrap(), peak_kib)
     }
 
     /// The type of every event delivery, in order (retries included).
@@ -656,4 +669,13 @@ pub fn process_alive(argv: &[&str]) -> bool {
     entries.flatten().any(|entry| {
         std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == wanted)
     })
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` text, in KiB (0 when absent).
+fn vm_hwm_kib(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }

@@ -252,6 +252,30 @@ async fn a_check_that_prints_a_50_mb_line_is_cut_and_the_run_ends() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_mb_line_does_not_grow_the_runner_by_its_size() {
+    let mut world = World::new().await;
+    world.set(
+        "PJ_VERIFY_CMD",
+        "head -c 200000000 /dev/zero | tr '\\0' y; echo; echo after the long line",
+    );
+    world
+        .openai_answers([openai_answer(&edit_reply("hello", "hello, world"))])
+        .await;
+    world.github_opens_pull_requests().await;
+
+    let (code, stdout, peak_kib) = tokio::task::block_in_place(|| world.run_binary_watched());
+
+    assert_eq!(code, Some(0), "{}", &stdout[..stdout.len().min(4096)]);
+    assert!(
+        world.log_texts().iter().any(|l| l == "after the long line"),
+        "the check ran to its end"
+    );
+    // The runner alone is a few tens of MiB; holding the line would add 200 MB.
+    assert!(peak_kib > 0, "the runner's memory was read");
+    assert!(peak_kib < 120 * 1024, "peak resident memory {peak_kib} KiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_that_prints_200000_lines_meets_the_quota_with_one_marker() {
     let mut world = World::new().await;
     world.set("PJ_VERIFY_CMD", "seq 1 200000");
