@@ -12,11 +12,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use pj_core::create::validate_branch;
 use pj_core::ids::{Attempt, TaskId};
+use pj_core::net::NetworkPolicy;
 use pj_core::signing::CallbackSecret;
 use pj_core::task::Provider;
 use pj_core::time::parse_rfc3339;
 use reqwest::Url;
 use secrecy::SecretString;
+
+use super::sandbox::SandboxConfig;
 
 /// The variables that hold secrets: never printed, never passed to a child process.
 pub const SECRET_VARS: [&str; 4] = [
@@ -29,11 +32,14 @@ pub const SECRET_VARS: [&str; 4] = [
 const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+/// The contract's bounds on the task text and the review analysis, in characters.
+pub const MAX_PROMPT_CHARS: usize = 20_000;
+pub const MAX_ANALYSIS_CHARS: usize = 100_000;
 
 /// The environment a run reads: the process environment, or a map a test builds.
 ///
-/// Child processes (git, the verify command) get exactly these variables minus the secrets, so a
-/// test can give git its own `HOME` without touching the test process.
+/// Child processes never get this map whole: git gets a few of its variables (`git`), repository
+/// code fewer still (`sandbox`); a test can set them without touching the test process.
 #[derive(Debug, Clone, Default)]
 pub struct Vars(BTreeMap<String, String>);
 
@@ -61,6 +67,12 @@ impl Vars {
             .filter(|v| !v.is_empty())
     }
 
+    /// Every variable, for handing the whole environment on to a runner process (the local
+    /// runner, tests of the binary).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The values of the secret variables that are set, for scrubbing.
     pub fn secret_values(&self) -> Vec<String> {
         SECRET_VARS
@@ -69,14 +81,6 @@ impl Vars {
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
             .collect()
-    }
-
-    /// What a child process may see: everything but the secrets.
-    pub(crate) fn child_env(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0
-            .iter()
-            .filter(|(k, _)| !SECRET_VARS.contains(&k.as_str()))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 }
 
@@ -211,13 +215,6 @@ pub struct GithubRepo {
     pub name: String,
 }
 
-impl GithubRepo {
-    /// The git config key under which an `http.extraheader` applies to this host only.
-    pub fn extraheader_key(&self) -> String {
-        format!("http.https://{}/.extraheader", self.host)
-    }
-}
-
 /// Where the change goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remote {
@@ -307,6 +304,10 @@ pub struct Config {
     pub workdir: Option<PathBuf>,
     /// Let edits touch `.github/workflows/` (a default GitHub token cannot push those).
     pub allow_workflows: bool,
+    /// Where repository code runs.
+    pub sandbox: SandboxConfig,
+    /// Which addresses an `http(s)` `TARGET_REPO` may resolve to.
+    pub network: NetworkPolicy,
 }
 
 impl Config {
@@ -324,7 +325,20 @@ impl Config {
             // The push is forced (with a lease); it must never aim at the base branch.
             p.push("BRANCH_NAME", "must differ from BASE_BRANCH");
         }
-        let prompt = required(vars, "AGENT_PROMPT", &mut p);
+        let prompt = match text_file(vars, "AGENT_PROMPT_FILE", MAX_PROMPT_CHARS, &mut p) {
+            Some(text) if text.trim().is_empty() => {
+                p.push("AGENT_PROMPT_FILE", "is empty");
+                None
+            }
+            Some(text) => Some(text),
+            None if vars.get("AGENT_PROMPT_FILE").is_some() => None,
+            None => required(vars, "AGENT_PROMPT", &mut p),
+        };
+        let coderabbit_analysis =
+            match text_file(vars, "CODERABBIT_ANALYSIS_FILE", MAX_ANALYSIS_CHARS, &mut p) {
+                Some(text) => Some(text),
+                None => vars.get("CODERABBIT_ANALYSIS").map(str::to_owned),
+            };
         let provider = match vars.get("MODEL_PROVIDER").map(str::trim) {
             None => {
                 p.push("MODEL_PROVIDER", "is not set");
@@ -435,7 +449,7 @@ impl Config {
             base_branch,
             branch,
             prompt,
-            coderabbit_analysis: vars.get("CODERABBIT_ANALYSIS").map(str::to_owned),
+            coderabbit_analysis,
             model,
             github_api_url,
             github_token: vars
@@ -450,6 +464,22 @@ impl Config {
             keep_alive: flag(vars.get("KEEP_ALIVE")),
             workdir: vars.get("PJ_WORKDIR").map(PathBuf::from),
             allow_workflows: flag(vars.get("PJ_ALLOW_WORKFLOWS")),
+            sandbox: SandboxConfig {
+                program: vars.get("PJ_SANDBOX").unwrap_or("bwrap").trim().to_owned(),
+                share_network: flag(vars.get("PJ_SANDBOX_NETWORK")),
+                read_only: vars
+                    .get("PJ_SANDBOX_READ_ONLY")
+                    .map(|v| {
+                        std::env::split_paths(v)
+                            .filter(|p| p.is_absolute())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                allow_unsandboxed: flag(vars.get("PJ_ALLOW_UNSANDBOXED_CODE")),
+            },
+            network: NetworkPolicy {
+                allow_private: flag(vars.get("PJ_ALLOW_PRIVATE_NETWORKS")),
+            },
         })
     }
 }
@@ -463,6 +493,35 @@ fn required(vars: &Vars, name: &'static str, p: &mut Problems) -> Option<String>
         Some(v) if !v.trim().is_empty() => Some(v.to_owned()),
         _ => {
             p.push(name, "is not set");
+            None
+        }
+    }
+}
+
+/// The text of the file a `*_FILE` variable names, cut to `max_chars`; `None` when the variable
+/// is unset or the file cannot be read (a problem then names the variable). Large texts come as
+/// files because Linux refuses one environment variable over 128 KiB.
+fn text_file(
+    vars: &Vars,
+    name: &'static str,
+    max_chars: usize,
+    p: &mut Problems,
+) -> Option<String> {
+    use std::io::Read as _;
+    let path = vars.get(name)?.trim();
+    // A character is at most 4 bytes: this reads enough for `max_chars` and never more.
+    let limit = u64::try_from(max_chars.saturating_mul(4)).unwrap_or(u64::MAX);
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut bytes));
+    match read {
+        Ok(_) => Some(
+            String::from_utf8_lossy(&bytes)
+                .chars()
+                .take(max_chars)
+                .collect(),
+        ),
+        Err(e) => {
+            p.push(name, format!("cannot read {path}: {e}"));
             None
         }
     }
@@ -559,11 +618,21 @@ mod tests {
     }
 
     #[test]
-    fn child_processes_never_see_secrets() {
-        let vars: Vars = [("GITHUB_TOKEN", "ghp_x"), ("PATH", "/bin")]
+    fn a_text_file_is_cut_to_its_bound_in_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("analysis.txt");
+        std::fs::write(&file, "ü".repeat(MAX_ANALYSIS_CHARS + 10)).unwrap();
+        let vars: Vars = [("CODERABBIT_ANALYSIS_FILE", file.display().to_string())]
             .into_iter()
             .collect();
-        let seen: Vec<&str> = vars.child_env().map(|(k, _)| k).collect();
-        assert_eq!(seen, ["PATH"]);
+        let mut p = Problems::default();
+        let text = text_file(
+            &vars,
+            "CODERABBIT_ANALYSIS_FILE",
+            MAX_ANALYSIS_CHARS,
+            &mut p,
+        );
+        assert!(p.0.is_empty());
+        assert_eq!(text.map(|t| t.chars().count()), Some(MAX_ANALYSIS_CHARS));
     }
 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 use pj_core::task::Usage;
 use tokio::time::Instant;
 
-use super::config::Vars;
 use super::git::{Git, GitError};
 use super::llm::{Conversation, LlmError, ModelClient};
 use super::log::{Log, Stream};
 use super::prompt;
+use super::sandbox::Jail;
 use super::verify::{self, Verdict, VerifyCommand};
 use crate::patch;
 
@@ -25,6 +25,9 @@ pub const EXTRA_ROUNDS: u32 = 2;
 pub enum Checked {
     /// No `PJ_VERIFY_CMD` and no `.pithy/verify`.
     NotConfigured,
+    /// There is a check, but it did not run: no sandbox for repository code could be had and
+    /// the operator did not allow code to run without one.
+    NoSandbox(String),
     Passed(String),
     /// Still failing after the rounds of feedback.
     Failed {
@@ -66,8 +69,10 @@ pub struct Editor<'a> {
     pub usage: &'a Arc<Mutex<Usage>>,
     pub log: &'a Log,
     pub git: &'a Git,
-    pub vars: &'a Vars,
-    pub verify: Option<&'a VerifyCommand>,
+    /// The check and where it runs; `None` when there is none to run.
+    pub verify: Option<(&'a VerifyCommand, &'a Jail)>,
+    /// What to report when `verify` is `None`.
+    pub unverified: Checked,
     pub verify_timeout: Duration,
     pub allow_workflows: bool,
     /// When the work must be done.
@@ -134,15 +139,15 @@ impl Editor<'_> {
             if !self.git.changed(self.repo, &files).await? {
                 return Ok(Edited::NoChanges);
             }
-            let Some(command) = self.verify else {
+            let Some((command, jail)) = self.verify else {
                 return Ok(Edited::Changed {
                     files,
-                    checked: Checked::NotConfigured,
+                    checked: self.unverified.clone(),
                 });
             };
             let left = self.until.saturating_duration_since(Instant::now());
             let limit = self.verify_timeout.min(left);
-            match verify::run(command, self.repo, self.vars, limit, self.log).await {
+            match verify::run(command, jail, self.repo, limit, self.log).await {
                 Verdict::Passed => {
                     return Ok(Edited::Changed {
                         files,

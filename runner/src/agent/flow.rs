@@ -1,6 +1,7 @@
 //! One attempt from start to report: validate, announce, clone, pick context, edit, verify,
 //! deliver, report, all under a watchdog that stops the work before the deadline.
 
+use std::future::Future;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use super::github::{Github, PullRequest};
 use super::llm::{Conversation, ModelClient};
 use super::log::{Log, Output};
 use super::prompt;
+use super::sandbox;
 use super::scrub::Scrubber;
 use super::verify::VerifyCommand;
 use crate::context::{ContextOptions, build_context};
@@ -42,6 +44,8 @@ pub mod extra_codes {
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The most time the final flush of the log may take.
 const FINAL_FLUSH: Duration = Duration::from_secs(10);
+/// The most time the log's flush may take after a signal: whoever sent it is waiting.
+const SIGNAL_FLUSH: Duration = Duration::from_secs(2);
 
 /// How the work ended.
 #[derive(Debug, Clone)]
@@ -92,8 +96,9 @@ impl Reporter {
     }
 }
 
-/// Runs one attempt with `vars` as its environment, printing its log to `out`.
-pub async fn run(vars: Vars, mut out: Output) -> Finish {
+/// Runs one attempt with `vars` as its environment, printing its log to `out`, until the work is
+/// done or `stop` (a signal) names why it must end.
+pub async fn run(vars: Vars, mut out: Output, stop: impl Future<Output = &'static str>) -> Finish {
     let scrubber = Scrubber::new(vars.secret_values());
     let http = match reqwest::Client::builder()
         .user_agent(format!("pj-runner/{VERSION}"))
@@ -194,6 +199,15 @@ pub async fn run(vars: Vars, mut out: Output) -> Finish {
     let outcome = tokio::select! {
         // The deadline wins a tie: past it, nothing more may be done.
         biased;
+        signal = stop => {
+            // The work future is dropped here: its process groups are killed and its private
+            // directory (working copy, credential file) removed before the line below.
+            log.system(format!("stopped by {signal}"));
+            log.note_dropped();
+            log.flush(SIGNAL_FLUSH).await;
+            shipper.close();
+            return Finish::Stopped;
+        }
         () = tokio::time::sleep_until(work_until) => {
             let at = *stage.lock().unwrap_or_else(|e| e.into_inner());
             log.system(format!("the deadline is near; stopping the work ({at})"));
@@ -222,6 +236,7 @@ async fn report(
     usage: Usage,
     until: Instant,
 ) -> Finish {
+    log.note_dropped();
     let event = match outcome {
         Outcome::Superseded => {
             log.system("the server says this attempt is no longer current (409); stopping quietly");
@@ -347,9 +362,11 @@ impl Work<'_> {
             }
         };
         let repo = dir.path().join("repo");
-        let outcome = match self.steps(&repo).await {
+        let outcome = match self.steps(dir.path(), &repo).await {
             Ok(outcome) | Err(outcome) => outcome,
         };
+        // The token's file goes first, even when the working tree stays for a person.
+        let _ = std::fs::remove_file(super::git::credential_file(dir.path()));
         if self.config.keep_alive {
             let kept = dir.keep();
             self.log.system(format!(
@@ -376,29 +393,51 @@ impl Work<'_> {
         *self.stage.lock().unwrap_or_else(|e| e.into_inner()) = stage;
     }
 
-    async fn steps(&self, repo: &Path) -> Step<Outcome> {
+    /// The steps of the work in `private`, the run's own directory, with the working copy at
+    /// `repo` inside it.
+    async fn steps(&self, private: &Path, repo: &Path) -> Step<Outcome> {
         let c = self.config;
         let github = match &c.remote {
             Remote::Github(repo) => Some(repo),
             Remote::Other => None,
         };
-        let git = Git::new(self.vars, self.log.clone(), github, c.github_token.as_ref());
+        let mut git = Git::new(
+            self.vars,
+            self.log.clone(),
+            private,
+            github,
+            c.github_token.as_ref(),
+        )
+        .map_err(|e| {
+            failed(
+                extra_codes::GIT_FAILED,
+                format!("could not prepare git's private directory: {e}"),
+            )
+        })?;
 
         self.at("cloning the repository");
         self.reporter
             .progress(&format!("cloning {} at {}", c.target_repo, c.base_branch))
             .await?;
-        let expected = self.checkout(&git, repo).await?;
+        let expected = self.checkout(&mut git, repo).await?;
 
         let verify = VerifyCommand::find(c.verify_cmd.as_deref(), repo);
-        match &verify {
-            Some(cmd) => self
-                .log
-                .system(format!("the change will be checked with: {}", cmd.0)),
-            None => self
-                .log
-                .system("no PJ_VERIFY_CMD and no .pithy/verify: the change will not be checked"),
-        }
+        let (jail, unverified) = match &verify {
+            Some(cmd) => {
+                self.log
+                    .system(format!("the change will be checked with: {}", cmd.0));
+                match sandbox::prepare(&c.sandbox, repo, private, self.vars, self.log).await {
+                    Some(jail) => (Some(jail), Checked::NotConfigured),
+                    None => (None, Checked::NoSandbox(cmd.0.clone())),
+                }
+            }
+            None => {
+                self.log.system(
+                    "no PJ_VERIFY_CMD and no .pithy/verify: the change will not be checked",
+                );
+                (None, Checked::NotConfigured)
+            }
+        };
 
         self.at("picking context");
         let context = self.context(repo).await?;
@@ -422,8 +461,8 @@ impl Work<'_> {
             usage: self.usage,
             log: self.log,
             git: &git,
-            vars: self.vars,
-            verify: verify.as_ref(),
+            verify: verify.as_ref().zip(jail.as_ref()),
+            unverified,
             verify_timeout: c.verify_timeout,
             allow_workflows: c.allow_workflows,
             until: self.until,
@@ -531,20 +570,30 @@ impl Work<'_> {
                 branch: Some(c.branch.clone()),
                 pr_url,
             },
-            Checked::Passed(_) | Checked::NotConfigured => Outcome::Completed {
-                branch: c.branch.clone(),
-                pr_url,
-            },
+            Checked::Passed(_) | Checked::NotConfigured | Checked::NoSandbox(_) => {
+                Outcome::Completed {
+                    branch: c.branch.clone(),
+                    pr_url,
+                }
+            }
         })
     }
 
     /// Clones the base branch and checks out the task branch: from the remote's copy when a
     /// previous attempt pushed it, so a retry updates it. Returns where the remote branch was.
-    async fn checkout(&self, git: &Git, repo: &Path) -> Step<Option<String>> {
+    async fn checkout(&self, git: &mut Git, repo: &Path) -> Step<Option<String>> {
         let c = self.config;
         let clone_failed =
             |e: super::git::GitError| failed(extra_codes::CLONE_FAILED, e.to_string());
         let url = clone_url(&c.target_repo);
+        // The rule applies where git really goes, after the configuration's `insteadOf`.
+        let effective = git.effective_url(&url).await.map_err(clone_failed)?;
+        git.pin(&effective, &c.network).await.map_err(|e| {
+            failed(
+                extra_codes::CLONE_FAILED,
+                format!("{} is not cloned: {e}", c.target_repo),
+            )
+        })?;
         let shallow = git
             .clone(&url, &c.base_branch, repo)
             .await
@@ -637,6 +686,7 @@ impl Work<'_> {
         };
         let verification = match checked {
             Checked::NotConfigured => "not configured".to_owned(),
+            Checked::NoSandbox(cmd) => format!("`{cmd}` not run: no sandbox"),
             Checked::Passed(cmd) => format!("`{cmd}` passed"),
             Checked::Failed {
                 command, status, ..

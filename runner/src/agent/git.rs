@@ -1,20 +1,61 @@
-//! The `git` command line, so the user's git configuration (credential helpers,
-//! `url.<base>.insteadOf`) applies.
+//! The `git` command line, hardened against the repository it works on and the machine it runs on.
 //!
-//! The GitHub token never reaches a URL, an argument or `.git/config`: network commands get it as
-//! an `http.<https://host/>.extraheader` through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/
-//! `GIT_CONFIG_VALUE_n` in their environment, which git reads like command-line `-c` options.
+//! Every git command runs with an empty `HOME` of the run's own, no system configuration, the
+//! global configuration only when the runner environment names one (`GIT_CONFIG_GLOBAL`, else
+//! `/dev/null`), no SSH agent and no askpass program; hooks off (`core.hooksPath=/dev/null`), no
+//! redirects, and only the https, http and file transports. The GitHub token reaches git through
+//! the `store` credential helper reading a file of mode 0600 in the run's private directory,
+//! outside the working copy and out of the sandbox's sight: never in a URL, an argument, the
+//! environment of git's children or `.git/config`. Each command leads a process group of its own,
+//! killed whole when the work is dropped.
 
+use std::io::Write as _;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use pj_core::net::NetworkPolicy;
+use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::process::Command;
 
 use super::config::{GithubRepo, Vars};
 use super::log::{Log, Stream};
+use super::process::ProcessGroup;
+
+/// Variables of the runner environment that git may see: locale, time zone, proxies and
+/// certificates. Everything else (the host's `HOME`, `XDG_CONFIG_HOME`, `SSH_AUTH_SOCK`,
+/// `GIT_ASKPASS`, other `GIT_*`) stays out.
+const PASSED_VARS: [&str; 15] = [
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "GIT_SSL_CAINFO",
+];
+
+/// Configuration every git command gets, after the runner environment's `GIT_CONFIG_*` entries
+/// (command-line `-c` wins over them, and the empty `credential.helper` resets their helpers).
+const HARDENING: [&str; 7] = [
+    "http.followRedirects=false",
+    "core.hooksPath=/dev/null",
+    "credential.helper=",
+    "protocol.allow=never",
+    "protocol.https.allow=always",
+    "protocol.http.allow=always",
+    // Local paths and `file://` URLs: the server decides whether a task may name them.
+    "protocol.file.allow=always",
+];
 
 /// A git command that failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -35,11 +76,15 @@ pub struct GitOutput {
     pub stderr: String,
 }
 
-/// Runs git with the run's environment (minus secrets) and, for network commands, the token header.
+/// Runs git for one run: its environment, its configuration, and for network commands the
+/// credential file and the pinned addresses.
 #[derive(Clone)]
 pub struct Git {
     env: Vec<(String, String)>,
-    auth_env: Vec<(String, String)>,
+    /// `-c` entries for every command.
+    config: Vec<String>,
+    /// `-c` entries for network commands only: the credential helper, the pinned addresses.
+    network_config: Vec<String>,
     log: Log,
 }
 
@@ -53,36 +98,96 @@ enum Echo {
 }
 
 impl Git {
-    /// Git for one run. `github` and `token` set the auth header for that GitHub host only.
+    /// Git for one run whose private directory is `private` (git's `HOME` and the credential
+    /// file go there). `github` and `token` give the token to that GitHub host only.
     pub fn new(
         vars: &Vars,
         log: Log,
+        private: &Path,
         github: Option<&GithubRepo>,
         token: Option<&SecretString>,
-    ) -> Self {
-        let mut env: Vec<(String, String)> = vars
-            .child_env()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    ) -> std::io::Result<Self> {
+        let home = private.join("home");
+        std::fs::create_dir_all(&home)?;
+        let mut env: Vec<(String, String)> = PASSED_VARS
+            .iter()
+            .filter_map(|name| vars.get(name).map(|v| ((*name).to_owned(), v.to_owned())))
             .collect();
+        // The runner environment's own entries (`url.<base>.insteadOf`) stay, as given.
+        if let Some(count) = vars
+            .get("GIT_CONFIG_COUNT")
+            .and_then(|n| n.trim().parse::<usize>().ok())
+        {
+            env.push(("GIT_CONFIG_COUNT".into(), count.to_string()));
+            for i in 0..count {
+                for name in [
+                    format!("GIT_CONFIG_KEY_{i}"),
+                    format!("GIT_CONFIG_VALUE_{i}"),
+                ] {
+                    let value = vars.get(&name).unwrap_or("").to_owned();
+                    env.push((name, value));
+                }
+            }
+        }
+        env.push(("HOME".into(), home.display().to_string()));
+        env.push((
+            "XDG_CONFIG_HOME".into(),
+            home.join(".config").display().to_string(),
+        ));
+        env.push(("GIT_CONFIG_NOSYSTEM".into(), "1".into()));
+        env.push((
+            "GIT_CONFIG_GLOBAL".into(),
+            vars.get("GIT_CONFIG_GLOBAL")
+                .unwrap_or("/dev/null")
+                .to_owned(),
+        ));
         // Never wait for a password on a terminal that is not there.
         env.push(("GIT_TERMINAL_PROMPT".into(), "0".into()));
         env.push(("GCM_INTERACTIVE".into(), "never".into()));
-        let mut auth_env = Vec::new();
+
+        let mut network_config = Vec::new();
         if let (Some(repo), Some(token)) = (github, token) {
-            // Entries already given through GIT_CONFIG_COUNT stay; ours go after them.
-            let first: usize = vars
-                .get("GIT_CONFIG_COUNT")
-                .and_then(|n| n.trim().parse().ok())
-                .unwrap_or(0);
-            let basic = B64.encode(format!("x-access-token:{}", token.expose_secret()));
-            auth_env.push((format!("GIT_CONFIG_KEY_{first}"), repo.extraheader_key()));
-            auth_env.push((
-                format!("GIT_CONFIG_VALUE_{first}"),
-                format!("AUTHORIZATION: basic {basic}"),
-            ));
-            auth_env.push(("GIT_CONFIG_COUNT".into(), (first + 1).to_string()));
+            let file = credential_file(private);
+            write_credentials(&file, &repo.host, token)?;
+            // git runs a helper with arguments through the shell: the path is quoted for it.
+            let quoted = shell_words::quote(&file.to_string_lossy()).into_owned();
+            network_config.push(format!("credential.helper=store --file={quoted}"));
         }
-        Git { env, auth_env, log }
+        Ok(Git {
+            env,
+            config: HARDENING.iter().map(|c| (*c).to_owned()).collect(),
+            network_config,
+            log,
+        })
+    }
+
+    /// The URL git will really fetch from, after the configuration's `insteadOf` rewrites.
+    pub async fn effective_url(&self, url: &str) -> Result<String, GitError> {
+        let out = self
+            .exec(
+                None,
+                &["ls-remote", "--get-url", "--", url],
+                false,
+                Echo::OnFailure,
+            )
+            .await?;
+        if out.code == Some(0) {
+            Ok(out.stdout.trim().to_owned())
+        } else {
+            Err(failure("ls-remote", &out))
+        }
+    }
+
+    /// Checks where an `http(s)` `url` leads under `policy` and pins git to the addresses checked,
+    /// so it cannot resolve the name again to somewhere else (DNS rebinding). Other URLs
+    /// (`file://`, local paths) are no network request and pass.
+    pub async fn pin(&mut self, url: &str, policy: &NetworkPolicy) -> Result<(), String> {
+        let Some(pinned) = resolve_checked(url, policy).await? else {
+            return Ok(());
+        };
+        self.network_config
+            .push(format!("http.curloptResolve={pinned}"));
+        Ok(())
     }
 
     /// Clones `url` at `branch` into `dir`: shallow where the remote allows, else in full.
@@ -297,17 +402,24 @@ impl Git {
 
     fn command(&self, repo: Option<&Path>, args: &[&str], network: bool) -> Command {
         let mut cmd = Command::new("git");
+        let extra = if network {
+            &self.network_config[..]
+        } else {
+            &[]
+        };
+        for entry in self.config.iter().chain(extra) {
+            cmd.arg("-c").arg(entry);
+        }
         cmd.args(args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // The watchdog drops the work; git must not outlive it.
+            // The watchdog or a signal drops the work; git and what it started must not
+            // outlive it.
+            .process_group(0)
             .kill_on_drop(true);
-        if network {
-            cmd.envs(self.auth_env.iter().map(|(k, v)| (k, v)));
-        }
         if let Some(dir) = repo {
             cmd.current_dir(dir);
         }
@@ -332,21 +444,52 @@ impl Git {
         mut cmd: Command,
         echo: Echo,
     ) -> Result<GitOutput, GitError> {
-        let output = cmd.output().await.map_err(|e| GitError {
+        let not_run = |e: std::io::Error| GitError {
             command: name.to_owned(),
             status: "not started".into(),
             stderr: format!("could not run git: {e}"),
-        })?;
-        let out = GitOutput {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         };
-        let failed = !output.status.success();
+        let mut child = cmd.spawn().map_err(not_run)?;
+        let _group = ProcessGroup::of(child.id());
+        // A remote decides how much git prints (its `remote:` messages): keep a bounded part.
+        let (stdout, stderr, status) = tokio::join!(
+            capped(child.stdout.take()),
+            capped(child.stderr.take()),
+            child.wait()
+        );
+        let status = status.map_err(not_run)?;
+        let out = GitOutput {
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        };
+        let failed = !status.success();
         if !out.stderr.trim().is_empty() && (echo == Echo::Always || failed) {
             self.log.write(Stream::Stderr, out.stderr.trim_end());
         }
         Ok(out)
+    }
+}
+
+/// The most of one git output stream that is kept; the rest is read and dropped.
+const MAX_GIT_OUTPUT: usize = 4 * 1024 * 1024;
+
+/// Reads `pipe` to its end, keeping its first [`MAX_GIT_OUTPUT`] bytes.
+async fn capped(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut kept = Vec::new();
+    let Some(mut pipe) = pipe else {
+        return kept;
+    };
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => return kept,
+            Ok(n) => {
+                let room = MAX_GIT_OUTPUT.saturating_sub(kept.len()).min(n);
+                kept.extend_from_slice(&chunk[..room]);
+            }
+        }
     }
 }
 
@@ -366,6 +509,73 @@ fn failure(command: &str, out: &GitOutput) -> GitError {
         },
         stderr: tail[start..].join(" | "),
     }
+}
+
+/// The run's credential file, beside (never inside) the working copy.
+pub fn credential_file(private: &Path) -> PathBuf {
+    private.join("git-credentials")
+}
+
+/// Writes the `store` helper's file, readable by this user only, for `host` only.
+fn write_credentials(file: &Path, host: &str, token: &SecretString) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut url = Url::parse(&format!("https://{host}"))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let invalid = |()| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad credential");
+    url.set_username("x-access-token").map_err(invalid)?;
+    url.set_password(Some(token.expose_secret().trim()))
+        .map_err(invalid)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)?;
+    // The store helper wants no trailing slash: `https://user:password@host`.
+    writeln!(f, "{}", url.as_str().trim_end_matches('/'))
+}
+
+/// Resolves the host of an `http(s)` URL and checks every address under `policy`; the pin for
+/// curl (`host:port:addr,addr`), or `None` when there is nothing to resolve.
+async fn resolve_checked(url: &str, policy: &NetworkPolicy) -> Result<Option<String>, String> {
+    let Ok(parsed) = Url::parse(url) else {
+        return Ok(None);
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Ok(None);
+    }
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| format!("{url} has no port"))?;
+    let (host, ips): (String, Vec<IpAddr>) = match parsed.host() {
+        None => return Err(format!("{url} has no host")),
+        Some(url::Host::Ipv4(ip)) => (ip.to_string(), vec![IpAddr::V4(ip)]),
+        Some(url::Host::Ipv6(ip)) => (ip.to_string(), vec![IpAddr::V6(ip)]),
+        Some(url::Host::Domain(name)) => {
+            let found = tokio::net::lookup_host((name, port))
+                .await
+                .map_err(|e| format!("{name} cannot be resolved: {e}"))?;
+            let mut ips: Vec<IpAddr> = found.map(|a| a.ip()).collect();
+            ips.sort();
+            ips.dedup();
+            (name.to_owned(), ips)
+        }
+    };
+    policy.check_all(&host, &ips)?;
+    if parsed
+        .host()
+        .is_some_and(|h| !matches!(h, url::Host::Domain(_)))
+    {
+        // An address is its own pin.
+        return Ok(None);
+    }
+    let addrs: Vec<String> = ips
+        .iter()
+        .map(|ip| match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        })
+        .collect();
+    Ok(Some(format!("{host}:{port}:{}", addrs.join(","))))
 }
 
 /// The URL to clone: a local path becomes a `file://` URL, so `--depth` works on it too.
@@ -391,6 +601,87 @@ fn scp_like(target: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn world(token: &str) -> (tempfile::TempDir, Git) {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("run with spaces");
+        std::fs::create_dir_all(&private).unwrap();
+        let vars: Vars = [
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            ("HOME", "/nonexistent".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let repo = GithubRepo {
+            host: "github.com".into(),
+            owner: "o".into(),
+            name: "r".into(),
+        };
+        let (log, _) = Log::start(Default::default(), Box::new(std::io::sink()), None);
+        let token = SecretString::from(token.to_owned());
+        let git = Git::new(&vars, log, &private, Some(&repo), Some(&token)).unwrap();
+        (dir, git)
+    }
+
+    /// What git's credential machinery answers for `host`, as a network command would ask.
+    async fn credential_for(git: &Git, host: &str) -> String {
+        use tokio::io::AsyncWriteExt as _;
+        let mut cmd = git.command(None, &["credential", "fill"], true);
+        cmd.stdin(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(format!("protocol=https\nhost={host}\n\n").as_bytes())
+            .await
+            .unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().await.unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_token_reaches_git_for_the_github_host_only_from_a_private_file() {
+        let (dir, git) = world("ghs_t0ken");
+        let answer = credential_for(&git, "github.com").await;
+        assert!(answer.contains("username=x-access-token\n"), "{answer}");
+        assert!(answer.contains("password=ghs_t0ken\n"), "{answer}");
+        let file = credential_file(&dir.path().join("run with spaces"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let other = credential_for(&git, "evil.example").await;
+        assert!(!other.contains("ghs_t0ken"), "{other}");
+    }
+
+    #[tokio::test]
+    async fn a_host_that_resolves_to_loopback_is_refused_and_a_public_address_pinned() {
+        let strict = NetworkPolicy::default();
+        let refused = resolve_checked("https://localhost/o/r", &strict).await;
+        assert!(refused.unwrap_err().contains("loopback"));
+        let refused = resolve_checked("http://[::1]:8080/o/r", &strict).await;
+        assert!(refused.is_err());
+        let open = NetworkPolicy {
+            allow_private: true,
+        };
+        let pinned = resolve_checked("https://localhost:8443/o/r", &open)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(pinned.starts_with("localhost:8443:"), "{pinned}");
+        assert!(
+            resolve_checked("file:///srv/r", &strict)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            resolve_checked("https://93.184.215.14/o/r", &strict)
+                .await
+                .unwrap()
+                .is_none(),
+            "an address needs no pin"
+        );
+    }
 
     #[test]
     fn local_paths_become_file_urls_and_remotes_stay() {

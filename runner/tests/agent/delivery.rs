@@ -315,3 +315,52 @@ async fn a_unified_diff_in_a_fenced_block_is_applied_too() {
         "a new file is committed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_file_and_a_100000_character_analysis_file_reach_the_model_whole() {
+    let mut world = World::new().await;
+    // 100,000 characters of two bytes each: over Linux's 128 KiB limit for one variable.
+    let analysis = format!("{}end of analysis", "ä".repeat(100_000 - 15));
+    let prompt_file = world.root.path().join("prompt.txt");
+    let analysis_file = world.root.path().join("analysis.txt");
+    std::fs::write(&prompt_file, crate::support::PROMPT).unwrap();
+    std::fs::write(&analysis_file, &analysis).unwrap();
+    world.unset("AGENT_PROMPT");
+    world.set("AGENT_PROMPT_FILE", prompt_file.display().to_string());
+    world.set("CODERABBIT_ANALYSIS", "the variable loses to the file");
+    world.set(
+        "CODERABBIT_ANALYSIS_FILE",
+        analysis_file.display().to_string(),
+    );
+    world
+        .openai_answers([openai_answer(&edit_reply("hello", "hello, world"))])
+        .await;
+    world.github_opens_pull_requests().await;
+
+    let ran = world.run().await;
+
+    assert_eq!(ran.finish, Finish::Reported, "stdout:\n{}", ran.stdout);
+    assert_eq!(world.final_event()["type"], "task.completed");
+    let requests = World::bodies(&world.llm, "POST", "/v1/chat/completions").await;
+    let task = requests[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(task.contains("The greeting in src/greet.rs is too short."));
+    assert!(task.contains(&analysis), "the analysis arrived whole");
+    assert!(!task.contains("the variable loses to the file"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_file_that_cannot_be_read_is_named_in_invalid_environment() {
+    let mut world = World::new().await;
+    world.set("AGENT_PROMPT_FILE", "/nonexistent/prompt.txt");
+
+    let ran = world.run().await;
+
+    assert_eq!(ran.finish, Finish::Reported, "stdout:\n{}", ran.stdout);
+    let done = world.final_event();
+    assert_eq!(done["error"]["code"], "invalid_environment");
+    let message = done["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("AGENT_PROMPT_FILE: cannot read /nonexistent/prompt.txt"),
+        "{message}"
+    );
+}

@@ -6,3 +6,4 @@ mod failures;
 mod hygiene;
 mod rounds;
 mod support;
+mod untrusted;

@@ -377,6 +377,40 @@ impl World {
         self.git(&dir, &["rev-parse", "HEAD"]).trim().to_owned()
     }
 
+    /// Commits `files` (path, content, executable) onto `main` of the bare repository, as the
+    /// repository's own people would.
+    pub fn commit_to_main(&self, files: &[(&str, &str, bool)]) {
+        let dir = self.root.path().join("maintainer");
+        if !dir.exists() {
+            self.git(
+                self.root.path(),
+                &[
+                    "clone",
+                    "-q",
+                    self.bare.to_str().unwrap(),
+                    dir.to_str().unwrap(),
+                ],
+            );
+        }
+        for (file, content, executable) in files {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, content).unwrap();
+            if *executable {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        self.git(&dir, &["add", "-A"]);
+        self.git(&dir, &["commit", "-q", "-m", "Maintainer's change"]);
+        self.git(&dir, &["push", "-q", "origin", "HEAD:main"]);
+    }
+
+    /// Where the runs of this world make their private directories.
+    pub fn workdir(&self) -> PathBuf {
+        self.root.path().join("work")
+    }
+
     /// A file as `branch` of the bare repository has it.
     pub fn file_on(&self, branch: &str, file: &str) -> Option<String> {
         let out = Command::new("git")
@@ -469,6 +503,52 @@ impl World {
         ran
     }
 
+    /// Runs the real `pj-runner run` binary with this world's variables as its whole
+    /// environment (so the secrets are in its `/proc/<pid>/environ`, as in production), at most
+    /// 60 s; its exit code and what it printed.
+    pub fn run_binary(&self) -> (Option<i32>, String) {
+        let (code, stdout, _) = self.run_binary_watched();
+        (code, stdout)
+    }
+
+    /// [`World::run_binary`], also reporting the largest resident memory (`VmHWM`, in KiB) the
+    /// runner process showed while it ran.
+    pub fn run_binary_watched(&self) -> (Option<i32>, String, u64) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pj-runner"))
+            .arg("run")
+            .env_clear()
+            .envs(self.vars.iter())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let printed = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+            text
+        });
+        let started = std::time::Instant::now();
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak_kib = 0;
+        let status = loop {
+            // Read before reaping: once reaped, the process's numbers are gone.
+            if let Ok(status) = std::fs::read_to_string(&status_file) {
+                peak_kib = peak_kib.max(vm_hwm_kib(&status));
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("the runner did not end within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status.code(), printed.join().unwrap(), peak_kib)
+    }
+
     /// The type of every event delivery, in order (retries included).
     pub fn event_types(&self) -> Vec<String> {
         self.received
@@ -513,6 +593,22 @@ impl World {
             .collect()
     }
 
+    /// Every shipped log line with its stream, by `seq`, each once.
+    pub fn log_lines(&self) -> Vec<(String, String)> {
+        let mut lines = self.received.lock().unwrap().lines.clone();
+        lines.sort_by_key(|l| l["seq"].as_u64());
+        lines.dedup_by_key(|l| l["seq"].as_u64());
+        lines
+            .iter()
+            .map(|l| {
+                (
+                    l["stream"].as_str().unwrap_or("").to_owned(),
+                    l["text"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// The secrets a run must never show, with the git header made of the token.
     pub fn secrets(&self) -> Vec<String> {
         vec![
@@ -539,4 +635,47 @@ pub fn pull_request(number: u64, draft: bool) -> Value {
         "head": {"ref": BRANCH, "label": format!("o:{BRANCH}")},
         "base": {"ref": "main"}
     })
+}
+
+/// `secret` and the ways code could print it to slip past a search for it: base64 (standard and
+/// URL-safe, as it stands at each of the three byte alignments inside a longer text) and hex.
+pub fn encoded_forms(secret: &str) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let bytes = secret.as_bytes();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut forms = vec![secret.to_owned(), hex.to_uppercase(), hex];
+    for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        for offset in 0..3usize {
+            let mut shifted = vec![b'x'; offset];
+            shifted.extend_from_slice(bytes);
+            let encoded = engine.encode(&shifted);
+            let skip = [0, 2, 3][offset];
+            let trim = usize::from((offset + bytes.len()) % 3 != 0);
+            forms.push(encoded[skip..encoded.len() - trim].to_owned());
+        }
+    }
+    forms
+}
+
+/// Whether a process whose command line is exactly `argv` is alive on this machine.
+pub fn process_alive(argv: &[&str]) -> bool {
+    let wanted: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| cmdline == wanted)
+    })
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` text, in KiB (0 when absent).
+fn vm_hwm_kib(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
