@@ -11,7 +11,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::{ALICE, Server};
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -30,7 +30,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// The `pj-runner` binary of this build, built first when a narrower `cargo test` left it out.
-fn pj_runner() -> PathBuf {
+pub fn pj_runner() -> PathBuf {
     let pj = PathBuf::from(env!("CARGO_BIN_EXE_pj"));
     let runner = pj.with_file_name("pj-runner");
     if !runner.is_file() {

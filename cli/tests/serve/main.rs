@@ -5,6 +5,7 @@ mod agent;
 mod limits;
 mod remote;
 mod support;
+mod untrusted;
 
 use std::time::Duration;
 

@@ -137,6 +137,11 @@ impl Server {
         }
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the server with SIGKILL: nothing gets to run on the way out.
     pub fn kill_9(&mut self) {
         if let Some(mut child) = self.child.take() {
