@@ -249,6 +249,12 @@ impl LocalRunner {
         self.root.join(format!("{task}-{attempt}.log"))
     }
 
+    /// What the server recorded of an attempt's runner when it started it (`KEEP_ALIVE`,
+    /// `TASK_DEADLINE`), for the watch after a restart.
+    fn start_record(&self, task: &TaskId, attempt: Attempt) -> PathBuf {
+        self.root.join(format!("{task}-{attempt}.start"))
+    }
+
     /// Watches again a runner that a previous server process started, from the `runner_ref`
     /// recorded for the attempt. Returns whether it still runs.
     ///
@@ -268,9 +274,17 @@ impl LocalRunner {
             );
             return false;
         };
-        // The runner's own environment says how it wanted to be treated; only these two
-        // names are read from it.
-        let vars = process::read_env_vars(proc.pid, &["KEEP_ALIVE", "TASK_DEADLINE"]);
+        // How the runner was to be treated, as recorded when it started. The runner's own
+        // environment is the fallback for runners started before that record existed; it cannot
+        // be read when the runner made itself non-dumpable and the server is not root.
+        let vars = match std::fs::read_to_string(self.start_record(task, attempt)) {
+            Ok(text) => text
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            Err(_) => process::read_env_vars(proc.pid, &["KEEP_ALIVE", "TASK_DEADLINE"]),
+        };
         let var = |name: &str| {
             vars.iter()
                 .find(|(n, _)| n == name)
@@ -485,6 +499,15 @@ impl Runner for LocalRunner {
             ),
             retry_after: None,
         })?;
+        let record = format!(
+            "KEEP_ALIVE={}\nTASK_DEADLINE={}\n",
+            job.env.get("KEEP_ALIVE").unwrap_or(""),
+            job.deadline.to_rfc3339()
+        );
+        if let Err(e) = tokio::fs::write(self.start_record(&job.task_id, job.attempt), record).await
+        {
+            tracing::warn!(task_id = %job.task_id, error = %e, "could not record the runner's start; a restart will read its environment");
+        }
         let child = self
             .command(job, &workspace, log)
             .and_then(|mut cmd| cmd.spawn())
@@ -630,6 +653,7 @@ impl Watch {
     }
 
     async fn finish(self, detail: String) {
+        let _ = tokio::fs::remove_file(self.log_file.with_extension("start")).await;
         if !self.keep {
             match tokio::fs::remove_dir_all(&self.workspace).await {
                 Ok(()) => {}
