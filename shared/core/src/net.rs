@@ -94,12 +94,7 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
     let s = ip.segments();
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        let v4 = Ipv4Addr::new(
-            (s[6] >> 8) as u8,
-            s[6] as u8,
-            (s[7] >> 8) as u8,
-            s[7] as u8,
-        );
+        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
         return non_public_v4(v4);
     }
     if ip.is_loopback() {
@@ -204,7 +199,10 @@ mod tests {
     #[test]
     fn a_name_with_one_private_address_among_public_ones_is_refused() {
         let policy = NetworkPolicy::default();
-        let ips = ["1.1.1.1".parse().expect("ip"), "10.0.0.1".parse().expect("ip")];
+        let ips = [
+            "1.1.1.1".parse().expect("ip"),
+            "10.0.0.1".parse().expect("ip"),
+        ];
         assert!(policy.check_all("example.test", &ips).is_err());
         assert!(policy.check_all("example.test", &[]).is_err());
         assert!(policy.check_all("example.test", &ips[..1]).is_ok());
