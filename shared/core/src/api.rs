@@ -20,6 +20,7 @@ use crate::ports::{
 use crate::ratelimit::RateLimiter;
 use crate::redact::{clean_line, redact};
 use crate::signing::{SignatureError, SignatureHeaders};
+use crate::stream::StreamSlots;
 use crate::task::{ExecutionView, Task, TaskError, TaskStatus, Usage};
 use crate::time::parse_rfc3339;
 
@@ -73,6 +74,8 @@ pub struct TaskApi {
     pub logs: Arc<dyn LogStore>,
     pub secrets: Arc<dyn SecretSource>,
     pub limiter: RateLimiter,
+    /// Open log streams per user (at most [`crate::stream::MAX_STREAMS_PER_USER`]).
+    pub streams: StreamSlots,
 }
 
 impl TaskApi {
@@ -87,6 +90,7 @@ impl TaskApi {
             logs,
             secrets,
             limiter,
+            streams: StreamSlots::default(),
         }
     }
 

@@ -5,3 +5,4 @@ mod support;
 
 mod panics;
 mod signatures;
+mod streams;
