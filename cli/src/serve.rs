@@ -87,6 +87,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         auth = auth.with_jwt_secret(
             secret.expose_secret().as_bytes(),
             config.jwt_audience.as_deref(),
+            config.jwt_issuer.as_deref(),
         );
     }
     if auth.is_empty() {
