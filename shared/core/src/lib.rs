@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod create;
+pub mod email;
 pub mod engine;
 pub mod error;
 pub mod ids;
