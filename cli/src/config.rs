@@ -191,7 +191,8 @@ pub fn runner_command(configured: Option<&str>) -> String {
     }
 }
 
-fn shell_quote(path: &Path) -> String {
+/// A path as one word for a POSIX shell.
+pub fn shell_quote(path: &Path) -> String {
     let s = path.to_string_lossy();
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
