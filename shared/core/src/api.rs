@@ -290,11 +290,9 @@ impl TaskApi {
         }
         let (task_id, attempt) = addressee(body)?;
         self.verify(&task_id, attempt, headers, body).await?;
-        let event: EventBody = serde_json::from_slice(body)
-            .map_err(|e| AppError::validation("body", format!("not a runner event: {e}")))?;
         let input = Input::Runner {
             attempt,
-            event: event.into_runner_event()?,
+            event: runner_event(body)?,
         };
         let webhook_id = WebhookId::parse(headers.id.unwrap_or_default())?;
         let now = self.engine.now();
@@ -326,13 +324,7 @@ impl TaskApi {
         }
         let (task_id, attempt) = addressee(body)?;
         self.verify(&task_id, attempt, headers, body).await?;
-        let batch: LogBatch = serde_json::from_slice(body)
-            .map_err(|e| AppError::validation("body", format!("not a log batch: {e}")))?;
-        if batch.lines.len() > MAX_LOG_BATCH_LINES {
-            return Err(AppError::PayloadTooLarge(format!(
-                "a log batch may hold at most {MAX_LOG_BATCH_LINES} lines"
-            )));
-        }
+        let batch = decode_log_batch(body)?;
         let task = self.engine.load(&task_id).await.map_err(apply_error)?;
         if attempt > task.attempt {
             return Err(AppError::conflict(format!(
@@ -340,28 +332,7 @@ impl TaskApi {
                 task.attempt
             )));
         }
-        let mut lines = Vec::with_capacity(batch.lines.len());
-        for (i, line) in batch.lines.into_iter().enumerate() {
-            let ts = parse_rfc3339(&line.ts).ok_or_else(|| {
-                ValidationError::new(format!("lines[{i}].ts"), "must be an RFC 3339 timestamp")
-            })?;
-            let stream = LogStream::parse(&line.stream).ok_or_else(|| {
-                ValidationError::new(
-                    format!("lines[{i}].stream"),
-                    "must be stdout, stderr or system",
-                )
-            })?;
-            lines.push(LogLine {
-                attempt,
-                seq: line.seq,
-                ts,
-                stream,
-                text: clean_line(&line.text),
-            });
-        }
-        // A batch that repeats a seq keeps its first line, as a retried batch would.
-        lines.sort_by_key(|l| l.seq);
-        lines.dedup_by_key(|l| l.seq);
+        let lines = batch_lines(batch, attempt)?;
         let sent = lines.len();
         let now = self.engine.now();
         let stored = self
@@ -385,6 +356,65 @@ pub fn apply_error(e: ApplyError) -> AppError {
         ApplyError::Refused(message) => AppError::Conflict(message),
         ApplyError::Internal(e) => AppError::Internal(e),
     }
+}
+
+/// A runner event body read exactly as `POST /webhooks/runner` reads it once the signature
+/// holds: whom it is for and the event. No I/O; for fuzzing and tests.
+pub fn parse_event_body(body: &[u8]) -> Result<(TaskId, Attempt, RunnerEvent), AppError> {
+    let (task, attempt) = addressee(body)?;
+    Ok((task, attempt, runner_event(body)?))
+}
+
+/// A log batch body read exactly as `POST /webhooks/runner/logs` reads it once the signature
+/// holds: whom it is for and its lines, checked, cleaned of secrets, cut, in seq order with a
+/// repeated seq kept once. No I/O; for fuzzing and tests.
+pub fn parse_log_batch(body: &[u8]) -> Result<(TaskId, Attempt, Vec<LogLine>), AppError> {
+    let (task, attempt) = addressee(body)?;
+    let lines = batch_lines(decode_log_batch(body)?, attempt)?;
+    Ok((task, attempt, lines))
+}
+
+fn runner_event(body: &[u8]) -> Result<RunnerEvent, AppError> {
+    let event: EventBody = serde_json::from_slice(body)
+        .map_err(|e| AppError::validation("body", format!("not a runner event: {e}")))?;
+    event.into_runner_event()
+}
+
+fn decode_log_batch(body: &[u8]) -> Result<LogBatch, AppError> {
+    let batch: LogBatch = serde_json::from_slice(body)
+        .map_err(|e| AppError::validation("body", format!("not a log batch: {e}")))?;
+    if batch.lines.len() > MAX_LOG_BATCH_LINES {
+        return Err(AppError::PayloadTooLarge(format!(
+            "a log batch may hold at most {MAX_LOG_BATCH_LINES} lines"
+        )));
+    }
+    Ok(batch)
+}
+
+fn batch_lines(batch: LogBatch, attempt: Attempt) -> Result<Vec<LogLine>, AppError> {
+    let mut lines = Vec::with_capacity(batch.lines.len());
+    for (i, line) in batch.lines.into_iter().enumerate() {
+        let ts = parse_rfc3339(&line.ts).ok_or_else(|| {
+            ValidationError::new(format!("lines[{i}].ts"), "must be an RFC 3339 timestamp")
+        })?;
+        let stream = LogStream::parse(&line.stream).ok_or_else(|| {
+            ValidationError::new(
+                format!("lines[{i}].stream"),
+                "must be stdout, stderr or system",
+            )
+        })?;
+        lines.push(LogLine {
+            attempt,
+            seq: line.seq,
+            ts,
+            stream,
+            text: clean_line(&line.text),
+        });
+    }
+    // A batch that repeats a seq keeps its first line, as a retried batch would.
+    lines.sort_by_key(|l| l.seq);
+    lines.dedup_by_key(|l| l.seq);
+    Ok(lines)
 }
 
 /// Reads only whom a callback is for, to find the key to check it with.

@@ -7,6 +7,7 @@ pub mod create;
 pub mod email;
 pub mod engine;
 pub mod error;
+pub mod fuzz;
 pub mod ids;
 pub mod machine;
 pub mod net;
