@@ -18,7 +18,7 @@ use crate::ports::{
     SecretSource, WebhookReceipt,
 };
 use crate::ratelimit::RateLimiter;
-use crate::redact::{clean_line, redact};
+use crate::redact::{LineCleaner, redact};
 use crate::signing::{SignatureError, SignatureHeaders};
 use crate::stream::StreamSlots;
 use crate::task::{ExecutionView, Task, TaskError, TaskStatus, Usage};
@@ -408,12 +408,17 @@ fn batch_lines(batch: LogBatch, attempt: Attempt) -> Result<Vec<LogLine>, AppErr
             seq: line.seq,
             ts,
             stream,
-            text: clean_line(&line.text),
+            text: line.text,
         });
     }
     // A batch that repeats a seq keeps its first line, as a retried batch would.
     lines.sort_by_key(|l| l.seq);
     lines.dedup_by_key(|l| l.seq);
+    // Cleaned in order, so a private key printed over several lines is redacted whole.
+    let mut cleaner = LineCleaner::default();
+    for line in &mut lines {
+        line.text = cleaner.clean(&line.text);
+    }
     Ok(lines)
 }
 
@@ -598,4 +603,64 @@ fn decode_list_cursor(raw: &str) -> Result<ListCursor, AppError> {
         created_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
         id: TaskId::parse(id).map_err(|_| bad())?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn line(seq: u64, text: &str) -> Value {
+        json!({"seq": seq, "ts": "2026-01-01T00:00:00Z", "stream": "stdout", "text": text})
+    }
+
+    #[test]
+    fn a_log_batch_is_read_in_seq_order_with_a_private_key_redacted_across_its_lines() {
+        // Sent out of order, with a repeated seq: stored in order, the first copy kept.
+        let body = json!({"task_id": "tsk_1", "attempt": 2, "lines": [
+            line(3, "MIIEowIBAAKCAQEAsecretbody"),
+            line(1, "key follows"),
+            line(2, "-----BEGIN RSA PRIVATE KEY-----"),
+            line(4, "-----END RSA PRIVATE KEY-----"),
+            line(5, "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"),
+            line(1, "a repeat"),
+        ]});
+        let (task, attempt, lines) = parse_log_batch(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(task.as_str(), "tsk_1");
+        assert_eq!(attempt, Attempt(2));
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "key follows",
+                "-----BEGIN RSA PRIVATE KEY-----[REDACTED]-----END RSA PRIVATE KEY-----",
+                "[REDACTED]",
+                "[REDACTED]-----END RSA PRIVATE KEY-----",
+                "Authorization: Bearer [REDACTED]",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_log_batch_line_that_does_not_parse_is_named_by_its_index_as_sent() {
+        let mut bad = line(1, "x");
+        bad["stream"] = json!("stdin");
+        let body = json!({"task_id": "tsk_1", "attempt": 1, "lines": [line(9, "y"), bad]});
+        match parse_log_batch(&serde_json::to_vec(&body).unwrap()) {
+            Err(AppError::Validation(v)) => assert_eq!(v.field, "lines[1].stream"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_event_body_is_read_as_the_webhook_reads_it() {
+        let body =
+            br#"{"task_id": "tsk_1", "attempt": 1, "type": "task.completed", "branch": "pj/x"}"#;
+        let (_, attempt, event) = parse_event_body(body).unwrap();
+        assert_eq!(attempt, Attempt(1));
+        assert!(matches!(event, RunnerEvent::Completed { .. }));
+        let zero = br#"{"task_id": "tsk_1", "attempt": 0, "type": "task.started"}"#;
+        assert!(parse_event_body(zero).is_err(), "attempts count from 1");
+    }
 }

@@ -180,6 +180,48 @@ pub fn clean_line(text: &str) -> String {
     cut_line(&redact(text)).into_owned()
 }
 
+static PEM_BEGIN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+        .unwrap_or_else(|e| panic!("PEM begin: {e}"))
+});
+static PEM_END: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+        .unwrap_or_else(|e| panic!("PEM end: {e}"))
+});
+
+/// Cleans the lines of one log in order, carrying a PEM private key across lines: a program
+/// that prints a key (`cat key.pem`) sends its BEGIN, body and END as separate lines, and
+/// every line from BEGIN through END is redacted, not only the BEGIN line's own text.
+#[derive(Debug, Default)]
+pub struct LineCleaner {
+    inside_private_key: bool,
+}
+
+impl LineCleaner {
+    /// [`clean_line`], knowing the lines before this one.
+    pub fn clean(&mut self, text: &str) -> String {
+        if self.inside_private_key {
+            let Some(end) = PEM_END.find(text) else {
+                return REDACTED.to_owned();
+            };
+            self.inside_private_key = false;
+            let rest = &text[end.start()..];
+            self.inside_private_key = opens_private_key(rest);
+            return cut_line(&format!("{REDACTED}{}", redact(rest))).into_owned();
+        }
+        self.inside_private_key = opens_private_key(text);
+        clean_line(text)
+    }
+}
+
+/// Whether `text` has a private key's BEGIN with no END after it.
+fn opens_private_key(text: &str) -> bool {
+    match PEM_BEGIN.find_iter(text).last() {
+        Some(begin) => !PEM_END.is_match(&text[begin.end()..]),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +330,35 @@ mod tests {
         // A public key or certificate is no secret.
         let public = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0C\n-----END PUBLIC KEY-----";
         assert_eq!(redact(public), public);
+    }
+
+    #[test]
+    fn a_pem_private_key_printed_line_by_line_is_redacted_from_begin_through_end() {
+        let printed = [
+            "$ cat deploy.pem",
+            "-----BEGIN OPENSSH PRIVATE KEY-----",
+            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ",
+            "QyNTUxOQAAACDkZXBsb3kta2V5LWJvZHktbGluZS10d28",
+            "-----END OPENSSH PRIVATE KEY-----",
+            "done",
+        ];
+        let mut cleaner = LineCleaner::default();
+        let cleaned: Vec<String> = printed.iter().map(|l| cleaner.clean(l)).collect();
+        assert_eq!(
+            cleaned,
+            [
+                "$ cat deploy.pem",
+                "-----BEGIN OPENSSH PRIVATE KEY-----[REDACTED]-----END OPENSSH PRIVATE KEY-----",
+                "[REDACTED]",
+                "[REDACTED]",
+                "[REDACTED]-----END OPENSSH PRIVATE KEY-----",
+                "done",
+            ]
+        );
+        // A whole block on one line opens nothing.
+        let mut cleaner = LineCleaner::default();
+        cleaner.clean("-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----");
+        assert_eq!(cleaner.clean("ordinary"), "ordinary");
     }
 
     #[test]
