@@ -185,6 +185,24 @@ async fn a_batch_after_many_stored_lines_should_read_only_its_own_range_and_dedu
     assert_eq!(used.dynamodb_items_scanned, 15);
     assert_eq!(used.operation(service::DYNAMODB, "BatchWriteItem").calls, 0);
 
+    // A batch spanning two attempts is bounded per attempt: not from attempt 1's seq 10
+    // through attempt 2's seq 1, which would read the 2,000 lines between.
+    let mixed = [
+        sample::line(1, 10, "again"),
+        sample::line(1, 12, "again"),
+        sample::line(2, 0, "again"),
+        sample::line(2, 1, "again"),
+    ];
+    let before = aws.metrics().snapshot();
+    assert_eq!(store.append(&task, &mixed, keep).await.unwrap(), 0);
+    let used = aws.metrics().snapshot().since(&before);
+    assert_eq!(
+        used.operation(service::DYNAMODB, "Query").calls,
+        2,
+        "one per attempt"
+    );
+    assert_eq!(used.dynamodb_items_scanned, 3 + 2);
+
     let all = store.read(&task, None, 5_000, sample::now()).await.unwrap();
     assert_eq!(all.len(), 2_000 + 10 + 50);
     assert_eq!(
