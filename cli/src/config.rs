@@ -19,6 +19,8 @@ pub struct ServeConfig {
     pub auth_tokens: Option<String>,
     pub jwt_secret: Option<SecretString>,
     pub jwt_audience: Option<String>,
+    /// The required `iss` of HS256 JWTs, when set (`PJ_JWT_ISSUER`).
+    pub jwt_issuer: Option<String>,
     pub webhook_secret: Option<SecretString>,
     pub public_url: Option<String>,
     pub runner: RunnerKind,
@@ -124,7 +126,8 @@ impl ServeConfig {
         Ok(ServeConfig {
             auth_tokens: var("PJ_AUTH_TOKENS"),
             jwt_secret: secret("PJ_JWT_SECRET"),
-            jwt_audience: var("PJ_JWT_AUDIENCE"),
+            jwt_audience: var("PJ_JWT_AUDIENCE").map(|a| a.trim().to_owned()),
+            jwt_issuer: var("PJ_JWT_ISSUER").map(|i| i.trim().to_owned()),
             webhook_secret: secret("PJ_WEBHOOK_SECRET"),
             public_url: url("PJ_PUBLIC_URL")?,
             runner,
@@ -240,7 +243,8 @@ pub fn runner_command(configured: Option<&str>) -> String {
     }
 }
 
-fn shell_quote(path: &Path) -> String {
+/// A path as one word for a POSIX shell.
+pub fn shell_quote(path: &Path) -> String {
     let s = path.to_string_lossy();
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))

@@ -28,7 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::config::{ServeConfig, kept_secret, runner_command};
+use crate::config::{ServeConfig, kept_secret, runner_command, shell_quote};
 
 /// How long a received message stays invisible while it is handled.
 const DISPATCH_VISIBILITY: Duration = Duration::from_secs(120);
@@ -87,6 +87,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         auth = auth.with_jwt_secret(
             secret.expose_secret().as_bytes(),
             config.jwt_audience.as_deref(),
+            config.jwt_issuer.as_deref(),
         );
     }
     // Local paths are the way to try the product on one's own machine; a server that other
@@ -94,7 +95,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
     let dev_token_only = auth.is_empty();
     let allow_local_repos = config.allow_local_repos.unwrap_or(dev_token_only);
     if auth.is_empty() {
-        let (token, _) = kept_secret(&data_dir.join("dev-token"), || {
+        let (token, made_now) = kept_secret(&data_dir.join("dev-token"), || {
             let bytes: [u8; 24] = rand::random();
             format!(
                 "pj_dev_{}",
@@ -104,7 +105,10 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         auth = auth
             .with_tokens(&format!("{token}=dev:dev@localhost"))
             .map_err(anyhow::Error::msg)?;
-        dev_token = Some(token);
+        dev_token = Some(DevToken {
+            printable: made_now.then(|| token.clone()),
+            path: data_dir.join("dev-token"),
+        });
     }
 
     let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets(Arc::new(Secrets {
@@ -234,7 +238,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         auth,
         stream_poll: Duration::from_secs(1),
     });
-    print_banner(&base_url, data_dir, dev_token.as_deref());
+    print_banner(&base_url, data_dir, dev_token.as_ref());
 
     let mut http_stop = stop_rx.clone();
     let server = axum::serve(listener, pj_http::router(state)).with_graceful_shutdown(async move {
@@ -261,18 +265,44 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(base_url: &str, data_dir: &Path, dev_token: Option<&str>) {
+/// The development token: printed once, on the start that made it; after that only where it
+/// is kept, so a terminal scrollback or a captured log of later starts does not hold it.
+struct DevToken {
+    /// The token, when this start generated it.
+    printable: Option<String>,
+    /// The file it is kept in (mode 0600).
+    path: PathBuf,
+}
+
+fn print_banner(base_url: &str, data_dir: &Path, dev_token: Option<&DevToken>) {
     println!("Pithy Jaunt is listening on {base_url}");
     println!("  data dir: {}", data_dir.display());
     match dev_token {
-        Some(token) => {
+        Some(DevToken {
+            printable: Some(token),
+            path,
+        }) => {
             println!(
-                "  token:    {token}   (user dev, email dev@localhost; kept in {})",
-                data_dir.join("dev-token").display()
+                "  token:    {token}   (user dev, email dev@localhost; kept in {}, shown this once)",
+                path.display()
             );
             println!("Try it:");
             println!(
                 "  curl -s {base_url}/tasks -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    -d '{{\"repo_url\": \"https://github.com/OWNER/REPO\", \"prompt\": \"Add a CONTRIBUTING.md\"}}'"
+            );
+        }
+        Some(DevToken {
+            printable: None,
+            path,
+        }) => {
+            println!(
+                "  token:    kept in {} (user dev, email dev@localhost)",
+                path.display()
+            );
+            println!("Try it:");
+            println!(
+                "  curl -s {base_url}/tasks -H \"Authorization: Bearer $(cat {})\" -H 'Content-Type: application/json' \\\n    -d '{{\"repo_url\": \"https://github.com/OWNER/REPO\", \"prompt\": \"Add a CONTRIBUTING.md\"}}'",
+                shell_quote(path)
             );
         }
         None => println!("  auth:     PJ_AUTH_TOKENS / PJ_JWT_SECRET"),

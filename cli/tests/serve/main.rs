@@ -726,6 +726,37 @@ async fn a_first_start_with_no_environment_makes_its_secrets_and_keeps_them() {
 }
 
 #[tokio::test]
+async fn the_dev_token_is_printed_on_the_first_start_only_and_later_starts_say_where_it_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join(".pj");
+    let kept_in = data_dir.join("dev-token");
+
+    let mut first = Server::spawn(&data_dir, "127.0.0.1:0", vec![], true).await;
+    let printed = first.banner().await;
+    let token = std::fs::read_to_string(&kept_in).unwrap().trim().to_owned();
+    assert!(
+        printed.contains(&token),
+        "the start that made the token shows it: {printed}"
+    );
+    assert_eq!(first.terminate(), Some(0));
+
+    let second = Server::spawn(&data_dir, "127.0.0.1:0", vec![], true).await;
+    let printed = second.banner().await;
+    assert!(
+        !printed.contains(&token),
+        "a later start must not print the token: {printed}"
+    );
+    assert!(
+        printed.contains(&kept_in.display().to_string()),
+        "a later start says where the token is kept: {printed}"
+    );
+    let server_log = std::fs::read_to_string(data_dir.with_extension("server.log")).unwrap();
+    assert!(!server_log.contains(&token), "nor log it");
+    let (status, _) = second.call("GET", "/tasks", Some(&token), None).await;
+    assert_eq!(status, 200, "the kept token still works");
+}
+
+#[tokio::test]
 async fn a_runner_command_that_does_not_exist_fails_the_task_at_once_saying_what_to_fix() {
     let server = Server::start(&[("PJ_RUNNER_CMD", "/nonexistent/pj-runner run")]).await;
     let task = server.create(ALICE, task_body("anything")).await;

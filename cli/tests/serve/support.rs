@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pj_core::ids::{Attempt, TaskId, WebhookId};
@@ -22,6 +23,8 @@ pub struct Server {
     env: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
     pub client: reqwest::Client,
+    /// Everything the server printed on stdout so far.
+    stdout: Arc<Mutex<String>>,
 }
 
 impl Drop for Server {
@@ -101,11 +104,16 @@ impl Server {
         let mut child = cmd.spawn().expect("pj serve starts");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
+        let printed = Arc::new(Mutex::new(String::new()));
+        let keep = printed.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = String::new();
             let mut sent = false;
             while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                keep.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&line);
                 if !sent && let Some(url) = line.trim().strip_prefix("Pithy Jaunt is listening on ")
                 {
                     let _ = tx.send(url.to_owned());
@@ -134,6 +142,27 @@ impl Server {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("client"),
+            stdout: printed,
+        }
+    }
+
+    /// What the server printed at start, once its banner is complete.
+    pub async fn banner(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let printed = self
+                .stdout
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            // The banner ends with the example's last line, or the auth line without one.
+            if printed.contains("    -d '") || printed.contains("  auth:") {
+                return printed;
+            }
+            if Instant::now() > deadline {
+                panic!("the banner never completed: {printed}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -86,6 +86,9 @@ pub struct MetricsSnapshot {
     /// twice that inside a transaction; base table only (index writes come on top), successful
     /// writes only.
     pub dynamodb_estimated_write_units: f64,
+    /// Items DynamoDB read to answer `Query` and `Scan` calls (their `ScannedCount`: what the
+    /// key condition matched, before any filter), so a test can see how much a query read.
+    pub dynamodb_items_scanned: u64,
 }
 
 impl MetricsSnapshot {
@@ -125,6 +128,9 @@ impl MetricsSnapshot {
             dynamodb_write_units: self.dynamodb_write_units - earlier.dynamodb_write_units,
             dynamodb_estimated_write_units: self.dynamodb_estimated_write_units
                 - earlier.dynamodb_estimated_write_units,
+            dynamodb_items_scanned: self
+                .dynamodb_items_scanned
+                .saturating_sub(earlier.dynamodb_items_scanned),
         }
     }
 }
@@ -245,11 +251,13 @@ impl Intercept for CountingInterceptor {
             let (read, write) = consumed_capacity(output);
             let pending = cfg.load::<PendingWriteUnits>().map_or(0.0, |p| p.0);
             let estimated = (pending - unprocessed_write_units(output)).max(0.0);
-            if read != 0.0 || write != 0.0 || estimated != 0.0 {
+            let scanned = scanned_items(output);
+            if read != 0.0 || write != 0.0 || estimated != 0.0 || scanned != 0 {
                 let mut m = self.metrics.lock();
                 m.dynamodb_read_units += read;
                 m.dynamodb_write_units += write;
                 m.dynamodb_estimated_write_units += estimated;
+                m.dynamodb_items_scanned += scanned;
             }
         }
         Ok(())
@@ -293,6 +301,18 @@ fn unprocessed_write_units(output: &Output) -> f64 {
         .and_then(|o| o.unprocessed_items())
         .map(|u| u.values().flatten().map(request_units).sum())
         .unwrap_or(0.0)
+}
+
+/// The items a `Query` or `Scan` response says were read (`ScannedCount`).
+fn scanned_items(output: &Output) -> u64 {
+    let count = if let Some(o) = output.downcast_ref::<QueryOutput>() {
+        o.scanned_count()
+    } else if let Some(o) = output.downcast_ref::<ScanOutput>() {
+        o.scanned_count()
+    } else {
+        0
+    };
+    u64::try_from(count).unwrap_or(0)
 }
 
 /// Read and write units DynamoDB reported in a response.

@@ -18,9 +18,10 @@ use crate::ports::{
     SecretSource, WebhookReceipt,
 };
 use crate::ratelimit::RateLimiter;
-use crate::redact::{clean_line, redact};
+use crate::redact::{LineCleaner, redact};
 use crate::repos::{Resolver, SystemResolver};
 use crate::signing::{SignatureError, SignatureHeaders};
+use crate::stream::StreamSlots;
 use crate::task::{ExecutionView, Task, TaskError, TaskStatus, Usage};
 use crate::time::parse_rfc3339;
 
@@ -81,6 +82,8 @@ pub struct TaskApi {
     pub limiter: RateLimiter,
     /// Resolves repository hosts for the address rule.
     pub resolver: Arc<dyn Resolver>,
+    /// Open log streams per user (at most [`crate::stream::MAX_STREAMS_PER_USER`]).
+    pub streams: StreamSlots,
 }
 
 impl TaskApi {
@@ -96,6 +99,7 @@ impl TaskApi {
             secrets,
             limiter,
             resolver: Arc::new(SystemResolver),
+            streams: StreamSlots::default(),
         }
     }
 
@@ -310,11 +314,9 @@ impl TaskApi {
         }
         let (task_id, attempt) = addressee(body)?;
         self.verify(&task_id, attempt, headers, body).await?;
-        let event: EventBody = serde_json::from_slice(body)
-            .map_err(|e| AppError::validation("body", format!("not a runner event: {e}")))?;
         let input = Input::Runner {
             attempt,
-            event: event.into_runner_event()?,
+            event: runner_event(body)?,
         };
         let webhook_id = WebhookId::parse(headers.id.unwrap_or_default())?;
         let now = self.engine.now();
@@ -346,13 +348,7 @@ impl TaskApi {
         }
         let (task_id, attempt) = addressee(body)?;
         self.verify(&task_id, attempt, headers, body).await?;
-        let batch: LogBatch = serde_json::from_slice(body)
-            .map_err(|e| AppError::validation("body", format!("not a log batch: {e}")))?;
-        if batch.lines.len() > MAX_LOG_BATCH_LINES {
-            return Err(AppError::PayloadTooLarge(format!(
-                "a log batch may hold at most {MAX_LOG_BATCH_LINES} lines"
-            )));
-        }
+        let batch = decode_log_batch(body)?;
         let task = self.engine.load(&task_id).await.map_err(apply_error)?;
         if attempt > task.attempt {
             return Err(AppError::conflict(format!(
@@ -360,46 +356,7 @@ impl TaskApi {
                 task.attempt
             )));
         }
-        let mut lines = Vec::with_capacity(batch.lines.len());
-        for (i, line) in batch.lines.into_iter().enumerate() {
-            let ts = parse_rfc3339(&line.ts).ok_or_else(|| {
-                ValidationError::new(format!("lines[{i}].ts"), "must be an RFC 3339 timestamp")
-            })?;
-            let stream = LogStream::parse(&line.stream).ok_or_else(|| {
-                ValidationError::new(
-                    format!("lines[{i}].stream"),
-                    "must be stdout, stderr or system",
-                )
-            })?;
-            lines.push(LogLine {
-                attempt,
-                seq: line.seq,
-                ts,
-                stream,
-                text: clean_line(&line.text),
-            });
-        }
-        // A batch that repeats a seq keeps its first line, as a retried batch would.
-        lines.sort_by_key(|l| l.seq);
-        lines.dedup_by_key(|l| l.seq);
-        if let Some(first_over) = lines
-            .iter()
-            .position(|l| l.seq >= MAX_LOG_LINES_PER_ATTEMPT)
-        {
-            let ts = lines[first_over].ts;
-            lines.truncate(first_over);
-            // Stored under the quota's own seq, so however many batches go over, it is there once.
-            lines.push(LogLine {
-                attempt,
-                seq: MAX_LOG_LINES_PER_ATTEMPT,
-                ts,
-                stream: LogStream::System,
-                text: format!(
-                    "[the log of this attempt reached its quota of {MAX_LOG_LINES_PER_ATTEMPT} \
-                     lines; later lines are dropped]"
-                ),
-            });
-        }
+        let lines = batch_lines(batch, attempt)?;
         let sent = lines.len();
         let now = self.engine.now();
         let stored = self
@@ -423,6 +380,88 @@ pub fn apply_error(e: ApplyError) -> AppError {
         ApplyError::Refused(message) => AppError::Conflict(message),
         ApplyError::Internal(e) => AppError::Internal(e),
     }
+}
+
+/// A runner event body read exactly as `POST /webhooks/runner` reads it once the signature
+/// holds: whom it is for and the event. No I/O; for fuzzing and tests.
+pub fn parse_event_body(body: &[u8]) -> Result<(TaskId, Attempt, RunnerEvent), AppError> {
+    let (task, attempt) = addressee(body)?;
+    Ok((task, attempt, runner_event(body)?))
+}
+
+/// A log batch body read exactly as `POST /webhooks/runner/logs` reads it once the signature
+/// holds: whom it is for and its lines, checked, cleaned of secrets, cut, in seq order with a
+/// repeated seq kept once. No I/O; for fuzzing and tests.
+pub fn parse_log_batch(body: &[u8]) -> Result<(TaskId, Attempt, Vec<LogLine>), AppError> {
+    let (task, attempt) = addressee(body)?;
+    let lines = batch_lines(decode_log_batch(body)?, attempt)?;
+    Ok((task, attempt, lines))
+}
+
+fn runner_event(body: &[u8]) -> Result<RunnerEvent, AppError> {
+    let event: EventBody = serde_json::from_slice(body)
+        .map_err(|e| AppError::validation("body", format!("not a runner event: {e}")))?;
+    event.into_runner_event()
+}
+
+fn decode_log_batch(body: &[u8]) -> Result<LogBatch, AppError> {
+    let batch: LogBatch = serde_json::from_slice(body)
+        .map_err(|e| AppError::validation("body", format!("not a log batch: {e}")))?;
+    if batch.lines.len() > MAX_LOG_BATCH_LINES {
+        return Err(AppError::PayloadTooLarge(format!(
+            "a log batch may hold at most {MAX_LOG_BATCH_LINES} lines"
+        )));
+    }
+    Ok(batch)
+}
+
+fn batch_lines(batch: LogBatch, attempt: Attempt) -> Result<Vec<LogLine>, AppError> {
+    let mut lines = Vec::with_capacity(batch.lines.len());
+    for (i, line) in batch.lines.into_iter().enumerate() {
+        let ts = parse_rfc3339(&line.ts).ok_or_else(|| {
+            ValidationError::new(format!("lines[{i}].ts"), "must be an RFC 3339 timestamp")
+        })?;
+        let stream = LogStream::parse(&line.stream).ok_or_else(|| {
+            ValidationError::new(
+                format!("lines[{i}].stream"),
+                "must be stdout, stderr or system",
+            )
+        })?;
+        lines.push(LogLine {
+            attempt,
+            seq: line.seq,
+            ts,
+            stream,
+            text: line.text,
+        });
+    }
+    // A batch that repeats a seq keeps its first line, as a retried batch would.
+    lines.sort_by_key(|l| l.seq);
+    lines.dedup_by_key(|l| l.seq);
+    // Cleaned in order, so a private key printed over several lines is redacted whole.
+    let mut cleaner = LineCleaner::default();
+    for line in &mut lines {
+        line.text = cleaner.clean(&line.text);
+    }
+    if let Some(first_over) = lines
+        .iter()
+        .position(|l| l.seq >= MAX_LOG_LINES_PER_ATTEMPT)
+    {
+        let ts = lines[first_over].ts;
+        lines.truncate(first_over);
+        // Stored under the quota's own seq, so however many batches go over, it is there once.
+        lines.push(LogLine {
+            attempt,
+            seq: MAX_LOG_LINES_PER_ATTEMPT,
+            ts,
+            stream: LogStream::System,
+            text: format!(
+                "[the log of this attempt reached its quota of {MAX_LOG_LINES_PER_ATTEMPT} \
+                 lines; later lines are dropped]"
+            ),
+        });
+    }
+    Ok(lines)
 }
 
 /// Reads only whom a callback is for, to find the key to check it with.
@@ -606,4 +645,64 @@ fn decode_list_cursor(raw: &str) -> Result<ListCursor, AppError> {
         created_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
         id: TaskId::parse(id).map_err(|_| bad())?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn line(seq: u64, text: &str) -> Value {
+        json!({"seq": seq, "ts": "2026-01-01T00:00:00Z", "stream": "stdout", "text": text})
+    }
+
+    #[test]
+    fn a_log_batch_is_read_in_seq_order_with_a_private_key_redacted_across_its_lines() {
+        // Sent out of order, with a repeated seq: stored in order, the first copy kept.
+        let body = json!({"task_id": "tsk_1", "attempt": 2, "lines": [
+            line(3, "MIIEowIBAAKCAQEAsecretbody"),
+            line(1, "key follows"),
+            line(2, "-----BEGIN RSA PRIVATE KEY-----"),
+            line(4, "-----END RSA PRIVATE KEY-----"),
+            line(5, "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"),
+            line(1, "a repeat"),
+        ]});
+        let (task, attempt, lines) = parse_log_batch(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(task.as_str(), "tsk_1");
+        assert_eq!(attempt, Attempt(2));
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "key follows",
+                "-----BEGIN RSA PRIVATE KEY-----[REDACTED]-----END RSA PRIVATE KEY-----",
+                "[REDACTED]",
+                "[REDACTED]-----END RSA PRIVATE KEY-----",
+                "Authorization: Bearer [REDACTED]",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_log_batch_line_that_does_not_parse_is_named_by_its_index_as_sent() {
+        let mut bad = line(1, "x");
+        bad["stream"] = json!("stdin");
+        let body = json!({"task_id": "tsk_1", "attempt": 1, "lines": [line(9, "y"), bad]});
+        match parse_log_batch(&serde_json::to_vec(&body).unwrap()) {
+            Err(AppError::Validation(v)) => assert_eq!(v.field, "lines[1].stream"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_event_body_is_read_as_the_webhook_reads_it() {
+        let body =
+            br#"{"task_id": "tsk_1", "attempt": 1, "type": "task.completed", "branch": "pj/x"}"#;
+        let (_, attempt, event) = parse_event_body(body).unwrap();
+        assert_eq!(attempt, Attempt(1));
+        assert!(matches!(event, RunnerEvent::Completed { .. }));
+        let zero = br#"{"task_id": "tsk_1", "attempt": 0, "type": "task.started"}"#;
+        assert!(parse_event_body(zero).is_err(), "attempts count from 1");
+    }
 }

@@ -118,12 +118,10 @@ impl NewTask {
             Some(v) => Some(parse_model(v)?),
         };
         let notify_email = match opt_str(obj, "notify_email")? {
-            Some(e) if is_email(e) => Some(e.to_owned()),
-            Some(_) => {
-                return Err(ValidationError::new(
-                    "notify_email",
-                    "must be an email address",
-                ));
+            Some(e) => {
+                crate::email::check_address(e)
+                    .map_err(|why| ValidationError::new("notify_email", why))?;
+                Some(e.to_owned())
             }
             None => None,
         };
@@ -234,6 +232,7 @@ impl NewTask {
             notify_pending: Vec::new(),
             notify_touched_at: None,
             notified: Vec::new(),
+            notify_failed: Vec::new(),
             sweep_at: None,
             version: 1,
         };
@@ -364,20 +363,6 @@ pub fn validate_branch(name: &str) -> Result<(), &'static str> {
     }
 }
 
-fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.rsplit_once('@') else {
-        return false;
-    };
-    s.len() <= 254
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
-}
-
 /// The first line of the prompt, cut to a readable length.
 fn title_from_prompt(prompt: &str) -> String {
     let line = prompt
@@ -478,6 +463,37 @@ mod tests {
         assert_eq!(base("notify_email", json!("nope")), "notify_email");
         assert_eq!(base("base_branch", json!("a..b")), "base_branch");
         assert_eq!(base("colour", json!(1)), "colour");
+    }
+
+    #[test]
+    fn when_notify_email_cannot_be_sent_to_should_reject_it_as_the_mailer_would() {
+        let with = |email: &str| {
+            parse(
+                json!({"repo_url": "https://github.com/o/r", "prompt": "p", "notify_email": email}),
+            )
+        };
+        for bad in [
+            "dev@example.com\r\nBcc: evil@example.net",
+            "dev @example.com",
+            "dev@",
+            "josé@example.com",
+            "Dev <dev@example.com>",
+        ] {
+            assert_eq!(with(bad).unwrap_err().field, "notify_email", "{bad:?}");
+        }
+        let long = format!(
+            "{}@{}.com",
+            "a".repeat(64),
+            vec!["c".repeat(63); 3].join(".")
+        );
+        assert_eq!(with(&long).unwrap_err().field, "notify_email");
+        assert_eq!(
+            with("first.last+tag@example.co.uk")
+                .unwrap()
+                .notify_email
+                .as_deref(),
+            Some("first.last+tag@example.co.uk")
+        );
     }
 
     #[test]

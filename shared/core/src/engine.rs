@@ -284,5 +284,6 @@ fn input_name(input: &Input) -> &'static str {
         Input::DeadlinePassed { .. } => "deadline_passed",
         Input::Notified { .. } => "notified",
         Input::NotifyRequeue { .. } => "notify_requeue",
+        Input::NotifyFailed { .. } => "notify_failed",
     }
 }

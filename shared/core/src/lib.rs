@@ -5,8 +5,10 @@
 pub mod api;
 pub mod capacity;
 pub mod create;
+pub mod email;
 pub mod engine;
 pub mod error;
+pub mod fuzz;
 pub mod ids;
 pub mod machine;
 pub mod net;

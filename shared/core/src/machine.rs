@@ -114,6 +114,9 @@ pub enum Input {
     Notified { attempt: Attempt },
     /// The sweeper asked again for an email that did not go out in time.
     NotifyRequeue { attempt: Attempt },
+    /// The completion email of the attempt can never be sent (the mailer refused the address
+    /// for good). The task keeps its status; the email is recorded as not sent.
+    NotifyFailed { attempt: Attempt },
 }
 
 /// Work that must follow a stored transition.
@@ -470,6 +473,15 @@ pub fn transition(
             next.notify_pending.retain(|a| a != attempt);
             if !next.notified.contains(attempt) {
                 next.notified.push(*attempt);
+            }
+        }
+        Input::NotifyFailed { attempt } => {
+            if !task.notify_pending.contains(attempt) {
+                return Err(Refusal::AlreadyDone);
+            }
+            next.notify_pending.retain(|a| a != attempt);
+            if !next.notify_failed.contains(attempt) {
+                next.notify_failed.push(*attempt);
             }
         }
         Input::NotifyRequeue { attempt } => {

@@ -391,10 +391,22 @@ pub struct Email {
     pub html: String,
 }
 
+/// Why an email was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// May pass (the network, a busy server, throttling): the email is tried again later.
+    #[error(transparent)]
+    Retryable(#[from] anyhow::Error),
+    /// Can never be sent as it is (the address is refused for good): recorded as not sent and
+    /// not tried again.
+    #[error("{0}")]
+    Permanent(String),
+}
+
 /// Sends email.
 #[async_trait]
 pub trait Mailer: Send + Sync {
-    async fn send(&self, email: &Email) -> anyhow::Result<()>;
+    async fn send(&self, email: &Email) -> Result<(), MailError>;
 }
 
 /// The deployment's secrets.

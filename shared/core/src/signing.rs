@@ -167,7 +167,8 @@ pub fn verify_with_key(
         .trim()
         .parse()
         .map_err(|_| SignatureError::BadTimestamp)?;
-    if (now_unix - timestamp).abs() > TIMESTAMP_TOLERANCE_SECS {
+    // `abs_diff` cannot overflow: a timestamp at either end of `i64` is merely stale, never a panic.
+    if now_unix.abs_diff(timestamp) > TIMESTAMP_TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!());
@@ -347,6 +348,40 @@ mod tests {
         assert_eq!(
             verify_with_key(&vector_raw_key(), &h, VECTOR_BODY, NOW),
             Err(SignatureError::BadTimestamp)
+        );
+    }
+
+    #[test]
+    fn when_timestamp_is_too_large_for_an_i64_should_reject_as_not_a_unix_time() {
+        let h = headers(VECTOR_ID, "99999999999999999999", VECTOR_SIG);
+        assert_eq!(
+            verify_with_key(&vector_raw_key(), &h, VECTOR_BODY, NOW),
+            Err(SignatureError::BadTimestamp)
+        );
+    }
+
+    #[test]
+    fn when_timestamp_is_at_either_end_of_i64_should_reject_as_stale_without_overflow() {
+        for extreme in [i64::MIN, i64::MAX, i64::MIN + 1] {
+            let ts = extreme.to_string();
+            let h = headers(VECTOR_ID, &ts, VECTOR_SIG);
+            for now in [NOW, 0, -NOW] {
+                assert_eq!(
+                    verify_with_key(&vector_raw_key(), &h, VECTOR_BODY, now),
+                    Err(SignatureError::Stale),
+                    "timestamp {ts} at clock {now}"
+                );
+            }
+        }
+        let h = headers(VECTOR_ID, "-9223372036854775808", VECTOR_SIG);
+        assert_eq!(
+            verify_with_key(&vector_raw_key(), &h, VECTOR_BODY, NOW),
+            Err(SignatureError::Stale)
+        );
+        let h = headers(VECTOR_ID, "9223372036854775807", VECTOR_SIG);
+        assert_eq!(
+            verify_with_key(&vector_raw_key(), &h, VECTOR_BODY, NOW),
+            Err(SignatureError::Stale)
         );
     }
 

@@ -1,17 +1,89 @@
 //! Following a task: its log lines and status changes as one ordered stream, for the
 //! server-sent events of `GET /tasks/{id}/logs/stream`.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::Stream;
 use tokio::sync::broadcast;
 
 use crate::engine::Engine;
-use crate::ids::TaskId;
+use crate::error::AppError;
+use crate::ids::{TaskId, UserId};
 use crate::ports::{LogCursor, LogLine, LogStore};
 use crate::task::Task;
+
+/// The most log streams one user may hold open at once (per process).
+pub const MAX_STREAMS_PER_USER: usize = 8;
+/// What a refused stream is told to wait: long enough for another stream to end.
+pub const STREAM_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Counts the open log streams of each user, so one user cannot hold an unbounded number of
+/// connections and store readers. A stream takes a [`StreamSlot`] before it starts and gives it
+/// back when the slot is dropped: when the stream ends or its client goes away.
+#[derive(Debug, Clone)]
+pub struct StreamSlots {
+    max_per_user: usize,
+    open: Arc<Mutex<HashMap<UserId, usize>>>,
+}
+
+impl StreamSlots {
+    pub fn new(max_per_user: usize) -> Self {
+        StreamSlots {
+            max_per_user: max_per_user.max(1),
+            open: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A slot for one more stream of `user`, or `429` with a `Retry-After`.
+    pub fn acquire(&self, user: &UserId) -> Result<StreamSlot, AppError> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(user.clone()).or_insert(0);
+        if *count >= self.max_per_user {
+            return Err(AppError::RateLimited {
+                retry_after: STREAM_RETRY_AFTER,
+            });
+        }
+        *count += 1;
+        Ok(StreamSlot {
+            user: user.clone(),
+            open: self.open.clone(),
+        })
+    }
+
+    /// How many streams `user` holds open now.
+    pub fn open_for(&self, user: &UserId) -> usize {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(user).copied().unwrap_or(0)
+    }
+}
+
+impl Default for StreamSlots {
+    fn default() -> Self {
+        StreamSlots::new(MAX_STREAMS_PER_USER)
+    }
+}
+
+/// One open stream of a user; dropping it frees the slot.
+#[derive(Debug)]
+pub struct StreamSlot {
+    user: UserId,
+    open: Arc<Mutex<HashMap<UserId, usize>>>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                // An idle user costs no memory.
+                open.remove(&self.user);
+            }
+        }
+    }
+}
 
 /// One event of the stream.
 #[derive(Debug, Clone)]
@@ -134,5 +206,38 @@ impl Follow {
             }
         };
         let _ = tokio::time::timeout(self.poll, woken).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str) -> UserId {
+        UserId::parse(name).unwrap()
+    }
+
+    #[test]
+    fn when_a_user_holds_the_most_streams_the_next_is_rate_limited_until_one_is_dropped() {
+        let slots = StreamSlots::new(2);
+        let first = slots.acquire(&user("alice")).unwrap();
+        let _second = slots.acquire(&user("alice")).unwrap();
+        match slots.acquire(&user("alice")) {
+            Err(AppError::RateLimited { retry_after }) => assert!(retry_after.as_secs() >= 1),
+            other => panic!("expected 429, got {other:?}"),
+        }
+        // Another user is not affected.
+        assert!(slots.acquire(&user("bob")).is_ok());
+        drop(first);
+        assert_eq!(slots.open_for(&user("alice")), 1);
+        assert!(slots.acquire(&user("alice")).is_ok());
+    }
+
+    #[test]
+    fn a_user_whose_streams_all_ended_is_forgotten() {
+        let slots = StreamSlots::new(1);
+        drop(slots.acquire(&user("alice")).unwrap());
+        assert_eq!(slots.open_for(&user("alice")), 0);
+        assert!(slots.open.lock().unwrap().is_empty());
     }
 }

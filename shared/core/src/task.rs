@@ -377,6 +377,10 @@ pub struct Task {
     /// Attempts whose email went out, so a redelivered message sends nothing.
     #[serde(default)]
     pub notified: Vec<Attempt>,
+    /// Attempts whose email can never be sent (the address was refused for good): not sent,
+    /// and not tried again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify_failed: Vec<Attempt>,
     /// When the sweeper should look at this task next; derived, kept for the stores' index.
     #[serde(default)]
     pub sweep_at: Option<DateTime<Utc>>,

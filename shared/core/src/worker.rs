@@ -15,8 +15,8 @@ use crate::ids::{Attempt, TaskId};
 use crate::machine::{self, Input};
 use crate::net::ALLOW_PRIVATE_NETWORKS_VAR;
 use crate::ports::{
-    DispatchError, Email, EnvValue, LogStore, Mailer, QueueMessage, Runner, RunnerEnv, RunnerJob,
-    SecretSource, Secrets,
+    DispatchError, Email, EnvValue, LogStore, MailError, Mailer, QueueMessage, Runner, RunnerEnv,
+    RunnerJob, SecretSource, Secrets,
 };
 use crate::task::{ExecState, Task, TaskStatus};
 use crate::time::rfc3339;
@@ -354,6 +354,8 @@ impl Notifier {
         }
     }
 
+    /// Sends the email of one attempt and records it as sent, or as never to be sent when the
+    /// mailer refuses it for good. An error is one that may pass: the message comes again.
     async fn notify(&self, id: &TaskId, attempt: Attempt) -> anyhow::Result<()> {
         let task = match self.engine.load(id).await {
             Ok(task) => task,
@@ -363,20 +365,26 @@ impl Notifier {
         if !task.notify_pending.contains(&attempt) {
             return Ok(());
         }
-        match completion_email(&task, attempt, &self.engine.settings) {
-            Some(email) => {
-                self.mailer.send(&email).await?;
-                tracing::info!(task_id = %id, %attempt, "completion email sent");
-            }
+        let outcome = match completion_email(&task, attempt, &self.engine.settings) {
+            Some(email) => match self.mailer.send(&email).await {
+                Ok(()) => {
+                    tracing::info!(task_id = %id, %attempt, "completion email sent");
+                    Input::Notified { attempt }
+                }
+                Err(MailError::Retryable(e)) => return Err(e),
+                Err(MailError::Permanent(why)) => {
+                    // Sending again would be refused again: the task keeps its status and the
+                    // email is recorded as not sent.
+                    tracing::warn!(task_id = %id, %attempt, reason = %why, "the completion email can never be sent; recorded as failed, not retried");
+                    Input::NotifyFailed { attempt }
+                }
+            },
             None => {
                 tracing::info!(task_id = %id, %attempt, "no address to send the completion email to");
+                Input::Notified { attempt }
             }
-        }
-        match self
-            .engine
-            .apply_to(task, &Input::Notified { attempt }, None)
-            .await
-        {
+        };
+        match self.engine.apply_to(task, &outcome, None).await {
             Ok(_) | Err(ApplyError::Refused(_)) | Err(ApplyError::NotFound) => Ok(()),
             Err(ApplyError::Internal(e)) => Err(e),
         }
@@ -516,5 +524,226 @@ impl Sweeper {
         task.version += 1;
         self.engine.store.update(&task, expected, None).await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use serde_json::json;
+
+    use super::*;
+    use crate::create::{NewTask, RepoPolicy};
+    use crate::engine::Feed;
+    use crate::ids::{UserId, WebhookId};
+    use crate::machine::{RunnerEvent, transition};
+    use crate::ports::{
+        CreateOutcome, IdempotencyRecord, ListCursor, QueueName, QueueSender, TaskStore,
+        WebhookReceipt, WriteOutcome,
+    };
+    use crate::time::ManualClock;
+
+    /// Tasks in a map, with the store's compare-and-set.
+    #[derive(Default)]
+    struct MemoryStore(Mutex<HashMap<TaskId, Task>>);
+
+    #[async_trait]
+    impl TaskStore for MemoryStore {
+        async fn create(
+            &self,
+            task: &Task,
+            _idempotency: Option<&IdempotencyRecord>,
+        ) -> anyhow::Result<CreateOutcome> {
+            self.0.lock().unwrap().insert(task.id.clone(), task.clone());
+            Ok(CreateOutcome::Created)
+        }
+
+        async fn get(&self, id: &TaskId) -> anyhow::Result<Option<Task>> {
+            Ok(self.0.lock().unwrap().get(id).cloned())
+        }
+
+        async fn list(
+            &self,
+            _owner: &UserId,
+            _status: Option<TaskStatus>,
+            _limit: usize,
+            _after: Option<&ListCursor>,
+        ) -> anyhow::Result<Vec<Task>> {
+            Ok(Vec::new())
+        }
+
+        async fn update(
+            &self,
+            task: &Task,
+            expected_version: u64,
+            _receipt: Option<&WebhookReceipt>,
+        ) -> anyhow::Result<WriteOutcome> {
+            let mut tasks = self.0.lock().unwrap();
+            match tasks.get(&task.id) {
+                Some(stored) if stored.version == expected_version => {
+                    tasks.insert(task.id.clone(), task.clone());
+                    Ok(WriteOutcome::Written)
+                }
+                _ => Ok(WriteOutcome::VersionConflict),
+            }
+        }
+
+        async fn webhook_seen(&self, _id: &WebhookId, _now: DateTime<Utc>) -> anyhow::Result<bool> {
+            Ok(false)
+        }
+
+        async fn remember_webhook(&self, _receipt: &WebhookReceipt) -> anyhow::Result<bool> {
+            Ok(true)
+        }
+
+        async fn due(&self, _now: DateTime<Utc>, _limit: usize) -> anyhow::Result<Vec<Task>> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// A queue that only counts.
+    #[derive(Default)]
+    struct CountingQueue(AtomicUsize);
+
+    #[async_trait]
+    impl QueueSender for CountingQueue {
+        async fn send(&self, _q: QueueName, _body: &str, _delay: Duration) -> anyhow::Result<()> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// A mailer that refuses every email, for good or for now, and counts the tries.
+    struct RefusingMailer {
+        permanent: bool,
+        tries: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Mailer for RefusingMailer {
+        async fn send(&self, _email: &Email) -> Result<(), MailError> {
+            self.tries.fetch_add(1, Ordering::SeqCst);
+            if self.permanent {
+                Err(MailError::Permanent("550 no such mailbox".into()))
+            } else {
+                Err(MailError::Retryable(anyhow::anyhow!("connection reset")))
+            }
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    /// A notifier over a store holding one completed task whose email is pending.
+    async fn completed_task_with(mailer: Arc<RefusingMailer>) -> (Notifier, TaskId) {
+        let settings = Settings::default();
+        let body = json!({"repo_url": "https://github.com/o/r", "prompt": "p", "notify_email": "gone@example.com"});
+        let new = NewTask::parse(&body, RepoPolicy::HttpsOnly).unwrap();
+        let (mut task, _) = new.into_task(
+            UserId::parse("u1").unwrap(),
+            None,
+            3,
+            t0(),
+            &settings.policy,
+        );
+        let a1 = Attempt(1);
+        for input in [
+            Input::Claim { attempt: a1 },
+            Input::Dispatched {
+                attempt: a1,
+                runner_ref: "pid:1".into(),
+            },
+            Input::Runner {
+                attempt: a1,
+                event: RunnerEvent::Completed {
+                    branch: Some("pj/x".into()),
+                    pr_url: None,
+                    usage: None,
+                },
+            },
+        ] {
+            let version = task.version;
+            task = transition(&task, &input, t0(), &settings.policy)
+                .unwrap()
+                .task;
+            task.version = version + 1;
+        }
+        assert_eq!(task.status, TaskStatus::Completed);
+        assert_eq!(task.notify_pending, vec![a1]);
+        let store = Arc::new(MemoryStore::default());
+        store.create(&task, None).await.unwrap();
+        let engine = Engine {
+            store,
+            queue: Arc::new(CountingQueue::default()),
+            clock: Arc::new(ManualClock::new(t0())),
+            feed: Feed::default(),
+            settings: Arc::new(settings),
+            observer: None,
+        };
+        (Notifier { engine, mailer }, task.id)
+    }
+
+    fn notify(task_id: &TaskId) -> QueueMessage {
+        QueueMessage::Notify {
+            task_id: task_id.clone(),
+            attempt: Attempt(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn when_the_mailer_refuses_an_address_for_good_the_email_is_recorded_failed_and_not_retried()
+     {
+        let mailer = Arc::new(RefusingMailer {
+            permanent: true,
+            tries: AtomicUsize::new(0),
+        });
+        let (notifier, id) = completed_task_with(mailer.clone()).await;
+
+        let disposition = notifier.handle(&notify(&id), 1).await;
+
+        assert_eq!(disposition, Disposition::Done, "the message is settled");
+        let task = notifier.engine.load(&id).await.unwrap();
+        assert_eq!(
+            task.status,
+            TaskStatus::Completed,
+            "the task keeps its status"
+        );
+        assert!(task.notify_pending.is_empty());
+        assert_eq!(task.notify_failed, vec![Attempt(1)]);
+        assert!(task.notified.is_empty(), "not recorded as sent");
+        let far = t0() + chrono::Duration::days(30);
+        assert_eq!(
+            machine::overdue_notification(&task, far, &notifier.engine.settings.policy),
+            None,
+            "the sweeper does not ask for it again"
+        );
+
+        // A redelivered message sends nothing more.
+        assert_eq!(notifier.handle(&notify(&id), 2).await, Disposition::Done);
+        assert_eq!(mailer.tries.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn when_the_mailer_fails_for_now_the_email_stays_pending_and_is_retried() {
+        let mailer = Arc::new(RefusingMailer {
+            permanent: false,
+            tries: AtomicUsize::new(0),
+        });
+        let (notifier, id) = completed_task_with(mailer.clone()).await;
+
+        let disposition = notifier.handle(&notify(&id), 1).await;
+
+        assert!(
+            matches!(disposition, Disposition::RetryAfter(_)),
+            "{disposition:?}"
+        );
+        let task = notifier.engine.load(&id).await.unwrap();
+        assert_eq!(task.notify_pending, vec![Attempt(1)]);
+        assert!(task.notify_failed.is_empty());
     }
 }

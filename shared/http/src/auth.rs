@@ -72,15 +72,32 @@ impl Authenticator {
     }
 
     /// Accepts HS256 JWTs signed with `secret` (Supabase-compatible: `sub`, `email`), checking
-    /// `exp` and, when given, the audience.
-    pub fn with_jwt_secret(mut self, secret: &[u8], audience: Option<&str>) -> Self {
+    /// `exp`, `nbf` when present, and, when given, the audience and the issuer.
+    pub fn with_jwt_secret(
+        mut self,
+        secret: &[u8],
+        audience: Option<&str>,
+        issuer: Option<&str>,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 30;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A token that is not valid yet is refused like an expired one.
+        validation.validate_nbf = true;
+        // jsonwebtoken checks `aud` and `iss` only when the token has them: a configured one
+        // must also be a required claim, or a token without it would pass.
+        let mut required = vec!["exp", "sub"];
         match audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        if let Some(iss) = issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
         self.jwt = Some((DecodingKey::from_secret(secret), validation));
         self
     }
@@ -197,6 +214,7 @@ impl Jwks {
         validation.leeway = 30;
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.validate_nbf = true;
         // The audience is checked below, so a Cognito access token's client_id counts too.
         validation.validate_aud = false;
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
@@ -225,6 +243,8 @@ fn jwt_reason(e: &jsonwebtoken::errors::Error) -> &'static str {
     use jsonwebtoken::errors::ErrorKind;
     match e.kind() {
         ErrorKind::ExpiredSignature => "it has expired",
+        ErrorKind::ImmatureSignature => "it is not valid yet",
+        ErrorKind::InvalidIssuer => "its issuer is wrong",
         ErrorKind::InvalidSignature => "its signature is invalid",
         ErrorKind::InvalidAudience => "its audience is wrong",
         ErrorKind::InvalidAlgorithm => "it is not signed with HS256",
@@ -320,7 +340,7 @@ mod tests {
     #[test]
     fn a_supabase_style_jwt_is_accepted() {
         let secret = b"super-secret-jwt-token-with-at-least-32-characters";
-        let auth = Authenticator::default().with_jwt_secret(secret, None);
+        let auth = Authenticator::default().with_jwt_secret(secret, None, None);
         let token = jwt(
             json!({"sub": "8d0f-uuid", "email": "c@example.com", "exp": later(), "aud": "authenticated", "role": "authenticated"}),
             secret,
@@ -335,7 +355,7 @@ mod tests {
     #[test]
     fn when_jwt_is_expired_forged_or_without_sub_should_refuse() {
         let secret = b"super-secret-jwt-token-with-at-least-32-characters";
-        let auth = Authenticator::default().with_jwt_secret(secret, Some("authenticated"));
+        let auth = Authenticator::default().with_jwt_secret(secret, Some("authenticated"), None);
         let expired = jwt(
             json!({"sub": "u", "exp": 1000, "aud": "authenticated"}),
             secret,
@@ -352,6 +372,77 @@ mod tests {
                     .is_err()
             );
         }
+    }
+
+    fn now() -> i64 {
+        later() - 3600
+    }
+
+    const SECRET: &[u8] = b"super-secret-jwt-token-with-at-least-32-characters";
+    const SUPABASE_ISSUER: &str = "https://project.supabase.co/auth/v1";
+
+    fn refusal(auth: &Authenticator, token: &str) -> String {
+        match auth.principal_for_token(token) {
+            Err(AppError::Unauthorized(why)) => why,
+            other => panic!("expected a 401, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn when_jwt_is_not_valid_yet_should_refuse() {
+        let auth = Authenticator::default().with_jwt_secret(SECRET, None, None);
+        let future = jwt(
+            json!({"sub": "u", "exp": later() + 3600, "nbf": later()}),
+            SECRET,
+        );
+        assert!(refusal(&auth, &future).contains("not valid yet"));
+        // Within the leeway, or already valid: accepted.
+        let now_ish = jwt(
+            json!({"sub": "u", "exp": later(), "nbf": now() + 5}),
+            SECRET,
+        );
+        assert!(auth.principal_for_token(&now_ish).is_ok());
+    }
+
+    #[test]
+    fn when_jwt_has_the_wrong_or_no_audience_should_refuse() {
+        let auth = Authenticator::default().with_jwt_secret(SECRET, Some("authenticated"), None);
+        let other = jwt(json!({"sub": "u", "exp": later(), "aud": "anon"}), SECRET);
+        assert!(refusal(&auth, &other).contains("audience"));
+        let none = jwt(json!({"sub": "u", "exp": later()}), SECRET);
+        assert!(auth.principal_for_token(&none).is_err());
+        let right = jwt(
+            json!({"sub": "u", "exp": later(), "aud": "authenticated"}),
+            SECRET,
+        );
+        assert!(auth.principal_for_token(&right).is_ok());
+    }
+
+    #[test]
+    fn when_an_issuer_is_configured_a_jwt_with_another_or_no_issuer_should_be_refused() {
+        let auth = Authenticator::default().with_jwt_secret(SECRET, None, Some(SUPABASE_ISSUER));
+        let wrong = jwt(
+            json!({"sub": "u", "exp": later(), "iss": "https://evil.example/auth/v1"}),
+            SECRET,
+        );
+        assert!(refusal(&auth, &wrong).contains("issuer"));
+        let missing = jwt(json!({"sub": "u", "exp": later()}), SECRET);
+        assert!(auth.principal_for_token(&missing).is_err());
+        let right = jwt(
+            json!({"sub": "u", "exp": later(), "iss": SUPABASE_ISSUER}),
+            SECRET,
+        );
+        assert_eq!(auth.principal_for_token(&right).unwrap().user.as_str(), "u");
+    }
+
+    #[test]
+    fn when_no_issuer_is_configured_any_issuer_is_accepted() {
+        let auth = Authenticator::default().with_jwt_secret(SECRET, None, None);
+        let token = jwt(
+            json!({"sub": "u", "exp": later(), "iss": "https://anyone.example"}),
+            SECRET,
+        );
+        assert!(auth.principal_for_token(&token).is_ok());
     }
 
     #[test]
@@ -441,5 +532,39 @@ mod tests {
                 .with_jwks(r#"{"keys": []}"#, ISSUER, &[])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn when_jwks_token_is_not_valid_yet_should_refuse() {
+        let auth = Authenticator::default()
+            .with_jwks(TEST_JWKS, ISSUER, &["app-client".into()])
+            .unwrap();
+        let future = rs256(
+            json!({"sub": "u", "iss": ISSUER, "aud": "app-client", "exp": later() + 3600, "nbf": later()}),
+            "test-key-1",
+        );
+        assert!(refusal(&auth, &future).contains("not valid yet"));
+        let valid = rs256(
+            json!({"sub": "u", "iss": ISSUER, "aud": "app-client", "exp": later(), "nbf": now() - 60}),
+            "test-key-1",
+        );
+        assert!(auth.principal_for_token(&valid).is_ok());
+    }
+
+    #[test]
+    fn when_jwks_token_has_the_wrong_issuer_or_audience_should_say_which() {
+        let auth = Authenticator::default()
+            .with_jwks(TEST_JWKS, ISSUER, &["app-client".into()])
+            .unwrap();
+        let wrong_iss = rs256(
+            json!({"sub": "u", "iss": "https://evil.example", "aud": "app-client", "exp": later()}),
+            "test-key-1",
+        );
+        assert!(refusal(&auth, &wrong_iss).contains("issuer"));
+        let wrong_aud = rs256(
+            json!({"sub": "u", "iss": ISSUER, "aud": "other", "exp": later()}),
+            "test-key-1",
+        );
+        assert!(refusal(&auth, &wrong_aud).contains("audience"));
     }
 }

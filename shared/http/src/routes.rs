@@ -330,6 +330,8 @@ async fn stream_logs(
         .and_then(|v| v.to_str().ok())
         .or(q.get("cursor").map(String::as_str));
     let after = parse_log_cursor(last_event_id)?;
+    // Held by the stream: freed when it ends or when the client goes away and axum drops it.
+    let slot = state.api.streams.acquire(&caller.0.user)?;
     let events = follow(
         state.api.engine.clone(),
         state.api.logs.clone(),
@@ -337,7 +339,8 @@ async fn stream_logs(
         after,
         state.stream_poll,
     )
-    .map(|item| {
+    .map(move |item| {
+        let _held = &slot;
         Ok(match item {
             Ok(StreamEvent::Log(line)) => Event::default()
                 .event("log")

@@ -344,10 +344,12 @@ impl RateLimits {
 #[derive(Debug, Clone)]
 pub enum StreamAuth {
     /// `PJ_JWT_SECRET` is set: HS256 tokens signed with it (Supabase's legacy secret), with the
-    /// first of `PJ_JWT_AUDIENCE` as the required audience when given.
+    /// first of `PJ_JWT_AUDIENCE` as the required audience and `PJ_JWT_ISSUER` as the required
+    /// issuer, each when given.
     SharedSecret {
         secret: SecretString,
         audience: Option<String>,
+        issuer: Option<String>,
     },
     /// The issuer's keys, from `{PJ_JWT_ISSUER}/.well-known/openid-configuration`, as API
     /// Gateway's JWT authorizer checks them: the issuer exactly and one of `PJ_JWT_AUDIENCE`.
@@ -373,6 +375,8 @@ impl StreamAuth {
             return Ok(StreamAuth::SharedSecret {
                 secret,
                 audience: audiences.into_iter().next(),
+                // Compared with `iss` exactly, as for the JWKS path; any string an issuer uses.
+                issuer: env.get("PJ_JWT_ISSUER").map(|i| i.trim().to_owned()),
             });
         }
         // The issuer is compared with `iss` exactly (Auth0's ends with a slash): kept as given.
@@ -453,8 +457,22 @@ mod tests {
             ("PJ_JWT_AUDIENCE", "authenticated, other"),
         ]);
         match StreamAuth::from_env(&env).unwrap() {
-            StreamAuth::SharedSecret { audience, .. } => {
+            StreamAuth::SharedSecret {
+                audience, issuer, ..
+            } => {
                 assert_eq!(audience.as_deref(), Some("authenticated"));
+                // HS256 tokens are held to the issuer too when one is configured.
+                assert_eq!(issuer.as_deref(), Some("https://issuer.example"));
+            }
+            other => panic!("expected the shared secret, got {other:?}"),
+        }
+        let env = Env::from_pairs([("PJ_JWT_SECRET", "a-secret-of-enough-length-0123456789")]);
+        match StreamAuth::from_env(&env).unwrap() {
+            StreamAuth::SharedSecret {
+                audience, issuer, ..
+            } => {
+                assert_eq!(audience, None);
+                assert_eq!(issuer, None);
             }
             other => panic!("expected the shared secret, got {other:?}"),
         }

@@ -25,8 +25,15 @@ struct Discovery {
 /// from `{issuer}/.well-known/openid-configuration` → `jwks_uri`.
 pub async fn authenticator(auth: &StreamAuth) -> anyhow::Result<Authenticator> {
     match auth {
-        StreamAuth::SharedSecret { secret, audience } => Ok(Authenticator::default()
-            .with_jwt_secret(secret.expose_secret().as_bytes(), audience.as_deref())),
+        StreamAuth::SharedSecret {
+            secret,
+            audience,
+            issuer,
+        } => Ok(Authenticator::default().with_jwt_secret(
+            secret.expose_secret().as_bytes(),
+            audience.as_deref(),
+            issuer.as_deref(),
+        )),
         StreamAuth::Issuer { issuer, audiences } => {
             let jwks = fetch_jwks(issuer)
                 .await

@@ -11,14 +11,15 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use pj_core::ports::{Email, Mailer};
+use pj_core::ports::{Email, MailError, Mailer};
 
 /// How long one SMTP command may take before the send fails (and the notify queue retries).
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Builds the RFC 5322 message of an email: multipart/alternative with the text and HTML
-/// versions.
-fn build_message(email: &Email) -> anyhow::Result<Message> {
+/// versions. A recipient lettre cannot parse is a permanent failure (the same address would be
+/// refused on every try); a bad sender is the operator's to fix, so it stays retryable.
+fn build_message(email: &Email) -> Result<Message, MailError> {
     let from: Mailbox = email.from.parse().map_err(|e| {
         anyhow::anyhow!(
             "the sender address {:?} (PJ_EMAIL_FROM) is not a valid email address: {e}",
@@ -26,10 +27,10 @@ fn build_message(email: &Email) -> anyhow::Result<Message> {
         )
     })?;
     let to: Mailbox = email.to.parse().map_err(|e| {
-        anyhow::anyhow!(
+        MailError::Permanent(format!(
             "the notification address {:?} is not a valid email address: {e}",
             email.to
-        )
+        ))
     })?;
     check_key(&email.idempotency_key)?;
     // The same Message-ID for every send of an attempt lets a mail system that deduplicates
@@ -53,6 +54,7 @@ fn build_message(email: &Email) -> anyhow::Result<Message> {
             email.html.clone(),
         ))
         .context("building the email message")
+        .map_err(MailError::from)
 }
 
 /// The idempotency key names a file and fills a Message-ID, so it must be safe in both.
@@ -100,13 +102,14 @@ impl OutboxMailer {
 
 #[async_trait]
 impl Mailer for OutboxMailer {
-    async fn send(&self, email: &Email) -> anyhow::Result<()> {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
         let bytes = build_message(email)?.formatted();
         let path = self.path_for(&email.idempotency_key)?;
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || write_atomically(&dir, &path, &bytes))
             .await
-            .context("the outbox writer stopped")?
+            .context("the outbox writer stopped")??;
+        Ok(())
     }
 }
 
@@ -289,17 +292,22 @@ fn percent_decode(raw: &str) -> Option<String> {
 
 #[async_trait]
 impl Mailer for SmtpMailer {
-    async fn send(&self, email: &Email) -> anyhow::Result<()> {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
         let message = build_message(email)?;
-        self.transport.send(message).await.with_context(|| {
+        let through = || {
             format!(
                 "sending the email through {}:{} ({})",
                 self.host,
                 self.port,
                 self.security.as_str()
             )
-        })?;
-        Ok(())
+        };
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            // A 5xx answer (no such mailbox, address refused) comes again on every try.
+            Err(e) if e.is_permanent() => Err(MailError::Permanent(format!("{}: {e}", through()))),
+            Err(e) => Err(anyhow::Error::new(e).context(through()).into()),
+        }
     }
 }
 

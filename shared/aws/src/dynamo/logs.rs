@@ -84,6 +84,19 @@ fn decode_line(item: &Item) -> anyhow::Result<LogLine> {
     })
 }
 
+/// The lowest and highest seq of each attempt among `positions`, in order.
+fn attempt_ranges(positions: &BTreeSet<(Attempt, u64)>) -> Vec<(Attempt, u64, u64)> {
+    let mut ranges: Vec<(Attempt, u64, u64)> = Vec::new();
+    for &(attempt, seq) in positions {
+        match ranges.last_mut() {
+            // Positions come sorted, so a seq of the same attempt is the highest so far.
+            Some((a, _, high)) if *a == attempt => *high = seq,
+            _ => ranges.push((attempt, seq, seq)),
+        }
+    }
+    ranges
+}
+
 impl DynamoStore {
     /// The sort keys stored for `task` between `low` and `high`, both included, expired or
     /// not (a line stays stored once, as it first came, until DynamoDB deletes it).
@@ -147,12 +160,16 @@ impl LogStore for DynamoStore {
             .iter()
             .filter(|l| positions.insert((l.attempt, l.seq)))
             .collect();
-        let (Some(first), Some(last)) = (positions.first(), positions.last()) else {
-            return Ok(0);
-        };
-        let stored = self
-            .stored_positions(task, log_sk(first.0, first.1), log_sk(last.0, last.1))
-            .await?;
+        // One bounded query per attempt in the batch (a runner's batch holds one): only the
+        // sort keys between that attempt's lowest and highest seq are read, never the rest of
+        // a long log.
+        let mut stored = HashSet::new();
+        for (attempt, low, high) in attempt_ranges(&positions) {
+            stored.extend(
+                self.stored_positions(task, log_sk(attempt, low), log_sk(attempt, high))
+                    .await?,
+            );
+        }
         let mut requests = Vec::new();
         for line in unique {
             if stored.contains(&log_sk(line.attempt, line.seq)) {
@@ -239,6 +256,25 @@ impl LogStore for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_is_bounded_per_attempt_by_its_own_lowest_and_highest_seq() {
+        let positions: BTreeSet<(Attempt, u64)> = [
+            (Attempt(2), 3),
+            (Attempt(1), 900),
+            (Attempt(1), 905),
+            (Attempt(2), 0),
+            (Attempt(1), 901),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            attempt_ranges(&positions),
+            [(Attempt(1), 900, 905), (Attempt(2), 0, 3)],
+            "attempt 1 past seq 905 and attempt 2 past seq 3 are not read"
+        );
+        assert!(attempt_ranges(&BTreeSet::new()).is_empty());
+    }
 
     #[test]
     fn sort_keys_should_order_like_positions_and_parse_back() {

@@ -145,6 +145,74 @@ async fn a_thousand_line_batch_should_be_written_once_and_a_redelivery_should_wr
 }
 
 #[tokio::test]
+async fn a_batch_after_many_stored_lines_should_read_only_its_own_range_and_dedupe() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let task = TaskId::generate(Utc::now());
+    let keep = sample::now() + TimeDelta::days(7);
+    // A long log of attempt 1, and the start of attempt 2.
+    let earlier: Vec<_> = (0..2_000)
+        .map(|seq| sample::line(1, seq, &format!("early {seq}")))
+        .collect();
+    for chunk in earlier.chunks(1_000) {
+        assert_eq!(store.append(&task, chunk, keep).await.unwrap(), 1_000);
+    }
+    let attempt_two: Vec<_> = (0..50).map(|seq| sample::line(2, seq, "two")).collect();
+    assert_eq!(store.append(&task, &attempt_two, keep).await.unwrap(), 50);
+
+    // A batch that overlaps the end of attempt 1: five stored lines, ten new ones.
+    let batch: Vec<_> = (1_995..2_010)
+        .map(|seq| sample::line(1, seq, "late"))
+        .collect();
+    let before = aws.metrics().snapshot();
+    assert_eq!(
+        store.append(&task, &batch, keep).await.unwrap(),
+        10,
+        "the five stored lines are found, the ten new ones written"
+    );
+    let used = aws.metrics().snapshot().since(&before);
+    assert_eq!(used.operation(service::DYNAMODB, "Query").calls, 1);
+    assert_eq!(
+        used.dynamodb_items_scanned, 5,
+        "the dedupe query reads the batch's own range (seq 1995 to 2009 of attempt 1) only, \
+         not the 2,000 lines before it nor attempt 2"
+    );
+
+    // A redelivery of the same batch: all fifteen found, nothing written, still fifteen read.
+    let before = aws.metrics().snapshot();
+    assert_eq!(store.append(&task, &batch, keep).await.unwrap(), 0);
+    let used = aws.metrics().snapshot().since(&before);
+    assert_eq!(used.dynamodb_items_scanned, 15);
+    assert_eq!(used.operation(service::DYNAMODB, "BatchWriteItem").calls, 0);
+
+    // A batch spanning two attempts is bounded per attempt: not from attempt 1's seq 10
+    // through attempt 2's seq 1, which would read the 2,000 lines between.
+    let mixed = [
+        sample::line(1, 10, "again"),
+        sample::line(1, 12, "again"),
+        sample::line(2, 0, "again"),
+        sample::line(2, 1, "again"),
+    ];
+    let before = aws.metrics().snapshot();
+    assert_eq!(store.append(&task, &mixed, keep).await.unwrap(), 0);
+    let used = aws.metrics().snapshot().since(&before);
+    assert_eq!(
+        used.operation(service::DYNAMODB, "Query").calls,
+        2,
+        "one per attempt"
+    );
+    assert_eq!(used.dynamodb_items_scanned, 3 + 2);
+
+    let all = store.read(&task, None, 5_000, sample::now()).await.unwrap();
+    assert_eq!(all.len(), 2_000 + 10 + 50);
+    assert_eq!(
+        all[1_995].text, "early 1995",
+        "a stored line keeps its first text"
+    );
+    assert_eq!(all[2_000].text, "late");
+}
+
+#[tokio::test]
 async fn a_batch_repeating_a_position_should_store_the_first_line() {
     let aws = aws().await;
     let store = store(&aws).await;

@@ -22,7 +22,7 @@ const TEST_RSA_KEY: &str = include_str!("../../../http/src/testdata/rsa-test-key
 const TEST_JWKS: &str = include_str!("../../../http/src/testdata/jwks.json");
 
 fn dev_auth() -> Authenticator {
-    Authenticator::default().with_jwt_secret(DEV_JWT_SECRET.as_bytes(), Some("authenticated"))
+    Authenticator::default().with_jwt_secret(DEV_JWT_SECRET.as_bytes(), Some("authenticated"), None)
 }
 
 /// A dispatched task whose runner sent the sample's log lines and completed.

@@ -1,4 +1,4 @@
-use pj_core::ports::Mailer;
+use pj_core::ports::{MailError, Mailer};
 use pj_local::OutboxMailer;
 
 use crate::support::{Part, assert_is_the_email, email};
@@ -56,13 +56,23 @@ async fn an_invalid_address_is_an_error_that_names_it() {
 
     let mut bad_to = email("tsk_01hx-3", "x\n");
     bad_to.to = "not an address".to_owned();
-    let err = format!("{:#}", mailer.send(&bad_to).await.expect_err("refused"));
+    let err = mailer.send(&bad_to).await.expect_err("refused");
+    assert!(
+        matches!(err, MailError::Permanent(_)),
+        "a recipient that cannot be parsed never will be: {err:?}"
+    );
+    let err = format!("{err:#}");
     assert!(err.contains("not an address"), "{err}");
     assert!(err.contains("notification address"), "{err}");
 
     let mut bad_from = email("tsk_01hx-3", "x\n");
     bad_from.from = "pj@".to_owned();
-    let err = format!("{:#}", mailer.send(&bad_from).await.expect_err("refused"));
+    let err = mailer.send(&bad_from).await.expect_err("refused");
+    assert!(
+        matches!(err, MailError::Retryable(_)),
+        "a bad sender is the operator's to fix, then sent: {err:?}"
+    );
+    let err = format!("{err:#}");
     assert!(err.contains("PJ_EMAIL_FROM"), "{err}");
 
     assert!(eml_files(dir.path()).is_empty(), "nothing written");

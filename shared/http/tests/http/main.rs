@@ -1,0 +1,8 @@
+//! The router served for real on a loopback port, on the embedded store: what only a running
+//! server shows (a panicking handler, streams that stay open, signatures as headers).
+
+mod support;
+
+mod panics;
+mod signatures;
+mod streams;
