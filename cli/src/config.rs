@@ -6,35 +6,25 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use pj_core::capacity::Capacity;
-use pj_core::machine::MAX_ATTEMPTS_PER_TASK;
-use pj_core::net::NetworkPolicy;
-use pj_core::repos::{RepoPattern, RepoRules};
-use pj_core::task::{ModelSpec, Provider, RunnerKind};
+use pj_app::{CoreConfig, Deployment, Env};
+use pj_core::Settings;
 use secrecy::SecretString;
 
-/// Everything `pj serve` reads from its environment.
+/// Everything `pj serve` reads from its environment: what both deployments share
+/// ([`pj_app::CoreConfig`]), and what only the embedded one has.
 #[derive(Debug)]
 pub struct ServeConfig {
+    pub core: pj_app::CoreConfig,
     pub auth_tokens: Option<String>,
     pub jwt_secret: Option<SecretString>,
     pub jwt_audience: Option<String>,
-    /// The required `iss` of HS256 JWTs, when set (`PJ_JWT_ISSUER`).
     pub jwt_issuer: Option<String>,
     pub webhook_secret: Option<SecretString>,
     pub public_url: Option<String>,
-    pub runner: RunnerKind,
     pub runner_cmd: Option<String>,
-    pub task_timeout: Duration,
-    pub max_attempts: u32,
     pub sweep_interval: Duration,
     pub email_from: String,
     pub smtp_url: Option<SecretString>,
-    pub lost_dispatch_after: Duration,
-    pub dispatch_max_receives: u32,
-    pub rate_limit_per_minute: u32,
-    pub rate_limit_burst: u32,
-    pub default_model: ModelSpec,
     pub github_token: Option<SecretString>,
     /// The remote runners' credentials, under the names of the AWS secret's keys:
     /// `github_app_id`, `github_app_private_key`, `github_app_installation_id`,
@@ -42,138 +32,52 @@ pub struct ServeConfig {
     pub runner_secrets: BTreeMap<String, SecretString>,
     pub openai_api_key: Option<SecretString>,
     pub anthropic_api_key: Option<SecretString>,
-    pub github_api_url: Option<String>,
-    pub openai_base_url: Option<String>,
-    pub anthropic_base_url: Option<String>,
-    pub keep_alive: bool,
     /// `PJ_ALLOW_LOCAL_REPOS`; unset: allowed only while the dev token is the one way in.
     pub allow_local_repos: Option<bool>,
-    /// `PJ_ALLOWED_REPOS` and `PJ_ALLOW_PRIVATE_NETWORKS`.
-    pub repo_rules: RepoRules,
-    /// `PJ_MAX_RUNNING_PER_USER` (default 4) and `PJ_MAX_RUNNING` (default 16).
-    pub capacity: Capacity,
     /// `PJ_WORK_DIR`: where local runners' workspaces go; outside the data dir.
     pub work_dir: Option<PathBuf>,
     /// `PJ_RUNNER_GIT_CONFIG`: a git configuration file handed to local runners.
     pub runner_git_config: Option<PathBuf>,
-}
-
-/// Reads a variable; an empty value counts as unset.
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn secret(name: &str) -> Option<SecretString> {
-    var(name).map(SecretString::from)
-}
-
-/// `true`/`1`/`yes` or `false`/`0`/`no`; anything else stops the start.
-fn flag(name: &str) -> anyhow::Result<Option<bool>> {
-    match var(name) {
-        None => Ok(None),
-        Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(Some(true)),
-            "false" | "0" | "no" => Ok(Some(false)),
-            _ => bail!("{name} must be true or false, not {raw:?}"),
-        },
-    }
-}
-
-fn number<T>(name: &str, default: T, min: T) -> anyhow::Result<T>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-{
-    match var(name) {
-        None => Ok(default),
-        Some(raw) => match raw.trim().parse::<T>() {
-            Ok(v) if v >= min => Ok(v),
-            _ => bail!("{name} must be a whole number of at least {min}, not {raw:?}"),
-        },
-    }
-}
-
-fn url(name: &str) -> anyhow::Result<Option<String>> {
-    match var(name) {
-        None => Ok(None),
-        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-            Ok(Some(u.trim_end_matches('/').to_owned()))
-        }
-        Some(u) => bail!("{name} must be an http:// or https:// URL, not {u:?}"),
-    }
+    /// The remote runner's variables (`PJ_RUNNER=github_actions` or `daytona`).
+    pub remote: Option<pj_remote::RemoteConfig>,
 }
 
 impl ServeConfig {
     pub fn from_env() -> anyhow::Result<Self> {
-        let runner = match var("PJ_RUNNER") {
-            None => RunnerKind::Local,
-            Some(r) => RunnerKind::parse(r.trim()).map_err(|_| {
-                anyhow::anyhow!("PJ_RUNNER must be local, github_actions or daytona, not {r:?}")
-            })?,
-        };
-        let default_model = match var("PJ_DEFAULT_MODEL") {
-            Some(raw) => parse_model(&raw).context("PJ_DEFAULT_MODEL")?,
-            None if var("OPENAI_API_KEY").is_none() && var("ANTHROPIC_API_KEY").is_some() => {
-                ModelSpec {
-                    provider: Provider::Anthropic,
-                    name: "claude-sonnet-4-5".into(),
-                }
-            }
-            None => ModelSpec {
-                provider: Provider::Openai,
-                name: "gpt-4.1".into(),
-            },
-        };
+        Self::read(&Env::process())
+    }
+
+    /// Reads `env`; the error names the variable.
+    pub fn read(env: &Env) -> anyhow::Result<Self> {
+        let core = CoreConfig::from_env(env, Deployment::Embedded)?;
+        let remote =
+            pj_remote::RemoteConfig::from_lookup(core.runner, |n| env.get(n)).map_err(|e| {
+                anyhow::anyhow!("PJ_RUNNER={}: {e}", core.runner.as_str())
+            })?;
         Ok(ServeConfig {
-            auth_tokens: var("PJ_AUTH_TOKENS"),
-            jwt_secret: secret("PJ_JWT_SECRET"),
-            jwt_audience: var("PJ_JWT_AUDIENCE").map(|a| a.trim().to_owned()),
-            jwt_issuer: var("PJ_JWT_ISSUER").map(|i| i.trim().to_owned()),
-            webhook_secret: secret("PJ_WEBHOOK_SECRET"),
-            public_url: url("PJ_PUBLIC_URL")?,
-            runner,
-            runner_cmd: var("PJ_RUNNER_CMD"),
-            task_timeout: Duration::from_secs(number("PJ_TASK_TIMEOUT_SECS", 600u64, 1)?),
-            max_attempts: match number("PJ_MAX_ATTEMPTS", 3u32, 1)? {
-                n if n > MAX_ATTEMPTS_PER_TASK => {
-                    bail!("PJ_MAX_ATTEMPTS must be at most {MAX_ATTEMPTS_PER_TASK}, not {n}")
-                }
-                n => n,
-            },
-            sweep_interval: Duration::from_secs(number("PJ_SWEEP_INTERVAL_SECS", 10u64, 1)?),
-            email_from: var("PJ_EMAIL_FROM")
-                .unwrap_or_else(|| "Pithy Jaunt <pithy-jaunt@localhost>".into()),
-            smtp_url: secret("PJ_SMTP_URL"),
-            lost_dispatch_after: Duration::from_secs(number("PJ_LOST_DISPATCH_SECS", 300u64, 5)?),
-            dispatch_max_receives: number("PJ_DISPATCH_MAX_RECEIVES", 5u32, 1)?,
-            rate_limit_per_minute: number("PJ_RATE_LIMIT_PER_MINUTE", 60u32, 1)?,
-            rate_limit_burst: number("PJ_RATE_LIMIT_BURST", 20u32, 1)?,
-            default_model,
-            github_token: secret("GITHUB_TOKEN"),
-            runner_secrets: runner_secrets()?,
-            openai_api_key: secret("OPENAI_API_KEY"),
-            anthropic_api_key: secret("ANTHROPIC_API_KEY"),
-            github_api_url: url("GITHUB_API_URL")?,
-            openai_base_url: url("OPENAI_BASE_URL")?,
-            anthropic_base_url: url("ANTHROPIC_BASE_URL")?,
-            keep_alive: var("KEEP_ALIVE")
-                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
-            allow_local_repos: flag("PJ_ALLOW_LOCAL_REPOS")?,
-            repo_rules: RepoRules {
-                allowed: match var("PJ_ALLOWED_REPOS") {
-                    None => Vec::new(),
-                    Some(raw) => RepoPattern::parse_list(&raw)
-                        .map_err(|e| anyhow::anyhow!("PJ_ALLOWED_REPOS: {e}"))?,
-                },
-                network: NetworkPolicy {
-                    allow_private: flag("PJ_ALLOW_PRIVATE_NETWORKS")?.unwrap_or(false),
-                },
-            },
-            capacity: Capacity {
-                per_user: Some(number("PJ_MAX_RUNNING_PER_USER", 4u32, 1)?),
-                total: Some(number("PJ_MAX_RUNNING", 16u32, 1)?),
-            },
-            work_dir: var("PJ_WORK_DIR").map(PathBuf::from),
-            runner_git_config: match var("PJ_RUNNER_GIT_CONFIG") {
+            core,
+            remote,
+            auth_tokens: env.get("PJ_AUTH_TOKENS"),
+            jwt_secret: env.secret("PJ_JWT_SECRET"),
+            jwt_audience: env.get("PJ_JWT_AUDIENCE"),
+            jwt_issuer: env.get("PJ_JWT_ISSUER"),
+            webhook_secret: env.secret("PJ_WEBHOOK_SECRET"),
+            public_url: env
+                .url("PJ_PUBLIC_URL")?
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            runner_cmd: env.get("PJ_RUNNER_CMD"),
+            sweep_interval: Duration::from_secs(env.number("PJ_SWEEP_INTERVAL_SECS", 10u64, 1)?),
+            email_from: env
+                .get("PJ_EMAIL_FROM")
+                .unwrap_or_else(|| Settings::default().email_from),
+            smtp_url: env.secret("PJ_SMTP_URL"),
+            github_token: env.secret("GITHUB_TOKEN"),
+            runner_secrets: runner_secrets(env)?,
+            openai_api_key: env.secret("OPENAI_API_KEY"),
+            anthropic_api_key: env.secret("ANTHROPIC_API_KEY"),
+            allow_local_repos: env.boolean("PJ_ALLOW_LOCAL_REPOS")?,
+            work_dir: env.get("PJ_WORK_DIR").map(PathBuf::from),
+            runner_git_config: match env.get("PJ_RUNNER_GIT_CONFIG") {
                 None => None,
                 Some(path) if Path::new(&path).is_file() => Some(PathBuf::from(path)),
                 Some(path) => bail!("PJ_RUNNER_GIT_CONFIG: {path} is not a file"),
@@ -184,7 +88,7 @@ impl ServeConfig {
 
 /// `PJ_GITHUB_APP_ID`, `PJ_GITHUB_APP_PRIVATE_KEY` (the PEM text) or
 /// `PJ_GITHUB_APP_PRIVATE_KEY_FILE`, `PJ_GITHUB_APP_INSTALLATION_ID`, `DAYTONA_API_KEY`.
-fn runner_secrets() -> anyhow::Result<BTreeMap<String, SecretString>> {
+fn runner_secrets(env: &Env) -> anyhow::Result<BTreeMap<String, SecretString>> {
     let mut out = BTreeMap::new();
     let pairs = [
         ("PJ_GITHUB_APP_ID", "github_app_id"),
@@ -196,35 +100,16 @@ fn runner_secrets() -> anyhow::Result<BTreeMap<String, SecretString>> {
         ("DAYTONA_API_KEY", "daytona_api_key"),
     ];
     for (variable, key) in pairs {
-        if let Some(v) = secret(variable) {
+        if let Some(v) = env.secret(variable) {
             out.insert(key.to_owned(), v);
         }
     }
-    if let Some(path) = var("PJ_GITHUB_APP_PRIVATE_KEY_FILE") {
+    if let Some(path) = env.get("PJ_GITHUB_APP_PRIVATE_KEY_FILE") {
         let pem = std::fs::read_to_string(&path)
             .with_context(|| format!("PJ_GITHUB_APP_PRIVATE_KEY_FILE: could not read {path}"))?;
         out.insert("github_app_private_key".into(), SecretString::from(pem));
     }
     Ok(out)
-}
-
-/// `provider/name`, e.g. `openai/gpt-4.1` or `anthropic/claude-sonnet-4-5`.
-fn parse_model(raw: &str) -> anyhow::Result<ModelSpec> {
-    let (provider, name) = raw
-        .split_once('/')
-        .context("must be provider/name, such as openai/gpt-4.1")?;
-    let provider = match provider {
-        "openai" => Provider::Openai,
-        "anthropic" => Provider::Anthropic,
-        other => bail!("the provider must be openai or anthropic, not {other:?}"),
-    };
-    if name.is_empty() {
-        bail!("the model name is empty");
-    }
-    Ok(ModelSpec {
-        provider,
-        name: name.to_owned(),
-    })
 }
 
 /// The runner command: `PJ_RUNNER_CMD`, else `pj-runner run`, preferring the `pj-runner` built

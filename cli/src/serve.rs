@@ -9,24 +9,25 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine as _;
 use pj_core::create::RepoPolicy;
-use pj_core::engine::{Feed, RunnerDefaults};
-use pj_core::machine::{Input, Policy};
+use pj_core::engine::Feed;
+use pj_core::machine::Input;
 use pj_core::ports::{
     LogStore, Mailer, QueueConsumer, QueueMessage, QueueName, QueueSender, Runner, SecretSource,
     Secrets, StaticSecrets, TaskStore,
 };
-use pj_core::ratelimit::RateLimiter;
 use pj_core::signing::MasterSecret;
 use pj_core::task::{ExecState, RunnerKind};
 use pj_core::time::SystemClock;
 use pj_core::worker::{Dispatcher, Disposition, Notifier, Sweeper};
-use pj_core::{Engine, Settings, TaskApi};
+use pj_core::{Engine, TaskApi};
 use pj_http::{AppState, Authenticator};
 use pj_local::{LocalRunner, OutboxMailer, RunnerExit, SmtpMailer};
 use pj_sqlite::{QueueConfig, SqliteStore};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
+
+use pj_app::{carry_out, settle};
 
 use crate::config::{ServeConfig, kept_secret, runner_command, shell_quote};
 
@@ -60,7 +61,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         SqliteStore::open(
             &data_dir.join("pj.db"),
             QueueConfig {
-                max_receives: config.dispatch_max_receives,
+                max_receives: config.core.dispatch_max_receives,
             },
         )
         .context("opening the embedded store")?,
@@ -119,33 +120,16 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         extra: config.runner_secrets.clone(),
     })));
 
-    let settings = Arc::new(Settings {
-        public_url: public_url.clone(),
-        max_attempts: config.max_attempts,
-        policy: Policy {
-            runner: config.runner,
-            task_timeout: chrono::Duration::from_std(config.task_timeout)?,
-            lost_dispatch_after: chrono::Duration::from_std(config.lost_dispatch_after)?,
-            ..Policy::default()
-        },
-        repos: if allow_local_repos {
-            RepoPolicy::AllowLocal
-        } else {
-            RepoPolicy::HttpsOnly
-        },
-        repo_rules: config.repo_rules.clone(),
-        capacity: config.capacity,
-        email_from: config.email_from.clone(),
-        dispatch_max_receives: config.dispatch_max_receives,
-        runner: RunnerDefaults {
-            github_api_url: config.github_api_url.clone(),
-            openai_base_url: config.openai_base_url.clone(),
-            anthropic_base_url: config.anthropic_base_url.clone(),
-            default_model: config.default_model.clone(),
-            keep_alive: config.keep_alive,
-        },
-        ..Settings::default()
-    });
+    let repos = if allow_local_repos {
+        RepoPolicy::AllowLocal
+    } else {
+        RepoPolicy::HttpsOnly
+    };
+    let settings = Arc::new(config.core.settings(
+        Some(&public_url),
+        Some(&config.email_from),
+        repos,
+    ));
 
     let engine = Engine {
         store: store.clone() as Arc<dyn TaskStore>,
@@ -160,11 +144,11 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         engine.clone(),
         logs.clone(),
         secrets.clone(),
-        RateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst),
+        config.core.rate_limits.limiter(),
     ));
 
     let (exit_tx, exit_rx) = mpsc::unbounded_channel::<RunnerExit>();
-    let local_runner = match config.runner {
+    let local_runner = match config.core.runner {
         RunnerKind::Local => Some(Arc::new(
             LocalRunner::new(
                 &runner_command(config.runner_cmd.as_deref()),
@@ -367,17 +351,19 @@ async fn remote_runner(
     secrets: Arc<dyn SecretSource>,
     public_url: &str,
 ) -> anyhow::Result<Arc<dyn Runner>> {
-    let lookup = |name: &str| std::env::var(name).ok();
-    let remote = pj_remote::RemoteRunner::from_lookup(config.runner, lookup, secrets)?
+    let remote_config = config
+        .remote
+        .clone()
         .context("a remote runner was asked for")?;
+    let remote = pj_remote::RemoteRunner::new(remote_config, secrets)?;
     remote
         .check()
         .await
-        .map_err(|e| anyhow::anyhow!("PJ_RUNNER={}: {e}", config.runner.as_str()))?;
+        .map_err(|e| anyhow::anyhow!("PJ_RUNNER={}: {e}", config.core.runner.as_str()))?;
     if is_loopback(public_url) {
         tracing::warn!(
             public_url,
-            runner = config.runner.as_str(),
+            runner = config.core.runner.as_str(),
             "PJ_PUBLIC_URL is a loopback address: a remote runner cannot call back to it; set PJ_PUBLIC_URL to an address it can reach"
         );
     }
@@ -459,7 +445,7 @@ async fn consume<H, F>(
     mut stop: watch::Receiver<bool>,
     handler: H,
 ) where
-    H: Fn(QueueMessage, u32) -> F + Send + Sync + 'static,
+    H: Fn(QueueMessage, u32) -> F + Send + Sync + 'static + Clone,
     F: Future<Output = Disposition> + Send + 'static,
 {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
@@ -488,31 +474,15 @@ async fn consume<H, F>(
                 break;
             };
             let queue = queue.clone();
-            let work = match serde_json::from_str::<QueueMessage>(&message.body) {
-                Ok(parsed) => Some(handler(parsed, message.receive_count)),
-                Err(e) => {
-                    tracing::error!(queue = name.as_str(), error = %e, "a message that is not ours; dropped");
-                    None
-                }
-            };
+            let handler = handler.clone();
             in_flight.spawn(async move {
-                let disposition = match work {
-                    Some(work) => work.await,
-                    None => Disposition::Done,
-                };
-                let result = match disposition {
-                    Disposition::Done => queue.delete(name, &message.receipt).await,
-                    Disposition::RetryAfter(delay) => {
-                        queue.change_visibility(name, &message.receipt, delay).await
-                    }
-                };
-                if let Err(e) = result {
-                    tracing::warn!(
-                        queue = name.as_str(),
-                        error = format!("{e:#}"),
-                        "could not settle a message; it will come again"
-                    );
-                }
+                let settlement = settle(
+                    Some(message.body.as_str()),
+                    message.receive_count,
+                    |parsed, count| handler(parsed, count),
+                )
+                .await;
+                carry_out(queue.as_ref(), name, &message.receipt, settlement).await;
                 drop(permit);
             });
         }

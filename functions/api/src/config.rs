@@ -1,13 +1,11 @@
 //! What `api` reads (infra/README.md, "What the functions get").
 
-use pj_lambda::config::{self, ConfigError, CoreConfig, Env, QueueUrls, RateLimits};
+use pj_lambda::config::{self, ConfigError, CoreConfig, Env, QueueUrls};
 
 pub struct Config {
     pub core: CoreConfig,
     /// `PJ_DISPATCH_QUEUE_URL`, `PJ_NOTIFY_QUEUE_URL`.
     pub queues: QueueUrls,
-    /// `PJ_RATE_LIMIT_PER_MINUTE`, `PJ_RATE_LIMIT_BURST`.
-    pub limits: RateLimits,
 }
 
 impl Config {
@@ -16,7 +14,6 @@ impl Config {
         Ok(Config {
             core: CoreConfig::from_env(&env)?,
             queues: config::queue_urls(&env)?,
-            limits: RateLimits::from_env(&env)?,
         })
     }
 }

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ValidationError;
 use crate::ids::{Attempt, TaskId, UserId};
 use crate::machine::{Effect, Policy};
-use crate::task::{Execution, ModelSpec, Provider, Task, TaskContext, TaskStatus, Usage};
+use crate::task::{Execution, ModelSpec, Task, TaskContext, TaskStatus, Usage};
 use crate::time::parse_rfc3339;
 
 pub const MAX_PROMPT_CHARS: usize = 20_000;
@@ -264,31 +264,10 @@ fn parse_model(v: &Value) -> Result<ModelSpec, ValidationError> {
     let obj = v
         .as_object()
         .ok_or_else(|| ValidationError::new("model", "must be an object with provider and name"))?;
-    let provider = match opt_str(obj, "provider")? {
-        Some("openai") => Provider::Openai,
-        Some("anthropic") => Provider::Anthropic,
-        _ => {
-            return Err(ValidationError::new(
-                "model.provider",
-                "must be openai or anthropic",
-            ));
-        }
-    };
+    let provider = opt_str(obj, "provider")?.unwrap_or_default();
     let name = opt_str(obj, "name")?.unwrap_or_default();
-    let name_ok = (1..=128).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:/-@".contains(&b));
-    if !name_ok {
-        return Err(ValidationError::new(
-            "model.name",
-            "must be a model name such as gpt-4.1 or claude-sonnet-4-5",
-        ));
-    }
-    Ok(ModelSpec {
-        provider,
-        name: name.to_owned(),
-    })
+    ModelSpec::new(provider, name)
+        .map_err(|(part, why)| ValidationError::new(format!("model.{part}"), why))
 }
 
 /// Accepts `https://host/path` without credentials, and in the embedded deployment `file://`

@@ -14,6 +14,11 @@ pub struct RateLimiter {
     buckets: Mutex<HashMap<UserId, (f64, Instant)>>,
 }
 
+/// Tokens a user's bucket gains per minute, unless the deployment says otherwise.
+pub const DEFAULT_PER_MINUTE: u32 = 60;
+/// Tokens a user's bucket holds, unless the deployment says otherwise.
+pub const DEFAULT_BURST: u32 = 20;
+
 /// Buckets kept before full ones are forgotten.
 const MAX_TRACKED_USERS: usize = 10_000;
 

@@ -169,11 +169,52 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// `openai` or `anthropic`.
+    pub fn parse(raw: &str) -> Option<Provider> {
+        match raw {
+            "openai" => Some(Provider::Openai),
+            "anthropic" => Some(Provider::Anthropic),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Openai => "openai",
             Provider::Anthropic => "anthropic",
         }
+    }
+}
+
+impl ModelSpec {
+    /// A model spec from its parts, or which part is wrong (`"provider"` or `"name"`) and why.
+    /// The one rule for a model, whether it comes in a task or in the configuration.
+    pub fn new(provider: &str, name: &str) -> Result<ModelSpec, (&'static str, &'static str)> {
+        let provider =
+            Provider::parse(provider).ok_or(("provider", "must be openai or anthropic"))?;
+        let name_ok = (1..=128).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:/-@".contains(&b));
+        if !name_ok {
+            return Err((
+                "name",
+                "must be a model name such as gpt-4.1 or claude-sonnet-4-5",
+            ));
+        }
+        Ok(ModelSpec {
+            provider,
+            name: name.to_owned(),
+        })
+    }
+
+    /// `provider/name`, as the configuration writes it (`openai/gpt-4.1`).
+    pub fn parse_spec(raw: &str) -> Result<ModelSpec, String> {
+        let (provider, name) = raw
+            .trim()
+            .split_once('/')
+            .ok_or("must be provider/name, such as openai/gpt-4.1")?;
+        ModelSpec::new(provider, name).map_err(|(part, why)| format!("the {part} {why}"))
     }
 }
 

@@ -7,4 +7,4 @@ mod routes;
 
 pub use auth::{Authenticator, GatewayClaims};
 pub use error::ApiError;
-pub use routes::{AppState, router};
+pub use routes::{AppState, RouteGroup, router, routes};

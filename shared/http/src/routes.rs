@@ -46,19 +46,56 @@ const MAX_WEBHOOK_BYTES: usize = MAX_LOG_BATCH_BYTES + 64 * 1024;
 
 /// The whole API.
 pub fn router(state: Shared) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/tasks", post(create_task).get(list_tasks))
-        .route("/tasks/{id}", get(get_task))
-        .route("/tasks/{id}/execute", post(execute))
-        .route("/tasks/{id}/approve", post(approve))
-        .route("/tasks/{id}/cancel", post(cancel))
-        .route("/tasks/{id}/retry", post(retry))
-        .route("/tasks/{id}/executions", get(executions))
-        .route("/tasks/{id}/logs", get(logs))
-        .route("/tasks/{id}/logs/stream", get(stream_logs))
-        .route("/webhooks/runner", post(runner_event))
-        .route("/webhooks/runner/logs", post(runner_logs))
+    routes(
+        state,
+        &[
+            RouteGroup::Users,
+            RouteGroup::RunnerEvents,
+            RouteGroup::RunnerLogs,
+            RouteGroup::LogStream,
+        ],
+    )
+}
+
+/// The routes of the API by who calls them, so that a deployment that splits them (one Lambda
+/// function each) mounts only its own; anything else is the contract's `404`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteGroup {
+    /// Users' task routes (but the log stream) and `GET /healthz`.
+    Users,
+    /// `POST /webhooks/runner`.
+    RunnerEvents,
+    /// `POST /webhooks/runner/logs`.
+    RunnerLogs,
+    /// `GET /tasks/{id}/logs/stream`.
+    LogStream,
+}
+
+impl RouteGroup {
+    fn mount(self, router: Router<Shared>) -> Router<Shared> {
+        match self {
+            RouteGroup::Users => router
+                .route("/healthz", get(healthz))
+                .route("/tasks", post(create_task).get(list_tasks))
+                .route("/tasks/{id}", get(get_task))
+                .route("/tasks/{id}/execute", post(execute))
+                .route("/tasks/{id}/approve", post(approve))
+                .route("/tasks/{id}/cancel", post(cancel))
+                .route("/tasks/{id}/retry", post(retry))
+                .route("/tasks/{id}/executions", get(executions))
+                .route("/tasks/{id}/logs", get(logs)),
+            RouteGroup::RunnerEvents => router.route("/webhooks/runner", post(runner_event)),
+            RouteGroup::RunnerLogs => router.route("/webhooks/runner/logs", post(runner_logs)),
+            RouteGroup::LogStream => router.route("/tasks/{id}/logs/stream", get(stream_logs)),
+        }
+    }
+}
+
+/// The router of `groups` only, with the layers every route has.
+pub fn routes(state: Shared, groups: &[RouteGroup]) -> Router {
+    groups
+        .iter()
+        .fold(Router::new(), |router, group| group.mount(router))
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(middleware::from_fn(log_request))

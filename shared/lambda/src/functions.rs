@@ -13,25 +13,26 @@ use pj_core::TaskApi;
 use pj_core::ports::{Mailer, QueueConsumer, QueueSender, Runner, SecretSource};
 use pj_core::ratelimit::RateLimiter;
 use pj_core::worker::{Dispatcher, Notifier, SweepReport, Sweeper};
-use pj_http::{AppState, Authenticator};
+use pj_http::{AppState, Authenticator, RouteGroup};
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::config::RateLimits;
-use crate::http::{Routes, end_streams_before_deadline, only, with_gateway_claims};
+use crate::http::{end_streams_before_deadline, with_gateway_claims};
 use crate::sqs::QueueWorker;
 use crate::wiring::{Wiring, no_secrets};
 
 /// How long before the invocation's deadline the log stream ends its response.
 pub const STREAM_DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
-fn router(api: TaskApi, auth: Authenticator, stream_poll: Duration, routes: Routes) -> Router {
+/// The function's own routes only: API Gateway sends each function only its routes, and a
+/// function invoked some other way answers anything else with the contract's `404`.
+fn router(api: TaskApi, auth: Authenticator, stream_poll: Duration, group: RouteGroup) -> Router {
     let state = AppState {
         api: Arc::new(api),
         auth,
         stream_poll,
     };
-    only(pj_http::router(Arc::new(state)), routes)
+    pj_http::routes(Arc::new(state), &[group])
 }
 
 fn webhook_limiter() -> RateLimiter {
@@ -41,17 +42,17 @@ fn webhook_limiter() -> RateLimiter {
 
 /// `api`: the users' routes. API Gateway's JWT authorizer verified the caller; the user is the
 /// authorizer's `sub` and `email`.
-pub fn api(wiring: &Wiring, queues: QueueUrls, limits: RateLimits) -> Router {
+pub fn api(wiring: &Wiring, queues: QueueUrls) -> Router {
     let queue: Arc<dyn QueueSender> = wiring.queues(queues);
     let engine = wiring.engine(Some(queue), wiring.settings(None, None));
     let api = TaskApi::new(
         engine,
         wiring.logs(),
         no_secrets(),
-        RateLimiter::new(limits.per_minute, limits.burst),
+        wiring.core.shared.rate_limits.limiter(),
     );
     let auth = Authenticator::default().trusting_gateway();
-    with_gateway_claims(router(api, auth, Duration::from_secs(1), Routes::Users))
+    with_gateway_claims(router(api, auth, Duration::from_secs(1), RouteGroup::Users))
 }
 
 /// `webhook`: the runners' signed events.
@@ -68,7 +69,7 @@ pub fn webhook(wiring: &Wiring, queues: QueueUrls, secret_id: &str) -> Router {
         api,
         Authenticator::default(),
         Duration::from_secs(1),
-        Routes::RunnerEvents,
+        RouteGroup::RunnerEvents,
     )
 }
 
@@ -85,7 +86,7 @@ pub fn log_ingest(wiring: &Wiring, secret_id: &str) -> Router {
         api,
         Authenticator::default(),
         Duration::from_secs(1),
-        Routes::RunnerLogs,
+        RouteGroup::RunnerLogs,
     )
 }
 
@@ -95,7 +96,7 @@ pub fn log_stream(wiring: &Wiring, auth: Authenticator, poll: Duration) -> Route
     let engine = wiring.engine(None, wiring.settings(None, None));
     let api = TaskApi::new(engine, wiring.logs(), no_secrets(), webhook_limiter());
     end_streams_before_deadline(
-        router(api, auth, poll, Routes::LogStream),
+        router(api, auth, poll, RouteGroup::LogStream),
         STREAM_DEADLINE_MARGIN,
     )
 }

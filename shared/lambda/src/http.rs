@@ -1,7 +1,6 @@
-//! The HTTP functions run `pj_http::router`, the same router as `pj serve`, through
-//! `lambda_http`, with three layers of their own: each function answers only its routes, `api`
-//! takes the user from API Gateway's JWT authorizer, and `log-stream` ends its response before
-//! Lambda's time limit.
+//! The HTTP functions run their group of `pj_http`'s routes, the same handlers as `pj serve`,
+//! through `lambda_http`, with two layers of their own: `api` takes the user from API Gateway's
+//! JWT authorizer, and `log-stream` ends its response before Lambda's time limit.
 
 use std::time::{Duration, SystemTime};
 
@@ -9,55 +8,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use futures::StreamExt;
-use http::{Method, header};
+use http::header;
 use lambda_http::request::RequestContext;
-use pj_core::AppError;
-use pj_http::{ApiError, GatewayClaims};
-
-/// Which of the router's routes a function answers; anything else is the contract's `404`.
-/// API Gateway sends each function only its routes; this keeps it so when a function is
-/// invoked some other way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Routes {
-    /// `api`: `/tasks...` (but the stream) and `/healthz`.
-    Users,
-    /// `webhook`: `POST /webhooks/runner`.
-    RunnerEvents,
-    /// `log-ingest`: `POST /webhooks/runner/logs`.
-    RunnerLogs,
-    /// `log-stream`: `GET /tasks/{id}/logs/stream`.
-    LogStream,
-}
-
-impl Routes {
-    pub fn allows(self, method: &Method, path: &str) -> bool {
-        let stream = path.starts_with("/tasks/") && path.ends_with("/logs/stream");
-        match self {
-            Routes::Users => {
-                path == "/healthz" || ((path == "/tasks" || path.starts_with("/tasks/")) && !stream)
-            }
-            Routes::RunnerEvents => path == "/webhooks/runner",
-            Routes::RunnerLogs => path == "/webhooks/runner/logs",
-            Routes::LogStream => stream && *method == Method::GET,
-        }
-    }
-}
-
-/// The router limited to `routes`.
-pub fn only(router: Router, routes: Routes) -> Router {
-    router.layer(middleware::from_fn(
-        move |request: Request, next: Next| async move {
-            if routes.allows(request.method(), request.uri().path()) {
-                next.run(request).await
-            } else {
-                ApiError(AppError::NotFound).into_response()
-            }
-        },
-    ))
-}
+use pj_http::GatewayClaims;
 
 /// The claims API Gateway's JWT authorizer verified, from the request context `lambda_http`
 /// puts in the request's extensions (`requestContext.authorizer.jwt.claims`).

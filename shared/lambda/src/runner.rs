@@ -13,7 +13,7 @@ use pj_remote::{CheckedFirst, RemoteRunner};
 
 use crate::config::{CoreConfig, Env};
 
-/// The runner `core.runner` names, configured from `env`, reading its credentials from
+/// The runner `core.shared.runner` names, configured from `env`, reading its credentials from
 /// `secrets` when it needs them.
 pub fn runner_from_config(
     core: &CoreConfig,
@@ -21,13 +21,13 @@ pub fn runner_from_config(
     secrets: Arc<dyn SecretSource>,
 ) -> Arc<dyn Runner> {
     let lookup = |name: &str| env.get(name);
-    match RemoteRunner::from_lookup(core.runner, lookup, secrets) {
+    match RemoteRunner::from_lookup(core.shared.runner, lookup, secrets) {
         Ok(Some(remote)) => Arc::new(CheckedFirst::new(remote)),
         Ok(None) => misconfigured(
-            core.runner,
+            core.shared.runner,
             "the local runner exists only in pj serve".into(),
         ),
-        Err(e) => misconfigured(core.runner, format!("{e:#}")),
+        Err(e) => misconfigured(core.shared.runner, format!("{e:#}")),
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
+use pj_app::{Settlement, carry_out, settle};
 use pj_core::ports::{QueueConsumer, QueueMessage, QueueName};
 use pj_core::worker::{Dispatcher, Disposition, Notifier};
 use tracing::Instrument;
@@ -63,8 +64,8 @@ pub enum Outcome {
     Done,
     /// Comes again after its new visibility timeout.
     Retry,
-    /// Cannot be read; comes again after the queue's visibility timeout until it reaches the
-    /// dead-letter queue, where an operator can look at it.
+    /// Cannot be read; comes again until it reaches the dead-letter queue, where an operator
+    /// can look at it.
     Undecodable,
 }
 
@@ -119,51 +120,44 @@ impl<H: MessageHandler> QueueWorker<H> {
     }
 
     async fn handle_in_span(&self, message: &SqsMessage, receive_count: u32) -> Outcome {
-        let parsed = message
-            .body
-            .as_deref()
-            .ok_or_else(|| "the message has no body".to_owned())
-            .and_then(|b| serde_json::from_str::<QueueMessage>(b).map_err(|e| e.to_string()));
-        let decoded = match parsed {
-            Ok(decoded) => decoded,
-            Err(why) => {
-                tracing::error!(error = %why, "a queue message could not be read; it will reach the dead-letter queue");
-                return Outcome::Undecodable;
+        let handler = &self.handler;
+        let settlement = settle(message.body.as_deref(), receive_count, |decoded, count| async move {
+            let span = tracing::Span::current();
+            span.record("task_id", tracing::field::display(decoded.task_id()));
+            let (QueueMessage::Dispatch { attempt, .. }
+            | QueueMessage::Stop { attempt, .. }
+            | QueueMessage::Notify { attempt, .. }) = &decoded;
+            span.record("attempt", attempt.0);
+            handler.handle(&decoded, count).await
+        })
+        .await;
+        if settlement == Settlement::Delete {
+            // Lambda deletes what the batch response does not name.
+            return Outcome::Done;
+        }
+        match &message.receipt_handle {
+            Some(receipt) => {
+                carry_out(
+                    self.consumer.as_ref(),
+                    self.handler.queue(),
+                    receipt,
+                    settlement,
+                )
+                .await;
             }
-        };
-        let span = tracing::Span::current();
-        span.record("task_id", tracing::field::display(decoded.task_id()));
-        let (QueueMessage::Dispatch { attempt, .. }
-        | QueueMessage::Stop { attempt, .. }
-        | QueueMessage::Notify { attempt, .. }) = &decoded;
-        span.record("attempt", attempt.0);
-        match self.handler.handle(&decoded, receive_count).await {
-            Disposition::Done => Outcome::Done,
-            Disposition::RetryAfter(delay) => {
-                match &message.receipt_handle {
-                    Some(receipt) => {
-                        if let Err(e) = self
-                            .consumer
-                            .change_visibility(self.handler.queue(), receipt, delay)
-                            .await
-                        {
-                            // It still comes again, after the queue's own visibility timeout.
-                            tracing::warn!(
-                                error = format!("{e:#}"),
-                                "could not set the message's backoff"
-                            );
-                        }
-                    }
-                    None => tracing::warn!(
-                        "a message without a receipt handle keeps the queue's visibility timeout"
-                    ),
-                }
+            None => tracing::warn!(
+                "a message without a receipt handle keeps the queue's visibility timeout"
+            ),
+        }
+        match settlement {
+            Settlement::RetryAfter(delay) => {
                 tracing::info!(
                     retry_after_secs = delay.as_secs_f64(),
                     "the message will come again"
                 );
                 Outcome::Retry
             }
+            _ => Outcome::Undecodable,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pj_aws::{AwsContext, DynamoStore, QueueUrls, SqsQueue};
+use pj_core::create::RepoPolicy;
 use pj_core::engine::{Feed, Observer};
 use pj_core::ports::{
     LogStore, QueueName, QueueSender, SecretSource, Secrets, StaticSecrets, TaskStore,
@@ -131,18 +132,9 @@ impl Wiring {
     /// The core's settings; `public_url` and `email_from` only where the function has them
     /// (`dispatch` and `notify`).
     pub fn settings(&self, public_url: Option<&str>, email_from: Option<&str>) -> Settings {
-        let defaults = Settings::default();
-        Settings {
-            public_url: public_url.map_or(defaults.public_url, str::to_owned),
-            max_attempts: self.core.max_attempts,
-            policy: self.core.policy(),
-            email_from: email_from.map_or(defaults.email_from, str::to_owned),
-            dispatch_max_receives: self.core.dispatch_max_receives,
-            runner: self.core.runner_defaults(),
-            repo_rules: self.core.repo_rules.clone(),
-            capacity: self.core.capacity,
-            ..defaults
-        }
+        self.core
+            .shared
+            .settings(public_url, email_from, RepoPolicy::HttpsOnly)
     }
 
     /// The queues at `urls`.

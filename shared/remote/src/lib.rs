@@ -25,28 +25,55 @@ pub enum RemoteRunner {
     Daytona(Arc<DaytonaRunner>),
 }
 
+/// The typed configuration of a remote runner, read once at start.
+#[derive(Debug, Clone)]
+pub enum RemoteConfig {
+    Github(GithubConfig),
+    Daytona(DaytonaConfig),
+}
+
+impl RemoteConfig {
+    /// The configuration of the runner of `kind` from `lookup` (the environment); `None` for
+    /// `local`. The error names the variable.
+    pub fn from_lookup(
+        kind: RunnerKind,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<RemoteConfig>, String> {
+        Ok(match kind {
+            RunnerKind::Local => None,
+            RunnerKind::GithubActions => Some(RemoteConfig::Github(GithubConfig::from_lookup(
+                lookup,
+            )?)),
+            RunnerKind::Daytona => Some(RemoteConfig::Daytona(DaytonaConfig::from_lookup(
+                lookup,
+            )?)),
+        })
+    }
+}
+
 impl RemoteRunner {
+    /// The runner `config` describes, reading its credentials from `secrets` on use.
+    pub fn new(config: RemoteConfig, secrets: Arc<dyn SecretSource>) -> anyhow::Result<Self> {
+        Ok(match config {
+            RemoteConfig::Github(c) => {
+                RemoteRunner::Github(Arc::new(GithubActionsRunner::new(c, secrets)?))
+            }
+            RemoteConfig::Daytona(c) => {
+                RemoteRunner::Daytona(Arc::new(DaytonaRunner::new(c, secrets)?))
+            }
+        })
+    }
+
     /// The runner of `kind` configured from `lookup` (the environment); `None` for `local`.
     pub fn from_lookup(
         kind: RunnerKind,
         lookup: impl Fn(&str) -> Option<String>,
         secrets: Arc<dyn SecretSource>,
     ) -> anyhow::Result<Option<RemoteRunner>> {
-        Ok(match kind {
-            RunnerKind::Local => None,
-            RunnerKind::GithubActions => {
-                let config = GithubConfig::from_lookup(lookup).map_err(anyhow::Error::msg)?;
-                Some(RemoteRunner::Github(Arc::new(GithubActionsRunner::new(
-                    config, secrets,
-                )?)))
-            }
-            RunnerKind::Daytona => {
-                let config = DaytonaConfig::from_lookup(lookup).map_err(anyhow::Error::msg)?;
-                Some(RemoteRunner::Daytona(Arc::new(DaytonaRunner::new(
-                    config, secrets,
-                )?)))
-            }
-        })
+        match RemoteConfig::from_lookup(kind, lookup).map_err(anyhow::Error::msg)? {
+            None => Ok(None),
+            Some(config) => RemoteRunner::new(config, secrets).map(Some),
+        }
     }
 
     /// Checks the credentials (and Daytona's snapshot); the error says what to fix.

@@ -139,8 +139,14 @@ impl TestApp {
         provision::verify_email_identity(aws.ses(), &domain)
             .await
             .expect("the sender is verified");
-        let core = CoreConfig::from_env(&Env::from_pairs([("PJ_TABLE_NAME", table.as_str())]))
-            .expect("the configuration is valid");
+        let mut core =
+            CoreConfig::from_env(&Env::from_pairs([("PJ_TABLE_NAME", table.as_str())]))
+                .expect("the configuration is valid");
+        // The tests create many tasks quickly.
+        core.shared.rate_limits = RateLimits {
+            per_minute: 6_000,
+            burst: 1_000,
+        };
         TestApp {
             aws,
             core,
@@ -172,11 +178,7 @@ impl TestApp {
     }
 
     pub fn api(&self, wiring: &Wiring) -> Router {
-        let limits = RateLimits {
-            per_minute: 6_000,
-            burst: 1_000,
-        };
-        functions::api(wiring, self.queues.urls.clone(), limits)
+        functions::api(wiring, self.queues.urls.clone())
     }
 
     pub fn webhook(&self, wiring: &Wiring) -> Router {
