@@ -25,6 +25,7 @@
 
 mod dynamo;
 mod metrics;
+#[cfg(feature = "provision")]
 pub mod provision;
 mod secrets;
 mod ses;
@@ -58,56 +59,55 @@ impl AwsContext {
         AwsContext::from_sdk_config(&config)
     }
 
-    /// Like [`AwsContext::from_env`], but every client sends to `endpoint_url` (an emulator).
+    /// Like [`AwsContext::from_env`], but every client sends to `endpoint_url` (an emulator),
+    /// counting its requests: for tests and benchmarks.
     pub async fn with_endpoint(endpoint_url: &str) -> AwsContext {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(endpoint_url)
             .load()
             .await;
-        AwsContext::from_sdk_config(&config)
+        AwsContext::counting(&config)
     }
 
     /// Builds the clients from a loaded configuration, each with its own counting interceptor
     /// feeding one fresh [`AwsMetrics`].
     pub fn from_sdk_config(config: &SdkConfig) -> AwsContext {
-        let metrics = AwsMetrics::default();
-        let counter = metrics.interceptor();
-        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(config)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(config)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let ses = aws_sdk_sesv2::Client::from_conf(
-            aws_sdk_sesv2::config::Builder::from(config)
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let secrets = aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(config)
-                .interceptor(counter)
-                .build(),
-        );
+        AwsContext::build(config, None)
+    }
+
+    /// Clients that count every request and estimate the write units of every write, for
+    /// benchmarks and tests ([`AwsContext::metrics`]); production clients do not pay for it.
+    pub fn counting(config: &SdkConfig) -> AwsContext {
+        AwsContext::build(config, Some(AwsMetrics::default()))
+    }
+
+    fn build(config: &SdkConfig, counting: Option<AwsMetrics>) -> AwsContext {
+        let counter = counting.as_ref().map(AwsMetrics::interceptor);
+        macro_rules! client {
+            ($sdk:ident) => {{
+                let mut builder = $sdk::config::Builder::from(config);
+                if let Some(counter) = &counter {
+                    builder = builder.interceptor(counter.clone());
+                }
+                $sdk::Client::from_conf(builder.build())
+            }};
+        }
         AwsContext {
             config: config.clone(),
-            metrics,
-            dynamodb,
-            sqs,
-            ses,
-            secrets,
+            metrics: counting.unwrap_or_default(),
+            dynamodb: client!(aws_sdk_dynamodb),
+            sqs: client!(aws_sdk_sqs),
+            ses: client!(aws_sdk_sesv2),
+            secrets: client!(aws_sdk_secretsmanager),
         }
     }
 
-    /// The loaded SDK configuration.
     pub fn sdk_config(&self) -> &SdkConfig {
         &self.config
     }
 
-    /// The counters every client of this context feeds.
+    /// The counters the clients of a [`AwsContext::counting`] context feed; always empty for
+    /// production clients.
     pub fn metrics(&self) -> &AwsMetrics {
         &self.metrics
     }
@@ -128,7 +128,7 @@ impl AwsContext {
         &self.secrets
     }
 
-    /// The task and log store on `table` (laid out as [`provision::create_table`] makes it).
+    /// The task and log store on `table` (laid out as `provision::create_table` makes it).
     pub fn dynamo_store(&self, table: impl Into<String>) -> DynamoStore {
         DynamoStore::new(self.dynamodb.clone(), table)
     }

@@ -1,5 +1,5 @@
 //! [`QueueSender`] and [`QueueConsumer`] on SQS. Dead-lettering is the queues' redrive policy
-//! (see [`provision::create_queues`](crate::provision::create_queues)).
+//! (see `provision::create_queues`).
 
 use std::time::Duration;
 

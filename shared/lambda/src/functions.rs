@@ -4,102 +4,19 @@
 //! same builders against the emulator.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use axum::Router;
 use pj_aws::QueueUrls;
-use pj_core::TaskApi;
 use pj_core::ports::{Mailer, QueueConsumer, QueueSender, Runner, SecretSource};
-use pj_core::ratelimit::RateLimiter;
 use pj_core::worker::{Dispatcher, Notifier, SweepReport, Sweeper};
-use pj_http::{AppState, Authenticator, RouteGroup};
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::http::{end_streams_before_deadline, with_gateway_claims};
 use crate::sqs::QueueWorker;
-use crate::wiring::{Wiring, no_secrets};
+use crate::wiring::Wiring;
 
-/// How long before the invocation's deadline the log stream ends its response.
-pub const STREAM_DEADLINE_MARGIN: Duration = Duration::from_secs(10);
-
-/// The function's own routes only: API Gateway sends each function only its routes, and a
-/// function invoked some other way answers anything else with the contract's `404`.
-fn router(api: TaskApi, auth: Authenticator, stream_poll: Duration, group: RouteGroup) -> Router {
-    let state = AppState {
-        api: Arc::new(api),
-        auth,
-        stream_poll,
-    };
-    pj_http::routes(Arc::new(state), &[group])
-}
-
-fn webhook_limiter() -> RateLimiter {
-    // Only `POST /tasks` is rate limited; the runners' routes never consult it.
-    RateLimiter::new(60, 20)
-}
-
-/// `api`: the users' routes. API Gateway's JWT authorizer verified the caller; the user is the
-/// authorizer's `sub` and `email`.
-pub fn api(wiring: &Wiring, queues: QueueUrls) -> Router {
-    let queue: Arc<dyn QueueSender> = wiring.queues(queues);
-    let engine = wiring.engine(Some(queue), wiring.settings(None, None));
-    let api = TaskApi::new(
-        engine,
-        wiring.logs(),
-        no_secrets(),
-        wiring.core.shared.rate_limits.limiter(),
-    );
-    let auth = Authenticator::default().trusting_gateway();
-    with_gateway_claims(router(api, auth, Duration::from_secs(1), RouteGroup::Users))
-}
-
-/// `webhook`: the runners' signed events.
-pub fn webhook(wiring: &Wiring, queues: QueueUrls, secret_id: &str) -> Router {
-    let queue: Arc<dyn QueueSender> = wiring.queues(queues);
-    let engine = wiring.engine(Some(queue), wiring.settings(None, None));
-    let api = TaskApi::new(
-        engine,
-        wiring.logs(),
-        wiring.secrets(secret_id),
-        webhook_limiter(),
-    );
-    router(
-        api,
-        Authenticator::default(),
-        Duration::from_secs(1),
-        RouteGroup::RunnerEvents,
-    )
-}
-
-/// `log-ingest`: the runners' signed log batches.
-pub fn log_ingest(wiring: &Wiring, secret_id: &str) -> Router {
-    let engine = wiring.engine(None, wiring.settings(None, None));
-    let api = TaskApi::new(
-        engine,
-        wiring.logs(),
-        wiring.secrets(secret_id),
-        webhook_limiter(),
-    );
-    router(
-        api,
-        Authenticator::default(),
-        Duration::from_secs(1),
-        RouteGroup::RunnerLogs,
-    )
-}
-
-/// `log-stream`: `GET /tasks/{id}/logs/stream` as server-sent events, for callers `auth`
-/// accepts, polling the table every `poll`, ended before the invocation's deadline.
-pub fn log_stream(wiring: &Wiring, auth: Authenticator, poll: Duration) -> Router {
-    let engine = wiring.engine(None, wiring.settings(None, None));
-    let api = TaskApi::new(engine, wiring.logs(), no_secrets(), webhook_limiter());
-    end_streams_before_deadline(
-        router(api, auth, poll, RouteGroup::LogStream),
-        STREAM_DEADLINE_MARGIN,
-    )
-}
+#[cfg(feature = "http")]
+pub use crate::routers::{STREAM_DEADLINE_MARGIN, api, log_ingest, log_stream, webhook};
 
 /// `dispatch`: starts and stops runners.
 pub fn dispatch(

@@ -17,22 +17,35 @@
 //!   authorizer claims, the end of a stream before the deadline.
 //! - [`jwks`]: the log stream's JWT keys, fetched from the issuer at cold start.
 //! - [`runner`]: the runner of `PJ_RUNNER`.
+//!
+//! Features keep each function's graph to what it uses: `http` (axum, `lambda_http`, pj-http:
+//! the four HTTP functions) and `remote` (pj-remote: `dispatch`). `notify` and `sweeper` take
+//! neither.
 //! - [`logging`]: JSON logs.
 //! - [`samples`]: the ids and development secrets of `events/` and `scripts/dev-aws`.
 
 pub mod config;
 pub mod functions;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http")]
 pub mod jwks;
 pub mod logging;
+#[cfg(feature = "http")]
+mod routers;
+#[cfg(feature = "remote")]
 pub mod runner;
+#[cfg(feature = "dev-tools")]
 pub mod samples;
 pub mod sqs;
 pub mod wiring;
 
+#[cfg(feature = "http")]
 pub use axum::Router;
 pub use config::{ConfigError, CoreConfig, Env};
+#[cfg(feature = "http")]
 pub use pj_http::Authenticator;
+#[cfg(feature = "remote")]
 pub use runner::runner_from_config;
 pub use sqs::{MessageHandler, QueueWorker};
 pub use wiring::{MetricsObserver, Wiring};

@@ -1,7 +1,7 @@
 //! Building the core and its adapters once per execution environment.
 
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,31 +51,6 @@ impl<W: Write + Send> Observer for MetricsObserver<W> {
         if let Err(e) = self.metrics.record_transition(before, after) {
             tracing::warn!(task_id = %after.id, error = %e, "could not write the metrics of a change");
         }
-    }
-}
-
-/// A writer into shared memory, for reading emitted metric lines back (tests, tools).
-#[derive(Debug, Clone, Default)]
-pub struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl SharedBuffer {
-    /// Everything written so far, as text.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-}
-
-impl Write for SharedBuffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

@@ -69,7 +69,7 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    /// The store on `table`, laid out as [`provision::create_table`](crate::provision::create_table)
+    /// The store on `table`, laid out as `provision::create_table`
     /// makes it.
     pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
         DynamoStore {

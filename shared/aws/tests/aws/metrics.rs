@@ -84,7 +84,7 @@ async fn retries_should_be_counted_as_requests_of_one_call() {
         )
         .load()
         .await;
-    let aws = AwsContext::from_sdk_config(&config);
+    let aws = AwsContext::counting(&config);
     let result = aws.dynamodb().list_tables().send().await;
     assert!(result.is_err());
     let stats = aws

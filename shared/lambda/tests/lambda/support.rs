@@ -1,6 +1,7 @@
 //! The shared test app: fresh resources on the emulator, the functions built as their `main`
 //! builds them, the sample events of `events/`, and a runner that records what it is asked.
 
+use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -19,7 +20,6 @@ use pj_core::time::Clock;
 use pj_core::worker::{Dispatcher, Notifier, Sweeper};
 use pj_core::{Attempt, Task, TaskId, WebhookId};
 use pj_lambda::config::{CoreConfig, Env, RateLimits};
-use pj_lambda::wiring::SharedBuffer;
 use pj_lambda::{Authenticator, MetricsObserver, QueueWorker, Router, Wiring, functions, samples};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -161,7 +161,7 @@ impl TestApp {
     /// A function's wiring as its `main` makes it: its own AWS context (and request counters),
     /// metrics into [`TestApp::metrics`].
     pub fn wiring(&self, function: &str) -> Wiring {
-        let aws = AwsContext::from_sdk_config(self.aws.sdk_config());
+        let aws = AwsContext::counting(self.aws.sdk_config());
         let mut wiring = Wiring::new(aws, self.core.clone(), function);
         wiring.observer = Arc::new(MetricsObserver::with_writer(
             &self.core.metrics_namespace,
@@ -446,3 +446,29 @@ impl TestApp {
         (id, key)
     }
 }
+
+/// A writer into shared memory, for reading emitted metric lines back (tests, tools).
+#[derive(Debug, Clone, Default)]
+pub struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
