@@ -94,12 +94,61 @@ async fn a_runner_that_crashes_is_retried_then_fails_with_runner_exited() {
 }
 
 #[tokio::test]
-async fn a_runner_past_its_deadline_times_out() {
-    let server = Server::start(&[("PJ_TASK_TIMEOUT_SECS", "2"), ("PJ_MAX_ATTEMPTS", "1")]).await;
+async fn a_running_attempt_past_its_deadline_fails_the_task_with_timeout_and_no_new_attempt() {
+    // Attempts remain, yet none is started: the agent was at work and a second try would spend
+    // the model budget again.
+    let server = Server::start(&[("PJ_TASK_TIMEOUT_SECS", "2"), ("PJ_MAX_ATTEMPTS", "3")]).await;
     let task = server.create(ALICE, task_body("fake:hang")).await;
     server.wait_for(ALICE, &id(&task), "running", 30).await;
     let done = server.wait_for(ALICE, &id(&task), "failed", 30).await;
     assert_eq!(done["error"]["code"], "timeout");
+    assert_eq!(done["attempt"], 1, "no new attempt after task.started");
+    let (_, execs) = server
+        .call(
+            "GET",
+            &format!("/tasks/{}/executions", id(&task)),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    let execs = execs["executions"].as_array().unwrap().clone();
+    assert_eq!(execs.len(), 1, "{execs:?}");
+    assert_eq!(execs[0]["error"]["code"], "timeout");
+    let mut mails = Vec::new();
+    for _ in 0..100 {
+        mails = server.outbox();
+        if !mails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(mails.len(), 1, "one email for the failed task");
+}
+
+#[tokio::test]
+async fn a_runner_that_never_reports_before_its_deadline_gets_a_new_attempt() {
+    let server = Server::start(&[("PJ_TASK_TIMEOUT_SECS", "2"), ("PJ_MAX_ATTEMPTS", "2")]).await;
+    let task = server.create(ALICE, task_body("fake:mute")).await;
+    let done = server.wait_for(ALICE, &id(&task), "failed", 60).await;
+    assert_eq!(done["error"]["code"], "timeout");
+    assert_eq!(
+        done["attempt"], 2,
+        "the deadline before task.started is infrastructure"
+    );
+    let (_, execs) = server
+        .call(
+            "GET",
+            &format!("/tasks/{}/executions", id(&task)),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    let execs = execs["executions"].as_array().unwrap().clone();
+    assert_eq!(execs.len(), 2, "{execs:?}");
+    assert!(
+        execs.iter().all(|e| e["error"]["code"] == "timeout"),
+        "{execs:?}"
+    );
 }
 
 #[tokio::test]

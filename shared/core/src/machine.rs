@@ -411,7 +411,10 @@ pub fn transition(
                     );
                 }
                 RunnerEvent::Failed { error, usage } => {
-                    if error.is_infrastructure() {
+                    // A runner that reports its own timeout has run its agent: another
+                    // attempt would spend the model budget again, as after `DeadlinePassed`
+                    // on a running attempt.
+                    if error.is_infrastructure() && error.code != codes::TIMEOUT {
                         infrastructure_failure(
                             &mut next,
                             &mut effects,
@@ -464,7 +467,21 @@ pub fn transition(
                     policy.task_timeout.num_seconds()
                 ),
             );
-            infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+            if exec.state == ExecState::Running {
+                // The agent was at work: a second try would spend the model budget again on
+                // the same work, so the task fails here.
+                finish(
+                    &mut next,
+                    &mut effects,
+                    TaskStatus::Failed,
+                    Some(failure),
+                    &None,
+                    now,
+                );
+            } else {
+                // The runner never reported: nothing was spent, the infrastructure failed.
+                infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+            }
         }
         Input::Notified { attempt } => {
             if !task.notify_pending.contains(attempt) {
