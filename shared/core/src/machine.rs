@@ -441,11 +441,25 @@ pub fn transition(
             if !exec.state.may_have_runner() {
                 return Err(Refusal::AlreadyDone);
             }
-            let failure = TaskError::new(
-                codes::RUNNER_EXITED,
-                format!("the runner exited without reporting a result ({detail})"),
-            );
-            infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+            if exec.state == ExecState::Running && exec.deadline.is_some_and(|d| d <= now) {
+                // Killed for its deadline (the local runner does so when the sweeper is late):
+                // the same timeout as `DeadlinePassed`, with no new attempt.
+                let failure = timeout_error(policy);
+                finish(
+                    &mut next,
+                    &mut effects,
+                    TaskStatus::Failed,
+                    Some(failure),
+                    &None,
+                    now,
+                );
+            } else {
+                let failure = TaskError::new(
+                    codes::RUNNER_EXITED,
+                    format!("the runner exited without reporting a result ({detail})"),
+                );
+                infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+            }
         }
         Input::DeadlinePassed { attempt } => {
             let exec = current_open_execution(&mut next, *attempt)?;
@@ -460,13 +474,7 @@ pub fn transition(
                 runner: exec.runner,
                 runner_ref: exec.runner_ref.clone(),
             });
-            let failure = TaskError::new(
-                codes::TIMEOUT,
-                format!(
-                    "the attempt did not finish within {} seconds",
-                    policy.task_timeout.num_seconds()
-                ),
-            );
+            let failure = timeout_error(policy);
             if exec.state == ExecState::Running {
                 // The agent was at work: a second try would spend the model budget again on
                 // the same work, so the task fails here.
@@ -515,6 +523,16 @@ pub fn transition(
         task: next,
         effects,
     })
+}
+
+fn timeout_error(policy: &Policy) -> TaskError {
+    TaskError::new(
+        codes::TIMEOUT,
+        format!(
+            "the attempt did not finish within {} seconds",
+            policy.task_timeout.num_seconds()
+        ),
+    )
 }
 
 fn conflict_status(task: &Task, verb: &str) -> Refusal {

@@ -531,6 +531,35 @@ fn a_deadline_reached_after_the_runner_started_fails_the_task_and_starts_no_new_
 }
 
 #[test]
+fn a_running_attempt_whose_runner_is_killed_past_its_deadline_fails_with_timeout_and_no_new_attempt()
+ {
+    let running = fixture("running");
+    let deadline = running.current_execution().unwrap().deadline.unwrap();
+    let exited = Input::RunnerExited {
+        attempt: A1,
+        detail: "killed by signal 15".into(),
+    };
+    let t = transition(&running, &exited, deadline, &policy()).unwrap();
+    assert_eq!(t.task.status, TaskStatus::Failed);
+    assert_eq!(t.task.attempt, A1);
+    assert_eq!(t.task.error.as_ref().unwrap().code, codes::TIMEOUT);
+    assert_eq!(t.effects, vec![Effect::Notify(A1)]);
+    // Before its deadline, an exit is the infrastructure's failure: a new attempt.
+    let early = transition(
+        &running,
+        &exited,
+        deadline - Duration::seconds(1),
+        &policy(),
+    )
+    .unwrap();
+    assert_eq!(early.task.attempt, Attempt(2));
+    assert_eq!(
+        early.task.executions[0].error.as_ref().unwrap().code,
+        codes::RUNNER_EXITED
+    );
+}
+
+#[test]
 fn a_deadline_reached_before_the_runner_started_starts_a_new_attempt_while_attempts_remain() {
     for name in ["queued_claimed", "queued_dispatched"] {
         let task = fixture(name);
