@@ -2,6 +2,7 @@
 //! over in-memory fakes of their ports and a clock the tests move.
 
 mod api;
+mod engine;
 mod fakes;
 mod worker;
 
