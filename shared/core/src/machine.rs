@@ -600,7 +600,8 @@ fn add_usage(task: &mut Task, usage: Option<&Usage>) {
     }
 }
 
-/// Ends the current attempt and the task with an agent outcome.
+/// Ends the current attempt and the task for good: an agent outcome, a refused dispatch, the
+/// last attempt's infrastructure failure, or a timeout after `task.started`.
 fn finish(
     task: &mut Task,
     effects: &mut Vec<Effect>,
