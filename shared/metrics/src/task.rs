@@ -389,9 +389,29 @@ mod tests {
     }
 
     #[test]
-    fn when_an_attempt_times_out_should_count_the_timeout_and_the_retry() {
+    fn when_a_running_attempt_times_out_should_count_the_timeout_and_the_failure_and_no_retry() {
         let before = running();
         // The deadline is 600 s after the claim at 2 s.
+        let after = at(&before, 700, Input::DeadlinePassed { attempt: A1 });
+        assert_eq!(after.status, TaskStatus::Failed);
+        let m = transition_metrics(&before, &after);
+        assert_eq!(value(&m, names::ATTEMPT_TIMED_OUT), Some(1.0));
+        assert_eq!(value(&m, names::ATTEMPT_RETRIED), None);
+        assert_eq!(value(&m, names::TASK_FAILED), Some(1.0));
+    }
+
+    #[test]
+    fn when_an_attempt_times_out_before_its_runner_started_should_count_the_timeout_and_the_retry()
+    {
+        let claimed = at(&new_task(json!({})), 2, Input::Claim { attempt: A1 });
+        let before = at(
+            &claimed,
+            5,
+            Input::Dispatched {
+                attempt: A1,
+                runner_ref: "run-1".into(),
+            },
+        );
         let after = at(&before, 700, Input::DeadlinePassed { attempt: A1 });
         assert_eq!(after.status, TaskStatus::Queued);
         let m = transition_metrics(&before, &after);
