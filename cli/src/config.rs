@@ -56,6 +56,8 @@ pub struct ServeConfig {
     pub work_dir: Option<PathBuf>,
     /// `PJ_RUNNER_GIT_CONFIG`: a git configuration file handed to local runners.
     pub runner_git_config: Option<PathBuf>,
+    /// `PJ_METRICS_TOKEN`: the bearer token `GET /metrics` needs; unset, it is open.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Reads a variable; an empty value counts as unset.
@@ -177,6 +179,13 @@ impl ServeConfig {
                 None => None,
                 Some(path) if Path::new(&path).is_file() => Some(PathBuf::from(path)),
                 Some(path) => bail!("PJ_RUNNER_GIT_CONFIG: {path} is not a file"),
+            },
+            metrics_token: match var("PJ_METRICS_TOKEN") {
+                None => None,
+                Some(t) if t.trim() != t || t.chars().any(|c| !c.is_ascii_graphic()) => {
+                    bail!("PJ_METRICS_TOKEN must be visible ASCII without spaces")
+                }
+                Some(t) => Some(SecretString::from(t)),
             },
         })
     }

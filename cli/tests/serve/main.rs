@@ -2,7 +2,9 @@
 //! callback protocol, real HTTP.
 
 mod agent;
+mod exposition;
 mod limits;
+mod metrics;
 mod remote;
 mod support;
 mod untrusted;
