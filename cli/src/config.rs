@@ -40,6 +40,8 @@ pub struct ServeConfig {
     pub runner_git_config: Option<PathBuf>,
     /// The remote runner's variables (`PJ_RUNNER=github_actions` or `daytona`).
     pub remote: Option<pj_remote::RemoteConfig>,
+    /// `PJ_METRICS_TOKEN`: the bearer token `GET /metrics` needs; unset, it is open.
+    pub metrics_token: Option<SecretString>,
 }
 
 impl ServeConfig {
@@ -81,6 +83,13 @@ impl ServeConfig {
                 None => None,
                 Some(path) if Path::new(&path).is_file() => Some(PathBuf::from(path)),
                 Some(path) => bail!("PJ_RUNNER_GIT_CONFIG: {path} is not a file"),
+            },
+            metrics_token: match env.get("PJ_METRICS_TOKEN") {
+                None => None,
+                Some(t) if t.chars().any(|c| !c.is_ascii_graphic()) => {
+                    bail!("PJ_METRICS_TOKEN must be visible ASCII without spaces")
+                }
+                Some(t) => Some(SecretString::from(t)),
             },
         })
     }

@@ -12,16 +12,17 @@ use pj_core::create::RepoPolicy;
 use pj_core::engine::Feed;
 use pj_core::machine::Input;
 use pj_core::ports::{
-    LogStore, Mailer, QueueConsumer, QueueMessage, QueueName, QueueSender, Runner, SecretSource,
-    Secrets, StaticSecrets, TaskStore,
+    LogStore, Mailer, QueueConsumer, QueueInspector, QueueMessage, QueueName, QueueSender, Runner,
+    SecretSource, Secrets, StaticSecrets, TaskStore,
 };
 use pj_core::signing::MasterSecret;
 use pj_core::task::{ExecState, RunnerKind};
 use pj_core::time::SystemClock;
 use pj_core::worker::{Dispatcher, Disposition, Notifier, Sweeper};
 use pj_core::{Engine, TaskApi};
-use pj_http::{AppState, Authenticator};
+use pj_http::{AppState, Authenticator, MetricsState};
 use pj_local::{LocalRunner, OutboxMailer, RunnerExit, SmtpMailer};
+use pj_metrics::prometheus::Exporter;
 use pj_sqlite::{QueueConfig, SqliteStore};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
@@ -131,13 +132,16 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         repos,
     ));
 
+    let metrics = Arc::new(Exporter::new(
+        Some(store.clone() as Arc<dyn QueueInspector>),
+    ));
     let engine = Engine {
         store: store.clone() as Arc<dyn TaskStore>,
         queue: store.clone() as Arc<dyn QueueSender>,
         clock: Arc::new(SystemClock),
         feed: Feed::default(),
         settings: settings.clone(),
-        observer: None,
+        observer: Some(metrics.clone()),
     };
     let logs = store.clone() as Arc<dyn LogStore>;
     let api = Arc::new(TaskApi::new(
@@ -222,10 +226,21 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         auth,
         stream_poll: Duration::from_secs(1),
     });
-    print_banner(&base_url, data_dir, dev_token.as_ref());
+    print_banner(
+        &base_url,
+        data_dir,
+        dev_token.as_ref(),
+        config.metrics_token.is_some(),
+    );
+
+    let metrics = MetricsState::new(
+        metrics,
+        config.metrics_token.as_ref().map(|t| t.expose_secret()),
+    );
+    let app = pj_http::router(state).merge(pj_http::metrics_router(Arc::new(metrics)));
 
     let mut http_stop = stop_rx.clone();
-    let server = axum::serve(listener, pj_http::router(state)).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = http_stop.wait_for(|stop| *stop).await;
     });
     let server = tokio::spawn(async move { server.await });
@@ -258,9 +273,19 @@ struct DevToken {
     path: PathBuf,
 }
 
-fn print_banner(base_url: &str, data_dir: &Path, dev_token: Option<&DevToken>) {
+fn print_banner(
+    base_url: &str,
+    data_dir: &Path,
+    dev_token: Option<&DevToken>,
+    metrics_token: bool,
+) {
     println!("Pithy Jaunt is listening on {base_url}");
     println!("  data dir: {}", data_dir.display());
+    if metrics_token {
+        println!("  metrics:  {base_url}/metrics (Authorization: Bearer $PJ_METRICS_TOKEN)");
+    } else {
+        println!("  metrics:  {base_url}/metrics (open: set PJ_METRICS_TOKEN to require a token)");
+    }
     match dev_token {
         Some(DevToken {
             printable: Some(token),

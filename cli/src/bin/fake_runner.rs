@@ -1,7 +1,7 @@
 //! A stand-in runner for tests and demos: speaks the callback protocol of the contract without
 //! touching git or a model. What it does is read from words in `AGENT_PROMPT`:
-//! `fake:fail`, `fake:needs_review`, `fake:crash`, `fake:hang`, `fake:slow=SECS`,
-//! `fake:logs=N`, `fake:leak`; anything else completes with a branch and a pull request URL.
+//! `fake:fail`, `fake:needs_review`, `fake:crash`, `fake:hang`, `fake:mute` (hangs without ever
+//! sending `task.started`), `fake:slow=SECS`, `fake:logs=N`, `fake:leak`; anything else completes with a branch and a pull request URL.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -131,6 +131,11 @@ async fn run(env: Env) -> Result<(), String> {
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;
+    if word(&env.prompt, "mute").is_some() {
+        // A runner that never reports: long enough for any deadline in the tests.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        return Ok(());
+    }
     if event(&client, &env, "task.started", json!({})).await? == 409 {
         return Ok(());
     }

@@ -2,7 +2,9 @@
 //! callback protocol, real HTTP.
 
 mod agent;
+mod exposition;
 mod limits;
+mod metrics;
 mod remote;
 mod support;
 mod untrusted;
@@ -94,12 +96,61 @@ async fn a_runner_that_crashes_is_retried_then_fails_with_runner_exited() {
 }
 
 #[tokio::test]
-async fn a_runner_past_its_deadline_times_out() {
-    let server = Server::start(&[("PJ_TASK_TIMEOUT_SECS", "2"), ("PJ_MAX_ATTEMPTS", "1")]).await;
+async fn a_running_attempt_past_its_deadline_fails_the_task_with_timeout_and_no_new_attempt() {
+    // Attempts remain, yet none is started: the agent was at work and a second try would spend
+    // the model budget again.
+    let server = Server::start(&[("PJ_TASK_TIMEOUT_SECS", "2"), ("PJ_MAX_ATTEMPTS", "3")]).await;
     let task = server.create(ALICE, task_body("fake:hang")).await;
     server.wait_for(ALICE, &id(&task), "running", 30).await;
     let done = server.wait_for(ALICE, &id(&task), "failed", 30).await;
     assert_eq!(done["error"]["code"], "timeout");
+    assert_eq!(done["attempt"], 1, "no new attempt after task.started");
+    let (_, execs) = server
+        .call(
+            "GET",
+            &format!("/tasks/{}/executions", id(&task)),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    let execs = execs["executions"].as_array().unwrap().clone();
+    assert_eq!(execs.len(), 1, "{execs:?}");
+    assert_eq!(execs[0]["error"]["code"], "timeout");
+    let mut mails = Vec::new();
+    for _ in 0..100 {
+        mails = server.outbox();
+        if !mails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(mails.len(), 1, "one email for the failed task");
+}
+
+#[tokio::test]
+async fn a_runner_that_never_reports_before_its_deadline_gets_a_new_attempt() {
+    let server = Server::start(&[("PJ_TASK_TIMEOUT_SECS", "2"), ("PJ_MAX_ATTEMPTS", "2")]).await;
+    let task = server.create(ALICE, task_body("fake:mute")).await;
+    let done = server.wait_for(ALICE, &id(&task), "failed", 60).await;
+    assert_eq!(done["error"]["code"], "timeout");
+    assert_eq!(
+        done["attempt"], 2,
+        "the deadline before task.started is infrastructure"
+    );
+    let (_, execs) = server
+        .call(
+            "GET",
+            &format!("/tasks/{}/executions", id(&task)),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    let execs = execs["executions"].as_array().unwrap().clone();
+    assert_eq!(execs.len(), 2, "{execs:?}");
+    assert!(
+        execs.iter().all(|e| e["error"]["code"] == "timeout"),
+        "{execs:?}"
+    );
 }
 
 #[tokio::test]
@@ -121,14 +172,24 @@ async fn cancelling_a_running_task_stops_it_and_its_later_events_change_nothing(
         .call("POST", &format!("/tasks/{tid}/cancel"), Some(ALICE), None)
         .await;
     assert_eq!(status, 409);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The stopped runner's exit is the last thing that could still act on the task; after
+    // it, a task created later is dispatched, finished and mailed: the queues have worked
+    // through anything the cancel could have caused.
+    server.wait_for_log(&["runner ended", &tid], 30).await;
+    let marker = server.later_marker(ALICE, 30).await;
     let after = server.task(ALICE, &tid).await;
     assert_eq!(after["status"], "cancelled");
     assert_eq!(
         after["attempt"], 1,
         "a cancelled task starts no new attempt"
     );
-    assert!(server.outbox().is_empty(), "no email for a cancelled task");
+    assert_eq!(
+        after["updated_at"], cancelled["updated_at"],
+        "nothing changed the task after its cancel"
+    );
+    let mails = server.outbox();
+    assert_eq!(mails.len(), 1, "only the marker's email: {mails:?}");
+    assert!(mails[0].1.contains(id(&marker).as_str()), "{}", mails[0].1);
 }
 
 #[tokio::test]
@@ -141,8 +202,24 @@ async fn execute_approve_and_retry_follow_the_contract() {
             json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false}),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(server.task(ALICE, &id(&idle)).await["status"], "queued");
+    // A task created after it runs to its end: had the idle one been dispatched, it would
+    // have been claimed by now.
+    server.later_marker(ALICE, 30).await;
+    let still = server.task(ALICE, &id(&idle)).await;
+    assert_eq!(still["status"], "queued");
+    assert_eq!(
+        still["updated_at"], idle["updated_at"],
+        "not dispatched: {still}"
+    );
+    let (_, execs) = server
+        .call(
+            "GET",
+            &format!("/tasks/{}/executions", id(&idle)),
+            Some(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(execs["executions"], json!([]), "no attempt was started");
     let (status, _) = server
         .call(
             "POST",
@@ -461,8 +538,15 @@ async fn a_server_killed_while_a_task_runs_finishes_it_after_restart_without_dou
     let lines = server.logs(ALICE, &tid).await;
     let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, vec![0, 1, 2, 3]);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(server.outbox().len(), 1);
+    server.wait_for_mails(1, 30).await;
+    // A task created later is finished and mailed: a second email of the first would have
+    // gone out by then.
+    let marker = server.later_marker(ALICE, 30).await;
+    let mails = server.outbox();
+    let about = |task: &str| mails.iter().filter(|(_, eml)| eml.contains(task)).count();
+    assert_eq!(about(&tid), 1, "one email for the task: {mails:?}");
+    assert_eq!(about(&id(&marker)), 1, "{mails:?}");
+    assert_eq!(mails.len(), 2, "{mails:?}");
 }
 
 #[tokio::test]

@@ -279,6 +279,52 @@ impl Server {
         page["lines"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Waits until the outbox holds at least `n` emails, failing after `secs`; returns them.
+    pub async fn wait_for_mails(&self, n: usize, secs: u64) -> Vec<(String, String)> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let mails = self.outbox();
+            if mails.len() >= n {
+                return mails;
+            }
+            if Instant::now() > deadline {
+                panic!("the outbox never held {n} emails: {mails:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until a line of the server's log contains every one of `needles`, failing after
+    /// `secs`.
+    pub async fn wait_for_log(&self, needles: &[&str], secs: u64) {
+        let path = self.data_dir.with_extension("server.log");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let log = std::fs::read_to_string(&path).unwrap_or_default();
+            if log.lines().any(|l| needles.iter().all(|n| l.contains(n))) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the server never logged {needles:?}; see {}",
+                    path.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Creates a task that completes at once and waits for it and its email: a point in time
+    /// after which the queues have worked through whatever was sent before it.
+    pub async fn later_marker(&self, token: &str, secs: u64) -> Value {
+        let before = self.outbox().len();
+        let marker = self.create(token, task_body("a marker task")).await;
+        let id = marker["id"].as_str().expect("id").to_owned();
+        let done = self.wait_for(token, &id, "completed", secs).await;
+        self.wait_for_mails(before + 1, secs).await;
+        done
+    }
+
     pub fn outbox(&self) -> Vec<(String, String)> {
         let mut mails: Vec<(String, String)> = std::fs::read_dir(self.data_dir.join("outbox"))
             .map(|dir| {

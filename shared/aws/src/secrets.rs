@@ -2,17 +2,19 @@
 //! and refreshed after a TTL.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
+use chrono::{DateTime, Utc};
 use pj_core::ports::{SecretSource, Secrets};
 use pj_core::signing::MasterSecret;
+use pj_core::time::{Clock, SystemClock};
 use secrecy::SecretString;
 use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 /// How long a read secret is served before it is read again.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
@@ -20,7 +22,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(60 * 60);
 /// After a failed refresh, callers get the cached value without a new try for this long, so
 /// an outage of Secrets Manager does not turn every request into a slow failing call.
-const RETRY_AFTER: Duration = Duration::from_secs(10);
+const RETRY_AFTER: chrono::Duration = chrono::Duration::seconds(10);
 
 /// The deployment's secrets from one Secrets Manager secret holding a JSON object:
 /// `webhook_master_secret`, `github_token`, `openai_api_key`, `anthropic_api_key`, and any
@@ -30,20 +32,38 @@ const RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Concurrent callers share one read. When a refresh fails, the cached value is served (with a
 /// warning in the log) while it is younger than the hard limit; after that the error comes
 /// through. No secret value is ever put in an error or a log line.
-#[derive(Debug)]
+///
+/// Ages are counted on the core's [`Clock`] (the system clock unless [`Self::with_clock`]
+/// says otherwise), so tests move time instead of sleeping.
 pub struct SecretsManagerSource {
     client: Client,
     secret_id: String,
     ttl: Duration,
     max_stale: Duration,
+    clock: Arc<dyn Clock>,
     cache: Mutex<Cache>,
+}
+
+impl fmt::Debug for SecretsManagerSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsManagerSource")
+            .field("secret_id", &self.secret_id)
+            .field("ttl", &self.ttl)
+            .field("max_stale", &self.max_stale)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
 struct Cache {
-    value: Option<(Arc<Secrets>, Instant)>,
+    value: Option<(Arc<Secrets>, DateTime<Utc>)>,
     /// No refresh is tried before this, after a failed one.
-    quiet_until: Option<Instant>,
+    quiet_until: Option<DateTime<Utc>>,
+}
+
+/// How long after `then` it is `now`; zero when the clock went back.
+fn elapsed(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or_default()
 }
 
 impl SecretsManagerSource {
@@ -53,8 +73,15 @@ impl SecretsManagerSource {
             secret_id: secret_id.into(),
             ttl: DEFAULT_TTL,
             max_stale: DEFAULT_MAX_STALE,
+            clock: Arc::new(SystemClock),
             cache: Mutex::new(Cache::default()),
         }
+    }
+
+    /// The clock that ages the cached value (the system clock by default).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> SecretsManagerSource {
+        self.clock = clock;
+        self
     }
 
     /// How long a read value is served before the next read.
@@ -132,9 +159,9 @@ impl SecretSource for SecretsManagerSource {
     async fn secrets(&self) -> anyhow::Result<Arc<Secrets>> {
         // Held across the read, so callers arriving meanwhile wait for it and share it.
         let mut cache = self.cache.lock().await;
-        let now = Instant::now();
+        let now = self.clock.now();
         if let Some((value, read_at)) = &cache.value {
-            let age = now.duration_since(*read_at);
+            let age = elapsed(now, *read_at);
             let quiet = cache.quiet_until.is_some_and(|until| now < until);
             if age < self.ttl || (quiet && age < self.max_stale.max(self.ttl)) {
                 return Ok(value.clone());
@@ -143,7 +170,7 @@ impl SecretSource for SecretsManagerSource {
         match self.fetch().await {
             Ok(secrets) => {
                 let secrets = Arc::new(secrets);
-                cache.value = Some((secrets.clone(), Instant::now()));
+                cache.value = Some((secrets.clone(), self.clock.now()));
                 cache.quiet_until = None;
                 Ok(secrets)
             }
@@ -151,14 +178,14 @@ impl SecretSource for SecretsManagerSource {
                 let cached = cache
                     .value
                     .clone()
-                    .filter(|(_, read_at)| now.duration_since(*read_at) < self.max_stale);
+                    .filter(|(_, read_at)| elapsed(now, *read_at) < self.max_stale);
                 let Some((value, read_at)) = cached else {
                     return Err(e);
                 };
                 let error = format!("{e:#}");
                 tracing::warn!(
                     secret_id = %self.secret_id,
-                    age_secs = now.duration_since(read_at).as_secs(),
+                    age_secs = elapsed(now, read_at).as_secs(),
                     error = %error,
                     "could not refresh the secrets; serving the cached ones"
                 );

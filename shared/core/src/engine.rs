@@ -130,6 +130,29 @@ pub enum ApplyError {
 pub trait Observer: Send + Sync {
     fn created(&self, task: &Task);
     fn changed(&self, before: &Task, after: &Task);
+    /// Told of every runner callback answered: `refused` is the error code of a refusal
+    /// ([`crate::AppError::code`]), `None` when it was accepted. Ignored unless overridden.
+    fn callback(&self, callback: Callback, refused: Option<&'static str>) {
+        let _ = (callback, refused);
+    }
+}
+
+/// A runner callback endpoint, for [`Observer::callback`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Callback {
+    /// `POST /webhooks/runner`.
+    Event,
+    /// `POST /webhooks/runner/logs`.
+    Logs,
+}
+
+impl Callback {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Callback::Event => "event",
+            Callback::Logs => "logs",
+        }
+    }
 }
 
 /// How often a write is redone after losing a compare-and-set race.

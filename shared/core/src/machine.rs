@@ -411,7 +411,10 @@ pub fn transition(
                     );
                 }
                 RunnerEvent::Failed { error, usage } => {
-                    if error.is_infrastructure() {
+                    // A runner that reports its own timeout has run its agent: another
+                    // attempt would spend the model budget again, as after `DeadlinePassed`
+                    // on a running attempt.
+                    if error.is_infrastructure() && error.code != codes::TIMEOUT {
                         infrastructure_failure(
                             &mut next,
                             &mut effects,
@@ -438,11 +441,25 @@ pub fn transition(
             if !exec.state.may_have_runner() {
                 return Err(Refusal::AlreadyDone);
             }
-            let failure = TaskError::new(
-                codes::RUNNER_EXITED,
-                format!("the runner exited without reporting a result ({detail})"),
-            );
-            infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+            if exec.state == ExecState::Running && exec.deadline.is_some_and(|d| d <= now) {
+                // Killed for its deadline (the local runner does so when the sweeper is late):
+                // the same timeout as `DeadlinePassed`, with no new attempt.
+                let failure = timeout_error(policy);
+                finish(
+                    &mut next,
+                    &mut effects,
+                    TaskStatus::Failed,
+                    Some(failure),
+                    &None,
+                    now,
+                );
+            } else {
+                let failure = TaskError::new(
+                    codes::RUNNER_EXITED,
+                    format!("the runner exited without reporting a result ({detail})"),
+                );
+                infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+            }
         }
         Input::DeadlinePassed { attempt } => {
             let exec = current_open_execution(&mut next, *attempt)?;
@@ -457,14 +474,22 @@ pub fn transition(
                 runner: exec.runner,
                 runner_ref: exec.runner_ref.clone(),
             });
-            let failure = TaskError::new(
-                codes::TIMEOUT,
-                format!(
-                    "the attempt did not finish within {} seconds",
-                    policy.task_timeout.num_seconds()
-                ),
-            );
-            infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+            let failure = timeout_error(policy);
+            if exec.state == ExecState::Running {
+                // The agent was at work: a second try would spend the model budget again on
+                // the same work, so the task fails here.
+                finish(
+                    &mut next,
+                    &mut effects,
+                    TaskStatus::Failed,
+                    Some(failure),
+                    &None,
+                    now,
+                );
+            } else {
+                // The runner never reported: nothing was spent, the infrastructure failed.
+                infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
+            }
         }
         Input::Notified { attempt } => {
             if !task.notify_pending.contains(attempt) {
@@ -498,6 +523,16 @@ pub fn transition(
         task: next,
         effects,
     })
+}
+
+fn timeout_error(policy: &Policy) -> TaskError {
+    TaskError::new(
+        codes::TIMEOUT,
+        format!(
+            "the attempt did not finish within {} seconds",
+            policy.task_timeout.num_seconds()
+        ),
+    )
 }
 
 fn conflict_status(task: &Task, verb: &str) -> Refusal {
@@ -565,7 +600,8 @@ fn add_usage(task: &mut Task, usage: Option<&Usage>) {
     }
 }
 
-/// Ends the current attempt and the task with an agent outcome.
+/// Ends the current attempt and the task for good: an agent outcome, a refused dispatch, the
+/// last attempt's infrastructure failure, or a timeout after `task.started`.
 fn finish(
     task: &mut Task,
     effects: &mut Vec<Effect>,

@@ -211,6 +211,9 @@ pub enum QueueName {
 }
 
 impl QueueName {
+    /// Every queue.
+    pub const ALL: [QueueName; 2] = [QueueName::Dispatch, QueueName::Notify];
+
     pub fn as_str(self) -> &'static str {
         match self {
             QueueName::Dispatch => "dispatch",
@@ -255,6 +258,22 @@ impl QueueMessage {
             | QueueMessage::Notify { task_id, .. } => task_id,
         }
     }
+}
+
+/// How a queue stands at one moment, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueStats {
+    /// Messages that can be received now (not delayed, not held by a consumer).
+    pub visible: u64,
+    /// How long the message that has been receivable the longest has waited to be taken;
+    /// `None` when no message is receivable.
+    pub oldest_visible_age: Option<Duration>,
+}
+
+/// Reads how the queues stand, at scrape time (`GET /metrics` in `pj serve`).
+#[async_trait]
+pub trait QueueInspector: Send + Sync {
+    async fn stats(&self, queue: QueueName) -> anyhow::Result<QueueStats>;
 }
 
 /// Sends messages. Every component that causes work needs only this.

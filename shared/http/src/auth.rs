@@ -253,7 +253,7 @@ fn jwt_reason(e: &jsonwebtoken::errors::Error) -> &'static str {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, AppError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, AppError> {
     let value = headers
         .get(http::header::AUTHORIZATION)
         .ok_or_else(|| AppError::Unauthorized("missing Authorization: Bearer <token>".into()))?

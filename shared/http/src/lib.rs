@@ -1,10 +1,13 @@
 //! The HTTP API of Pithy Jaunt as one axum router: users' endpoints, the runners' callbacks
 //! and the log stream. `pj serve` serves it; the Lambda functions run it through `lambda_http`.
+//! `pj serve` also mounts [`metrics_router`] (`GET /metrics`).
 
 pub mod auth;
 mod error;
+mod metrics;
 mod routes;
 
 pub use auth::{Authenticator, GatewayClaims};
 pub use error::ApiError;
+pub use metrics::{MetricsState, metrics_router};
 pub use routes::{AppState, RouteGroup, router, routes};

@@ -18,6 +18,7 @@ use futures::{Stream, StreamExt};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use pj_core::api::{EventAck, MAX_LOG_BATCH_BYTES, parse_log_cursor};
+use pj_core::engine::Callback;
 use pj_core::ports::LogLine;
 use pj_core::signing::SignatureHeaders;
 use pj_core::stream::{StreamEvent, follow};
@@ -130,7 +131,7 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn no_route(request: Request) -> ApiError {
+pub(crate) async fn no_route(request: Request) -> ApiError {
     let _ = request;
     ApiError(AppError::NotFound)
 }
@@ -407,15 +408,32 @@ fn signature_headers(headers: &HeaderMap) -> SignatureHeaders<'_> {
     }
 }
 
+/// Tells the engine's observer how a runner callback was answered.
+fn observe_callback<T>(state: &Shared, callback: Callback, answer: &Result<T, ApiError>) {
+    if let Some(observer) = &state.api.engine.observer {
+        observer.callback(callback, answer.as_ref().err().map(|e| e.0.code()));
+    }
+}
+
 async fn runner_event(
     State(state): State<Shared>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = read_body(&headers, body, MAX_WEBHOOK_BYTES).await?;
+    let answer = receive_event(&state, &headers, body).await;
+    observe_callback(&state, Callback::Event, &answer);
+    answer
+}
+
+async fn receive_event(
+    state: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(headers, body, MAX_WEBHOOK_BYTES).await?;
     let ack = state
         .api
-        .receive_event(&signature_headers(&headers), &bytes)
+        .receive_event(&signature_headers(headers), &bytes)
         .await?;
     let status = match ack {
         EventAck::Applied => "applied",
@@ -430,10 +448,20 @@ async fn runner_logs(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = read_body(&headers, body, MAX_WEBHOOK_BYTES).await?;
+    let answer = receive_logs(&state, &headers, body).await;
+    observe_callback(&state, Callback::Logs, &answer);
+    answer
+}
+
+async fn receive_logs(
+    state: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(headers, body, MAX_WEBHOOK_BYTES).await?;
     let ack = state
         .api
-        .receive_logs(&signature_headers(&headers), &bytes)
+        .receive_logs(&signature_headers(headers), &bytes)
         .await?;
     Ok(Json(
         json!({"stored": ack.stored, "duplicates": ack.duplicates}),

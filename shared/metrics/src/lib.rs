@@ -1,10 +1,15 @@
-//! Pithy Jaunt's metrics as CloudWatch Embedded Metric Format (EMF) lines.
+//! Pithy Jaunt's product metrics: derived once, recorded as CloudWatch Embedded Metric Format
+//! (EMF) lines on AWS and in a Prometheus registry in `pj serve`.
 //!
-//! A Lambda function's stdout goes to CloudWatch Logs, which turns every log line that is an EMF
-//! document into metric values: no API call, no IAM permission, no time spent on the request.
-//! [`Metrics`] writes such lines; [`created_metrics`] and [`transition_metrics`] derive the
-//! product metrics from a task's creation and from each stored change of a task, so every
-//! function counts the same things the same way.
+//! [`created_observations`] and [`change_observations`] derive the product metrics from a
+//! task's creation and from each stored change of a task, so every function and both
+//! deployments count the same things the same way. Two sinks record them:
+//!
+//! - [`Metrics`] writes EMF lines ([`created_metrics`], [`transition_metrics`]). A Lambda
+//!   function's stdout goes to CloudWatch Logs, which turns every log line that is an EMF
+//!   document into metric values: no API call, no IAM permission, no time spent on the request.
+//! - [`prometheus::Exporter`] keeps them, labelled by task kind and outcome, for `GET /metrics`
+//!   of `pj serve`, with the runner callbacks and the queues.
 //!
 //! The names below are the only place they are spelled. `template.yaml` (alarms), the dashboard
 //! in `infra/dashboards/` and `infra/README.md` use exactly these; a test of this crate checks
@@ -21,10 +26,14 @@
 //! ```
 
 mod emf;
+pub mod prometheus;
 mod task;
 
 pub use emf::{Datum, Metrics, Unit};
-pub use task::{created_metrics, transition_metrics};
+pub use task::{
+    Metric, Observation, change_observations, created_metrics, created_observations,
+    transition_metrics,
+};
 
 /// The CloudWatch namespace of every metric, unless a deployment names another in
 /// [`NAMESPACE_ENV`] (a second stack in the same account and region).
@@ -61,6 +70,9 @@ pub mod names {
     pub const TASK_NEEDS_REVIEW: &str = "task_needs_review";
     /// A user cancelled a task that had not ended (`Count`).
     pub const TASK_CANCELLED: &str = "task_cancelled";
+    /// An attempt was asked for: a task's first (when it is created to run, executed, approved
+    /// or due) and every later one (`Count`).
+    pub const ATTEMPT_REQUESTED: &str = "attempt_requested";
     /// A new attempt of a task that had one: an automatic retry after an infrastructure failure,
     /// or a user's retry (`Count`).
     pub const ATTEMPT_RETRIED: &str = "attempt_retried";
@@ -86,22 +98,15 @@ pub mod names {
 }
 
 /// Every product metric with its unit, in the order `infra/README.md` lists them.
-pub const PRODUCT_METRICS: [(&str, Unit); 14] = [
-    (names::TASK_CREATED, Unit::Count),
-    (names::TASK_COMPLETED, Unit::Count),
-    (names::TASK_FAILED, Unit::Count),
-    (names::TASK_NEEDS_REVIEW, Unit::Count),
-    (names::TASK_CANCELLED, Unit::Count),
-    (names::ATTEMPT_RETRIED, Unit::Count),
-    (names::ATTEMPT_TIMED_OUT, Unit::Count),
-    (names::DISPATCH_ERRORS, Unit::Count),
-    (names::DISPATCH_LATENCY_MS, Unit::Milliseconds),
-    (names::TASK_DURATION_MS, Unit::Milliseconds),
-    (names::RUNNER_DURATION_MS, Unit::Milliseconds),
-    (names::TOKENS_INPUT, Unit::Count),
-    (names::TOKENS_OUTPUT, Unit::Count),
-    (names::COST_USD, Unit::None),
-];
+pub const PRODUCT_METRICS: [(&str, Unit); Metric::ALL.len()] = {
+    let mut out = [("", Unit::Count); Metric::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = (Metric::ALL[i].name(), Metric::ALL[i].unit());
+        i += 1;
+    }
+    out
+};
 
 #[cfg(test)]
 mod deployment_tests;

@@ -1,4 +1,5 @@
-//! The product metrics of a task's creation and of each stored change of it.
+//! The product metrics of a task's creation and of each stored change of it: derived here once,
+//! recorded by every sink (EMF lines on AWS, the Prometheus registry of `pj serve`).
 
 use chrono::{DateTime, Utc};
 use pj_core::Task;
@@ -8,36 +9,142 @@ use pj_core::task::{Execution, TaskError, TaskStatus, Usage, codes};
 use crate::emf::{Datum, Unit};
 use crate::names;
 
-/// The metrics of a new task. A task is created, not changed, so it has no "before".
-pub fn created_metrics(_task: &Task) -> Vec<Datum<'static>> {
-    vec![(names::TASK_CREATED, 1.0, Unit::Count)]
+/// One product metric. Its name (the one spelling, in [`names`]) and unit are told here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    TaskCreated,
+    TaskCompleted,
+    TaskFailed,
+    TaskNeedsReview,
+    TaskCancelled,
+    AttemptRequested,
+    AttemptRetried,
+    AttemptTimedOut,
+    DispatchErrors,
+    DispatchLatency,
+    TaskDuration,
+    RunnerDuration,
+    TokensInput,
+    TokensOutput,
+    CostUsd,
 }
 
-/// The metrics of one stored change of a task, from the task as it was read (`before`) and as
-/// it was written (`after`): the outcome of the task, new attempts, dispatches, timeouts, and
-/// the usage the runner reported. Emit them once per stored write; an input that changed
+impl Metric {
+    /// Every product metric, in the order `infra/README.md` lists them.
+    pub const ALL: [Metric; 15] = [
+        Metric::TaskCreated,
+        Metric::TaskCompleted,
+        Metric::TaskFailed,
+        Metric::TaskNeedsReview,
+        Metric::TaskCancelled,
+        Metric::AttemptRequested,
+        Metric::AttemptRetried,
+        Metric::AttemptTimedOut,
+        Metric::DispatchErrors,
+        Metric::DispatchLatency,
+        Metric::TaskDuration,
+        Metric::RunnerDuration,
+        Metric::TokensInput,
+        Metric::TokensOutput,
+        Metric::CostUsd,
+    ];
+
+    /// The metric's name in CloudWatch (one of [`names`]).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Metric::TaskCreated => names::TASK_CREATED,
+            Metric::TaskCompleted => names::TASK_COMPLETED,
+            Metric::TaskFailed => names::TASK_FAILED,
+            Metric::TaskNeedsReview => names::TASK_NEEDS_REVIEW,
+            Metric::TaskCancelled => names::TASK_CANCELLED,
+            Metric::AttemptRequested => names::ATTEMPT_REQUESTED,
+            Metric::AttemptRetried => names::ATTEMPT_RETRIED,
+            Metric::AttemptTimedOut => names::ATTEMPT_TIMED_OUT,
+            Metric::DispatchErrors => names::DISPATCH_ERRORS,
+            Metric::DispatchLatency => names::DISPATCH_LATENCY_MS,
+            Metric::TaskDuration => names::TASK_DURATION_MS,
+            Metric::RunnerDuration => names::RUNNER_DURATION_MS,
+            Metric::TokensInput => names::TOKENS_INPUT,
+            Metric::TokensOutput => names::TOKENS_OUTPUT,
+            Metric::CostUsd => names::COST_USD,
+        }
+    }
+
+    /// The unit of its values: counts, milliseconds, or dollars (`None`).
+    pub const fn unit(self) -> Unit {
+        match self {
+            Metric::DispatchLatency | Metric::TaskDuration | Metric::RunnerDuration => {
+                Unit::Milliseconds
+            }
+            Metric::CostUsd => Unit::None,
+            _ => Unit::Count,
+        }
+    }
+}
+
+/// What one creation or stored change of a task adds to one product metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation<'a> {
+    pub metric: Metric,
+    /// In the metric's [`Metric::unit`]: a count to add, a duration, or dollars.
+    pub value: f64,
+    /// The task's `kind`.
+    pub kind: &'a str,
+    /// The status the task ended in, on the metrics of an outcome (the ended count and its
+    /// durations); `None` on the others.
+    pub outcome: Option<TaskStatus>,
+}
+
+impl Observation<'_> {
+    /// The observation as an EMF value: the product metrics carry no dimension on AWS.
+    pub fn datum(&self) -> Datum<'static> {
+        (self.metric.name(), self.value, self.metric.unit())
+    }
+}
+
+/// The observations of a new task. A task is created, not changed, so it has no "before".
+pub fn created_observations(task: &Task) -> Vec<Observation<'_>> {
+    let mut out = vec![observation(task, Metric::TaskCreated, 1.0)];
+    // A task created to run at once has its first attempt already.
+    if !task.executions.is_empty() {
+        out.push(observation(
+            task,
+            Metric::AttemptRequested,
+            task.executions.len() as f64,
+        ));
+    }
+    out
+}
+
+/// The observations of one stored change of a task, from the task as it was read (`before`)
+/// and as it was written (`after`): the outcome of the task, new attempts, dispatches, timeouts,
+/// and the usage the runner reported. Record them once per stored write; an input that changed
 /// nothing (a duplicate) has nothing to count.
-pub fn transition_metrics(before: &Task, after: &Task) -> Vec<Datum<'static>> {
+pub fn change_observations<'a>(before: &Task, after: &'a Task) -> Vec<Observation<'a>> {
     let mut out = Vec::new();
     if !before.status.is_terminal() && after.status.is_terminal() {
         outcome(after, &mut out);
     }
+    let mut requested = 0u64;
     let mut retried = 0u64;
     let mut dispatch_errors = 0u64;
     let mut timed_out = 0u64;
     let mut usage = UsageDelta::default();
     for exec in &after.executions {
         let prev = before.executions.iter().find(|e| e.attempt == exec.attempt);
-        if prev.is_none() && exec.attempt > Attempt::FIRST {
-            retried += 1;
+        if prev.is_none() {
+            requested += 1;
+            if exec.attempt > Attempt::FIRST {
+                retried += 1;
+            }
         }
         if let Some(dispatched) = exec.dispatched_at
             && prev.is_none_or(|p| p.dispatched_at.is_none())
         {
-            out.push((
-                names::DISPATCH_LATENCY_MS,
+            out.push(observation(
+                after,
+                Metric::DispatchLatency,
                 millis(exec.requested_at, dispatched),
-                Unit::Milliseconds,
             ));
         }
         dispatch_errors += u64::from(
@@ -56,55 +163,79 @@ pub fn transition_metrics(before: &Task, after: &Task) -> Vec<Datum<'static>> {
         usage.add(prev.and_then(|p| p.usage.as_ref()), exec.usage.as_ref());
     }
     let counts = [
-        (names::ATTEMPT_RETRIED, retried),
-        (names::DISPATCH_ERRORS, dispatch_errors),
-        (names::ATTEMPT_TIMED_OUT, timed_out),
-        (names::TOKENS_INPUT, usage.input_tokens),
-        (names::TOKENS_OUTPUT, usage.output_tokens),
+        (Metric::AttemptRequested, requested),
+        (Metric::AttemptRetried, retried),
+        (Metric::DispatchErrors, dispatch_errors),
+        (Metric::AttemptTimedOut, timed_out),
+        (Metric::TokensInput, usage.input_tokens),
+        (Metric::TokensOutput, usage.output_tokens),
     ];
-    for (name, n) in counts {
+    for (metric, n) in counts {
         if n > 0 {
-            out.push((name, n as f64, Unit::Count));
+            out.push(observation(after, metric, n as f64));
         }
     }
     if usage.cost_usd > 0.0 {
-        out.push((names::COST_USD, usage.cost_usd, Unit::None));
+        out.push(observation(after, Metric::CostUsd, usage.cost_usd));
     }
     out
 }
 
+/// The EMF values of a new task ([`created_observations`]).
+pub fn created_metrics(task: &Task) -> Vec<Datum<'static>> {
+    created_observations(task)
+        .iter()
+        .map(Observation::datum)
+        .collect()
+}
+
+/// The EMF values of one stored change of a task ([`change_observations`]).
+pub fn transition_metrics(before: &Task, after: &Task) -> Vec<Datum<'static>> {
+    change_observations(before, after)
+        .iter()
+        .map(Observation::datum)
+        .collect()
+}
+
+fn observation(task: &Task, metric: Metric, value: f64) -> Observation<'_> {
+    Observation {
+        metric,
+        value,
+        kind: &task.kind,
+        outcome: None,
+    }
+}
+
 /// The count and durations of a task that just ended.
-fn outcome(task: &Task, out: &mut Vec<Datum<'static>>) {
-    let name = match task.status {
-        TaskStatus::Completed => names::TASK_COMPLETED,
-        TaskStatus::Failed => names::TASK_FAILED,
-        TaskStatus::NeedsReview => names::TASK_NEEDS_REVIEW,
+fn outcome<'a>(task: &'a Task, out: &mut Vec<Observation<'a>>) {
+    let ended = |metric, value| Observation {
+        metric,
+        value,
+        kind: &task.kind,
+        outcome: Some(task.status),
+    };
+    let metric = match task.status {
+        TaskStatus::Completed => Metric::TaskCompleted,
+        TaskStatus::Failed => Metric::TaskFailed,
+        TaskStatus::NeedsReview => Metric::TaskNeedsReview,
         TaskStatus::Cancelled => {
-            out.push((names::TASK_CANCELLED, 1.0, Unit::Count));
+            out.push(ended(Metric::TaskCancelled, 1.0));
             return;
         }
         _ => return,
     };
-    out.push((name, 1.0, Unit::Count));
+    out.push(ended(metric, 1.0));
     let Some(exec) = task.current_execution() else {
         return;
     };
-    let Some(ended) = exec.finished_at.or(task.completed_at) else {
+    let Some(end) = exec.finished_at.or(task.completed_at) else {
         return;
     };
     if let Some(started) = run_started_at(task) {
-        out.push((
-            names::TASK_DURATION_MS,
-            millis(started, ended),
-            Unit::Milliseconds,
-        ));
+        out.push(ended(Metric::TaskDuration, millis(started, end)));
     }
     if let Some(started) = exec.started_at {
-        out.push((
-            names::RUNNER_DURATION_MS,
-            millis(started, ended),
-            Unit::Milliseconds,
-        ));
+        out.push(ended(Metric::RunnerDuration, millis(started, end)));
     }
 }
 
@@ -249,11 +380,98 @@ mod tests {
     }
 
     #[test]
-    fn a_new_task_should_count_as_created() {
+    fn a_new_task_should_count_as_created_with_its_first_attempt() {
         let task = new_task(json!({}));
         assert_eq!(
             created_metrics(&task),
+            vec![
+                (names::TASK_CREATED, 1.0, Unit::Count),
+                (names::ATTEMPT_REQUESTED, 1.0, Unit::Count),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_task_created_not_to_run_should_count_its_first_attempt_when_executed() {
+        let task = new_task(json!({"execute": false}));
+        assert_eq!(
+            created_metrics(&task),
             vec![(names::TASK_CREATED, 1.0, Unit::Count)]
+        );
+        let executed = at(&task, 60, Input::Execute);
+        assert_eq!(
+            transition_metrics(&task, &executed),
+            vec![(names::ATTEMPT_REQUESTED, 1.0, Unit::Count)]
+        );
+    }
+
+    #[test]
+    fn every_observation_should_carry_the_kind_and_an_outcome_its_status() {
+        let before = running();
+        let after = at(
+            &before,
+            90,
+            Input::Runner {
+                attempt: A1,
+                event: RunnerEvent::Completed {
+                    branch: Some("pj/x".into()),
+                    pr_url: None,
+                    usage: usage(1_000, 200, Some(0.03)),
+                },
+            },
+        );
+        let observed = change_observations(&before, &after);
+        assert!(
+            observed.iter().all(|o| o.kind == "code_change"),
+            "{observed:?}"
+        );
+        let with_outcome: Vec<Metric> = observed
+            .iter()
+            .filter(|o| o.outcome == Some(TaskStatus::Completed))
+            .map(|o| o.metric)
+            .collect();
+        assert_eq!(
+            with_outcome,
+            [
+                Metric::TaskCompleted,
+                Metric::TaskDuration,
+                Metric::RunnerDuration
+            ]
+        );
+        let without: Vec<Metric> = observed
+            .iter()
+            .filter(|o| o.outcome.is_none())
+            .map(|o| o.metric)
+            .collect();
+        assert_eq!(
+            without,
+            [Metric::TokensInput, Metric::TokensOutput, Metric::CostUsd]
+        );
+    }
+
+    #[test]
+    fn the_emf_values_should_be_the_observations_without_their_labels() {
+        let before = running();
+        let after = at(&before, 700, Input::DeadlinePassed { attempt: A1 });
+        let datums: Vec<_> = change_observations(&before, &after)
+            .iter()
+            .map(|o| (o.metric.name(), o.value, o.metric.unit()))
+            .collect();
+        assert!(!datums.is_empty());
+        assert_eq!(transition_metrics(&before, &after), datums);
+    }
+
+    #[test]
+    fn every_metric_should_have_one_name_of_its_own() {
+        let names: std::collections::BTreeSet<&str> =
+            Metric::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(names.len(), Metric::ALL.len());
+        assert_eq!(
+            crate::PRODUCT_METRICS
+                .iter()
+                .map(|(name, _)| *name)
+                .collect::<std::collections::BTreeSet<_>>(),
+            names
         );
     }
 
@@ -389,9 +607,29 @@ mod tests {
     }
 
     #[test]
-    fn when_an_attempt_times_out_should_count_the_timeout_and_the_retry() {
+    fn when_a_running_attempt_times_out_should_count_the_timeout_and_the_failure_and_no_retry() {
         let before = running();
         // The deadline is 600 s after the claim at 2 s.
+        let after = at(&before, 700, Input::DeadlinePassed { attempt: A1 });
+        assert_eq!(after.status, TaskStatus::Failed);
+        let m = transition_metrics(&before, &after);
+        assert_eq!(value(&m, names::ATTEMPT_TIMED_OUT), Some(1.0));
+        assert_eq!(value(&m, names::ATTEMPT_RETRIED), None);
+        assert_eq!(value(&m, names::TASK_FAILED), Some(1.0));
+    }
+
+    #[test]
+    fn when_an_attempt_times_out_before_its_runner_started_should_count_the_timeout_and_the_retry()
+    {
+        let claimed = at(&new_task(json!({})), 2, Input::Claim { attempt: A1 });
+        let before = at(
+            &claimed,
+            5,
+            Input::Dispatched {
+                attempt: A1,
+                runner_ref: "run-1".into(),
+            },
+        );
         let after = at(&before, 700, Input::DeadlinePassed { attempt: A1 });
         assert_eq!(after.status, TaskStatus::Queued);
         let m = transition_metrics(&before, &after);
@@ -416,6 +654,7 @@ mod tests {
         );
         assert_eq!(retried.attempt, A2);
         let m = transition_metrics(&first, &retried);
+        assert_eq!(value(&m, names::ATTEMPT_REQUESTED), Some(1.0));
         assert_eq!(value(&m, names::ATTEMPT_RETRIED), Some(1.0));
         assert_eq!(value(&m, names::TOKENS_INPUT), Some(5.0));
 
@@ -478,7 +717,10 @@ mod tests {
         let retried = at(&failed, 1_000, Input::Retry);
         assert_eq!(
             transition_metrics(&failed, &retried),
-            vec![(names::ATTEMPT_RETRIED, 1.0, Unit::Count)]
+            vec![
+                (names::ATTEMPT_REQUESTED, 1.0, Unit::Count),
+                (names::ATTEMPT_RETRIED, 1.0, Unit::Count),
+            ]
         );
         let claimed = at(&retried, 1_001, Input::Claim { attempt: A2 });
         let dispatched = at(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use pj_core::ports::{QueueConsumer, QueueName, QueueSender, Received};
+use pj_core::ports::{QueueConsumer, QueueInspector, QueueName, QueueSender, QueueStats, Received};
 use rand::RngCore;
 use rusqlite::{Connection, TransactionBehavior, params};
 
@@ -152,6 +152,31 @@ impl QueueSender for SqliteStore {
             self.signal(queue);
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueInspector for SqliteStore {
+    async fn stats(&self, queue: QueueName) -> anyhow::Result<QueueStats> {
+        let name = queue.as_str();
+        self.with_reader("queue stats", move |conn| {
+            let now = now_micros();
+            let (visible, oldest): (i64, Option<i64>) = conn
+                .prepare_cached(
+                    "SELECT COUNT(*), MIN(visible_at) FROM queue_messages
+                     WHERE queue = ?1 AND visible_at <= ?2",
+                )
+                .context("could not prepare the queue stats")?
+                .query_row(params![name, now], |row| Ok((row.get(0)?, row.get(1)?)))
+                .context("could not count the queue")?;
+            Ok(QueueStats {
+                visible: u64::try_from(visible).unwrap_or(0),
+                oldest_visible_age: oldest.map(|at| {
+                    Duration::from_micros(u64::try_from(now.saturating_sub(at)).unwrap_or(0))
+                }),
+            })
+        })
+        .await
     }
 }
 

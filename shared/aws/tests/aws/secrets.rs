@@ -1,11 +1,13 @@
 //! The Secrets Manager source: one read per TTL, shared by concurrent callers, the cached
 //! value served through a failed refresh, and no value in any error.
 
-use std::time::Duration;
+use std::sync::Arc;
 
+use chrono::{DateTime, Duration};
 use pj_aws::provision::put_secret;
-use pj_aws::{AwsContext, service};
+use pj_aws::{AwsContext, DEFAULT_TTL, service};
 use pj_core::ports::SecretSource;
+use pj_core::time::ManualClock;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
@@ -16,6 +18,13 @@ fn reads(aws: &AwsContext) -> u64 {
         .snapshot()
         .operation(service::SECRETS_MANAGER, "GetSecretValue")
         .calls
+}
+
+/// A clock the test moves: the cache's ages follow it, not real time.
+fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        DateTime::from_timestamp(1_800_000_000, 0).expect("a time"),
+    ))
 }
 
 async fn secret(aws: &AwsContext, token: &str) -> String {
@@ -40,9 +49,10 @@ async fn secret(aws: &AwsContext, token: &str) -> String {
 async fn secrets_should_be_read_once_then_refreshed_after_the_ttl() {
     let aws = aws().await;
     let name = secret(&aws, "ghp_first").await;
-    let source = aws
-        .secrets_source(&name)
-        .with_ttl(Duration::from_millis(800));
+    let clock = manual_clock();
+    // The production TTL, on a clock the test moves.
+    let source = aws.secrets_source(&name).with_clock(clock.clone());
+    let ttl = Duration::from_std(DEFAULT_TTL).unwrap();
 
     let first = futures::future::join_all((0..5).map(|_| source.secrets())).await;
     for s in &first {
@@ -78,8 +88,11 @@ async fn secrets_should_be_read_once_then_refreshed_after_the_ttl() {
         "within the TTL the cached value is served"
     );
     assert_eq!(reads(&aws), 1);
+    clock.advance(ttl - Duration::seconds(1));
+    source.secrets().await.unwrap();
+    assert_eq!(reads(&aws), 1, "a second before the TTL it is still cached");
 
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    clock.advance(Duration::seconds(1));
     let fresh = source.secrets().await.unwrap();
     assert_eq!(
         fresh.github_token.as_ref().unwrap().expose_secret(),
@@ -98,10 +111,12 @@ async fn secrets_should_be_read_once_then_refreshed_after_the_ttl() {
 async fn when_a_refresh_fails_the_cached_value_should_be_served_until_the_hard_limit() {
     let aws = aws().await;
     let name = secret(&aws, "ghp_cached").await;
+    let clock = manual_clock();
     let source = aws
         .secrets_source(&name)
-        .with_ttl(Duration::from_millis(200))
-        .with_max_stale(Duration::from_millis(1_500));
+        .with_clock(clock.clone())
+        .with_ttl(std::time::Duration::from_secs(60))
+        .with_max_stale(std::time::Duration::from_secs(600));
     source.secrets().await.unwrap();
     aws.secrets_manager()
         .delete_secret()
@@ -111,7 +126,7 @@ async fn when_a_refresh_fails_the_cached_value_should_be_served_until_the_hard_l
         .await
         .unwrap();
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    clock.advance(Duration::seconds(60));
     let served = source.secrets().await.expect("the cached value is served");
     assert_eq!(
         served.github_token.as_ref().unwrap().expose_secret(),
@@ -125,8 +140,15 @@ async fn when_a_refresh_fails_the_cached_value_should_be_served_until_the_hard_l
         tried,
         "right after a failure no new read is tried"
     );
+    clock.advance(Duration::seconds(10));
+    source.secrets().await.expect("still within the hard limit");
+    assert_eq!(
+        reads(&aws),
+        tried + 1,
+        "after the quiet time a read is tried"
+    );
 
-    tokio::time::sleep(Duration::from_millis(1_400)).await;
+    clock.advance(Duration::seconds(600 - 70));
     let err = source.secrets().await.unwrap_err();
     let text = format!("{err:#}");
     assert!(

@@ -45,6 +45,14 @@ fn applied(task: &Task, input: Input) -> Task {
 
 const A1: Attempt = Attempt(1);
 
+fn fixture(name: &str) -> Task {
+    fixtures()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no fixture {name}"))
+        .1
+}
+
 fn runner(event: RunnerEvent) -> Input {
     Input::Runner { attempt: A1, event }
 }
@@ -349,7 +357,7 @@ fn when_infrastructure_fails_with_attempts_left_should_start_a_new_attempt() {
         .unwrap()
         .1;
     for input in [
-        runner(failed("timeout")),
+        runner(failed(codes::RUNNER_EXITED)),
         Input::RunnerExited {
             attempt: A1,
             detail: "exit status 1".into(),
@@ -477,7 +485,6 @@ fn a_deadline_passes_only_after_it_is_due() {
         &policy(),
     )
     .unwrap();
-    assert_eq!(late.task.attempt, Attempt(2));
     assert_eq!(
         late.task.executions[0].error.as_ref().unwrap().code,
         codes::TIMEOUT
@@ -487,6 +494,129 @@ fn a_deadline_passes_only_after_it_is_due() {
             .iter()
             .any(|e| matches!(e, Effect::StopRunner { .. }))
     );
+}
+
+#[test]
+fn a_deadline_reached_after_the_runner_started_fails_the_task_and_starts_no_new_attempt() {
+    let running = fixture("running");
+    let deadline = running.current_execution().unwrap().deadline.unwrap();
+    let t = transition(
+        &running,
+        &Input::DeadlinePassed { attempt: A1 },
+        deadline,
+        &policy(),
+    )
+    .unwrap();
+    assert_eq!(t.task.status, TaskStatus::Failed);
+    assert_eq!(
+        t.task.attempt, A1,
+        "a second try would spend the budget again"
+    );
+    assert_eq!(t.task.executions.len(), 1);
+    assert_eq!(t.task.executions[0].state, ExecState::Failed);
+    assert_eq!(t.task.error.as_ref().unwrap().code, codes::TIMEOUT);
+    assert_eq!(t.task.notify_pending, vec![A1]);
+    assert_eq!(
+        t.effects,
+        vec![
+            Effect::StopRunner {
+                attempt: A1,
+                runner: RunnerKind::Local,
+                runner_ref: Some("pid:1".into()),
+            },
+            Effect::Notify(A1),
+        ],
+        "the runner is stopped and the email sent once, nothing dispatched"
+    );
+}
+
+#[test]
+fn a_running_attempt_whose_runner_is_killed_past_its_deadline_fails_with_timeout_and_no_new_attempt()
+ {
+    let running = fixture("running");
+    let deadline = running.current_execution().unwrap().deadline.unwrap();
+    let exited = Input::RunnerExited {
+        attempt: A1,
+        detail: "killed by signal 15".into(),
+    };
+    let t = transition(&running, &exited, deadline, &policy()).unwrap();
+    assert_eq!(t.task.status, TaskStatus::Failed);
+    assert_eq!(t.task.attempt, A1);
+    assert_eq!(t.task.error.as_ref().unwrap().code, codes::TIMEOUT);
+    assert_eq!(t.effects, vec![Effect::Notify(A1)]);
+    // Before its deadline, an exit is the infrastructure's failure: a new attempt.
+    let early = transition(
+        &running,
+        &exited,
+        deadline - Duration::seconds(1),
+        &policy(),
+    )
+    .unwrap();
+    assert_eq!(early.task.attempt, Attempt(2));
+    assert_eq!(
+        early.task.executions[0].error.as_ref().unwrap().code,
+        codes::RUNNER_EXITED
+    );
+}
+
+#[test]
+fn a_deadline_reached_before_the_runner_started_starts_a_new_attempt_while_attempts_remain() {
+    for name in ["queued_claimed", "queued_dispatched"] {
+        let task = fixture(name);
+        let deadline = task.current_execution().unwrap().deadline.unwrap();
+        let t = transition(
+            &task,
+            &Input::DeadlinePassed { attempt: A1 },
+            deadline,
+            &policy(),
+        )
+        .unwrap();
+        assert_eq!(t.task.status, TaskStatus::Queued, "{name}");
+        assert_eq!(t.task.attempt, Attempt(2), "{name}");
+        assert_eq!(
+            t.task.executions[0].error.as_ref().unwrap().code,
+            codes::TIMEOUT,
+            "{name}"
+        );
+        assert!(t.task.error.is_none(), "{name}");
+        assert!(t.task.notify_pending.is_empty(), "{name}: no email yet");
+        assert!(t.effects.contains(&Effect::Dispatch(Attempt(2))), "{name}");
+        assert!(!t.effects.contains(&Effect::Notify(A1)), "{name}");
+    }
+}
+
+#[test]
+fn a_deadline_reached_before_the_runner_started_on_the_last_attempt_fails_the_task_with_timeout() {
+    let mut task = fixture("queued_dispatched");
+    task.max_attempts = 1;
+    let deadline = task.current_execution().unwrap().deadline.unwrap();
+    let t = transition(
+        &task,
+        &Input::DeadlinePassed { attempt: A1 },
+        deadline,
+        &policy(),
+    )
+    .unwrap();
+    assert_eq!(t.task.status, TaskStatus::Failed);
+    assert_eq!(t.task.attempt, A1);
+    assert_eq!(t.task.error.as_ref().unwrap().code, codes::TIMEOUT);
+    assert!(t.effects.contains(&Effect::Notify(A1)));
+    assert!(!t.effects.iter().any(|e| matches!(e, Effect::Dispatch(_))));
+}
+
+#[test]
+fn a_runner_that_reports_its_own_timeout_fails_the_task_and_starts_no_new_attempt() {
+    for name in ["queued_dispatched", "running"] {
+        let t = apply(&fixture(name), runner(failed(codes::TIMEOUT))).unwrap();
+        assert_eq!(t.task.status, TaskStatus::Failed, "{name}");
+        assert_eq!(t.task.attempt, A1, "{name}");
+        assert_eq!(
+            t.task.error.as_ref().unwrap().code,
+            codes::TIMEOUT,
+            "{name}"
+        );
+        assert_eq!(t.effects, vec![Effect::Notify(A1)], "{name}");
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod metrics;
 mod panics;
 mod signatures;
 mod streams;

@@ -5,22 +5,25 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pj_core::engine::Feed;
+use pj_core::engine::{Feed, Observer};
 use pj_core::ids::TaskId;
 use pj_core::ports::{
-    LogCursor, LogLine, LogStore, QueueSender, Secrets, StaticSecrets, TaskStore,
+    LogCursor, LogLine, LogStore, QueueInspector, QueueSender, Secrets, StaticSecrets, TaskStore,
 };
 use pj_core::ratelimit::RateLimiter;
 use pj_core::signing::MasterSecret;
 use pj_core::time::SystemClock;
 use pj_core::{Engine, Settings, TaskApi};
-use pj_http::{AppState, Authenticator};
+use pj_http::{AppState, Authenticator, MetricsState};
+use pj_metrics::prometheus::Exporter;
 use pj_sqlite::{QueueConfig, SqliteStore};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
 pub const ALICE: &str = "alice-test-token";
 pub const BOB: &str = "bob-test-token";
+/// The master secret of the runners' callback signatures.
+pub const MASTER: &str = "a-test-master-secret-long-enough";
 
 pub struct TestApp {
     pub base: String,
@@ -38,21 +41,45 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with_logs(
     wrap: impl FnOnce(Arc<dyn LogStore>) -> Arc<dyn LogStore>,
 ) -> TestApp {
+    spawn(wrap, None).await
+}
+
+/// The app as `pj serve` mounts it: `GET /metrics` too, its exporter the engine's observer;
+/// with `token`, the metrics need it.
+pub async fn spawn_app_with_metrics(token: Option<&str>) -> (TestApp, Arc<Exporter>) {
+    let exporter = Arc::new(std::sync::OnceLock::new());
+    let app = spawn(|logs| logs, Some((exporter.clone(), token))).await;
+    let exporter = exporter.get().expect("the exporter is made").clone();
+    (app, exporter)
+}
+
+type MetricsSlot<'a> = (Arc<std::sync::OnceLock<Arc<Exporter>>>, Option<&'a str>);
+
+async fn spawn(
+    wrap: impl FnOnce(Arc<dyn LogStore>) -> Arc<dyn LogStore>,
+    metrics: Option<MetricsSlot<'_>>,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Arc::new(
         SqliteStore::open(&dir.path().join("pj.db"), QueueConfig::default())
             .expect("the store opens"),
     );
+    let exporter = metrics.as_ref().map(|(slot, _)| {
+        let exporter = Arc::new(Exporter::new(
+            Some(store.clone() as Arc<dyn QueueInspector>),
+        ));
+        let _ = slot.set(exporter.clone());
+        exporter
+    });
     let engine = Engine {
         store: store.clone() as Arc<dyn TaskStore>,
         queue: store.clone() as Arc<dyn QueueSender>,
         clock: Arc::new(SystemClock),
         feed: Feed::default(),
         settings: Arc::new(Settings::default()),
-        observer: None,
+        observer: exporter.clone().map(|e| e as Arc<dyn Observer>),
     };
-    let master = MasterSecret::new(SecretString::from("a-test-master-secret-long-enough"))
-        .expect("a valid master secret");
+    let master = MasterSecret::new(SecretString::from(MASTER)).expect("a valid master secret");
     let secrets = Arc::new(StaticSecrets(Arc::new(Secrets {
         webhook_master: Some(master),
         ..Secrets::default()
@@ -75,8 +102,14 @@ pub async fn spawn_app_with_logs(
         .await
         .expect("a loopback port");
     let addr = listener.local_addr().expect("its address");
+    let mut router = pj_http::router(state);
+    if let (Some(exporter), Some((_, token))) = (exporter, metrics) {
+        router = router.merge(pj_http::metrics_router(Arc::new(MetricsState::new(
+            exporter, token,
+        ))));
+    }
     tokio::spawn(async move {
-        axum::serve(listener, pj_http::router(state))
+        axum::serve(listener, router)
             .await
             .expect("the server runs");
     });

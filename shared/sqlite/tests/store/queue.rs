@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pj_core::ports::{QueueConsumer, QueueName, QueueSender};
+use pj_core::ports::{QueueConsumer, QueueInspector, QueueName, QueueSender, QueueStats};
 use tokio::time::timeout;
 
 use crate::{MAX_RECEIVES, TestStore};
@@ -145,4 +145,32 @@ async fn when_message_is_made_visible_early_should_wake_a_consumer() {
             .await
             .is_ok()
     );
+}
+
+#[tokio::test]
+async fn stats_should_count_only_receivable_messages_and_age_the_oldest() {
+    let t = TestStore::new();
+    assert_eq!(t.store.stats(Q).await.unwrap(), QueueStats::default());
+    t.store.send(Q, "taken", Duration::ZERO).await.unwrap();
+    t.store.send(Q, "waiting", Duration::ZERO).await.unwrap();
+    t.store.send(Q, "delayed", HIDE).await.unwrap();
+    t.store
+        .send(QueueName::Notify, "elsewhere", Duration::ZERO)
+        .await
+        .unwrap();
+    let taken = t.store.receive(Q, 1, HIDE).await.unwrap();
+    assert_eq!(taken[0].body, "taken");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let stats = t.store.stats(Q).await.unwrap();
+    assert_eq!(
+        stats.visible, 1,
+        "a taken or delayed message waits for no one"
+    );
+    let age = stats.oldest_visible_age.expect("a message is waiting");
+    assert!(
+        age >= Duration::from_millis(200) && age < Duration::from_secs(10),
+        "{age:?}"
+    );
+    assert_eq!(t.store.stats(QueueName::Notify).await.unwrap().visible, 1);
 }
