@@ -52,10 +52,8 @@ impl ServeConfig {
     /// Reads `env`; the error names the variable.
     pub fn read(env: &Env) -> anyhow::Result<Self> {
         let core = CoreConfig::from_env(env, Deployment::Embedded)?;
-        let remote =
-            pj_remote::RemoteConfig::from_lookup(core.runner, |n| env.get(n)).map_err(|e| {
-                anyhow::anyhow!("PJ_RUNNER={}: {e}", core.runner.as_str())
-            })?;
+        let remote = pj_remote::RemoteConfig::from_lookup(core.runner, |n| env.get(n))
+            .map_err(|e| anyhow::anyhow!("PJ_RUNNER={}: {e}", core.runner.as_str()))?;
         Ok(ServeConfig {
             core,
             remote,

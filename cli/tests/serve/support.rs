@@ -36,6 +36,21 @@ impl Drop for Server {
     }
 }
 
+/// The test runner (crate `tools/fake-runner`), built first when a narrower `cargo test` left
+/// it out.
+pub fn fake_runner() -> PathBuf {
+    let pj = PathBuf::from(env!("CARGO_BIN_EXE_pj"));
+    let runner = pj.with_file_name("pj-fake-runner");
+    if !runner.is_file() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "pj-fake-runner"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building pj-fake-runner");
+    }
+    runner
+}
+
 /// The environment of a test server: two users, the fake runner, quick sweeps.
 pub fn default_env() -> Vec<(String, String)> {
     [
@@ -43,10 +58,7 @@ pub fn default_env() -> Vec<(String, String)> {
             "PJ_AUTH_TOKENS",
             format!("{ALICE}=alice:alice@example.com,{BOB}=bob:bob@example.com"),
         ),
-        (
-            "PJ_RUNNER_CMD",
-            env!("CARGO_BIN_EXE_pj-fake-runner").to_owned(),
-        ),
+        ("PJ_RUNNER_CMD", fake_runner().display().to_string()),
         ("PJ_SWEEP_INTERVAL_SECS", "1".to_owned()),
         ("PJ_TASK_TIMEOUT_SECS", "60".to_owned()),
         ("PJ_LOG", "info".to_owned()),

@@ -141,4 +141,3 @@ impl Env {
 pub fn is_http_url(u: &str) -> bool {
     (u.starts_with("https://") || u.starts_with("http://")) && !u.contains(char::is_whitespace)
 }
-

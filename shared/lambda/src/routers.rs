@@ -94,4 +94,3 @@ pub fn log_stream(wiring: &Wiring, auth: Authenticator, poll: Duration) -> Route
         STREAM_DEADLINE_MARGIN,
     )
 }
-

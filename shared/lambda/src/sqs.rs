@@ -121,15 +121,19 @@ impl<H: MessageHandler> QueueWorker<H> {
 
     async fn handle_in_span(&self, message: &SqsMessage, receive_count: u32) -> Outcome {
         let handler = &self.handler;
-        let settlement = settle(message.body.as_deref(), receive_count, |decoded, count| async move {
-            let span = tracing::Span::current();
-            span.record("task_id", tracing::field::display(decoded.task_id()));
-            let (QueueMessage::Dispatch { attempt, .. }
-            | QueueMessage::Stop { attempt, .. }
-            | QueueMessage::Notify { attempt, .. }) = &decoded;
-            span.record("attempt", attempt.0);
-            handler.handle(&decoded, count).await
-        })
+        let settlement = settle(
+            message.body.as_deref(),
+            receive_count,
+            |decoded, count| async move {
+                let span = tracing::Span::current();
+                span.record("task_id", tracing::field::display(decoded.task_id()));
+                let (QueueMessage::Dispatch { attempt, .. }
+                | QueueMessage::Stop { attempt, .. }
+                | QueueMessage::Notify { attempt, .. }) = &decoded;
+                span.record("attempt", attempt.0);
+                handler.handle(&decoded, count).await
+            },
+        )
         .await;
         if settlement == Settlement::Delete {
             // Lambda deletes what the batch response does not name.

@@ -41,12 +41,10 @@ impl RemoteConfig {
     ) -> Result<Option<RemoteConfig>, String> {
         Ok(match kind {
             RunnerKind::Local => None,
-            RunnerKind::GithubActions => Some(RemoteConfig::Github(GithubConfig::from_lookup(
-                lookup,
-            )?)),
-            RunnerKind::Daytona => Some(RemoteConfig::Daytona(DaytonaConfig::from_lookup(
-                lookup,
-            )?)),
+            RunnerKind::GithubActions => {
+                Some(RemoteConfig::Github(GithubConfig::from_lookup(lookup)?))
+            }
+            RunnerKind::Daytona => Some(RemoteConfig::Daytona(DaytonaConfig::from_lookup(lookup)?)),
         })
     }
 }

@@ -139,9 +139,8 @@ impl TestApp {
         provision::verify_email_identity(aws.ses(), &domain)
             .await
             .expect("the sender is verified");
-        let mut core =
-            CoreConfig::from_env(&Env::from_pairs([("PJ_TABLE_NAME", table.as_str())]))
-                .expect("the configuration is valid");
+        let mut core = CoreConfig::from_env(&Env::from_pairs([("PJ_TABLE_NAME", table.as_str())]))
+            .expect("the configuration is valid");
         // The tests create many tasks quickly.
         core.shared.rate_limits = RateLimits {
             per_minute: 6_000,
@@ -471,4 +470,3 @@ impl Write for SharedBuffer {
         Ok(())
     }
 }
-
