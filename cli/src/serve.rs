@@ -504,7 +504,7 @@ async fn consume<H, F>(
                 let settlement = settle(
                     Some(message.body.as_str()),
                     message.receive_count,
-                    |parsed, count| handler(parsed, count),
+                    &handler,
                 )
                 .await;
                 carry_out(queue.as_ref(), name, &message.receipt, settlement).await;
