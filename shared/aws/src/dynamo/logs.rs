@@ -18,9 +18,8 @@
 //! transaction's condition on the head fails, and it reads again what is stored.
 //!
 //! Reads are strongly consistent: a reader that saw line 5 and then moved its cursor past it
-//! must not later miss line 4, which an eventually consistent read could still hide. A reader
-//! sees a transaction's chunks all or none (a consistent read never returns a half-committed
-//! transaction's items of one item, and a chunk is one item).
+//! must not later miss line 4, which an eventually consistent read could still hide. A chunk is
+//! one item, so a reader sees a runner's batch (one chunk) all or none.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -96,17 +95,12 @@ fn parse_sk(sk: &str) -> anyhow::Result<(Attempt, u64)> {
     ))
 }
 
-fn get_u64(item: &Item, name: &str) -> anyhow::Result<u64> {
-    u64::try_from(get_i64_or_u64(item, name)?)
-        .map_err(|_| anyhow!("the attribute {name} is negative"))
-}
-
 /// A number attribute that may exceed `i64` (a seq may be any `u64`).
-fn get_i64_or_u64(item: &Item, name: &str) -> anyhow::Result<i128> {
+fn get_u64(item: &Item, name: &str) -> anyhow::Result<u64> {
     match item.get(name) {
         Some(AttributeValue::N(v)) => v
             .parse()
-            .with_context(|| format!("the attribute {name} is not an integer")),
+            .with_context(|| format!("the attribute {name} is not a whole number")),
         Some(_) => Err(anyhow!("the attribute {name} is not a number")),
         None => Err(anyhow!("the attribute {name} is missing")),
     }
@@ -150,6 +144,17 @@ impl Chunk {
             array.extend_from_slice(json);
         }
         array.push(b']');
+        // What a read would refuse to inflate is never written.
+        if array.len() > MAX_INFLATED_BYTES {
+            bail!(
+                "the log lines {}-{} to {} of {task} take {} bytes of JSON, over the limit of \
+                 {MAX_INFLATED_BYTES}",
+                self.attempt.0,
+                self.first,
+                self.last,
+                array.len()
+            );
+        }
         let packed = miniz_oxide::deflate::compress_to_vec(&array, 6);
         let mut item = key(log_pk(task), &log_sk(self.attempt, self.first));
         item.insert(LAST.to_owned(), n(self.last));
