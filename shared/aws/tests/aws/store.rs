@@ -300,6 +300,45 @@ async fn a_batch_after_many_stored_lines_should_read_only_its_own_range_and_dedu
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_appends_of_the_same_new_lines_should_count_them_once() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let keep = sample::now() + TimeDelta::days(7);
+    for round in 0..5 {
+        let task = TaskId::generate(Utc::now());
+        let batch = runner_lines(0..200);
+        // A straddling batch too: it starts inside what the others store.
+        let later = runner_lines(150..250);
+        let before = aws.metrics().snapshot();
+        let (a, b, c) = tokio::join!(
+            store.append(&task, &batch, keep),
+            store.append(&task, &batch, keep),
+            store.append(&task, &later, keep),
+        );
+        let counts = [a.unwrap(), b.unwrap(), c.unwrap()];
+        assert_eq!(
+            counts.iter().sum::<usize>(),
+            250,
+            "round {round}: every line counted once: {counts:?}"
+        );
+        let used = aws.metrics().snapshot().since(&before);
+        let transactions = used.operation(service::DYNAMODB, "TransactWriteItems");
+        assert!(
+            transactions.failures >= 1 && used.operation(service::DYNAMODB, "Query").calls >= 1,
+            "round {round}: the appends raced, and the losers read what the winner stored: \
+             {:?}",
+            used.operations
+        );
+        let read = store.read(&task, None, 1_000, sample::now()).await.unwrap();
+        assert_eq!(
+            read.iter().map(|l| l.seq).collect::<Vec<_>>(),
+            (0..250).collect::<Vec<_>>(),
+            "round {round}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_batch_expiring_before_the_stored_ones_should_not_shorten_the_heads_life() {
     let aws = aws().await;
