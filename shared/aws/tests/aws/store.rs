@@ -1,5 +1,5 @@
-//! The DynamoDB store beyond the contract: lazy TTL, batched log writes, the item size limit,
-//! the table's layout.
+//! The DynamoDB store beyond the contract: lazy TTL, packed log items and their dedupe, the item
+//! size limit, the table's layout.
 
 use std::collections::HashMap;
 
