@@ -274,12 +274,16 @@ fn estimated_write_units(input: &Input) -> Option<f64> {
         return Some(requests.values().flatten().map(request_units).sum());
     }
     if let Some(tx) = input.downcast_ref::<TransactWriteItemsInput>() {
-        // A transactional write costs two units per started KB.
+        // A transactional write costs two units per started KB. An update's or a delete's
+        // item is not in the request: counted as one KB (the small items updated here are).
         let units = tx
             .transact_items()
             .iter()
-            .filter_map(|t| t.put())
-            .map(|put| 2.0 * write_units(item_size(put.item())))
+            .map(|t| match t.put() {
+                Some(put) => 2.0 * write_units(item_size(put.item())),
+                None if t.update().is_some() || t.delete().is_some() => 2.0,
+                None => 0.0,
+            })
             .sum();
         return Some(units);
     }

@@ -28,6 +28,11 @@ pub async fn log_store_contract<S: LogStore + ?Sized>(store: &S) {
         expired_lines_should_not_be_read,
         when_nothing_is_stored_read_should_return_nothing,
         purge_should_keep_live_lines,
+        when_a_retried_batch_is_split_differently_should_store_each_line_once,
+        when_a_batch_straddles_stored_lines_should_store_only_those_around_them,
+        a_page_may_end_between_lines_that_came_in_one_batch,
+        concurrent_appends_of_overlapping_batches_should_store_each_line_once,
+        a_thousand_lines_of_16_kib_should_read_back_equal,
     );
 }
 
@@ -293,4 +298,175 @@ async fn purge_should_keep_live_lines<S: LogStore + ?Sized>(store: &S) {
         vec!["kept".to_owned()],
         "purge should keep live lines"
     );
+}
+
+fn texts(lines: &[LogLine]) -> Vec<String> {
+    lines.iter().map(|l| l.text.clone()).collect()
+}
+
+fn batch(seqs: std::ops::Range<u64>, text: &str) -> Vec<LogLine> {
+    seqs.map(|s| sample::line(1, s, &format!("{text} {s}")))
+        .collect()
+}
+
+async fn when_a_retried_batch_is_split_differently_should_store_each_line_once<
+    S: LogStore + ?Sized,
+>(
+    store: &S,
+) {
+    let task = task();
+    assert_eq!(append(store, &task, &batch(0..10, "first")).await, 10);
+    assert_eq!(append(store, &task, &batch(20..30, "first")).await, 10);
+    assert_eq!(
+        append(store, &task, &batch(5..25, "retried")).await,
+        10,
+        "of seqs 5 to 24, only the gap 10 to 19 is new"
+    );
+    // The same lines again, cut at other places than they were stored.
+    for part in [0..7, 7..13, 13..30] {
+        assert_eq!(
+            append(store, &task, &batch(part.clone(), "again")).await,
+            0,
+            "seqs {part:?} are all stored"
+        );
+    }
+    let expected: Vec<String> = (0..30)
+        .map(|s| {
+            let first = if (10..20).contains(&s) {
+                "retried"
+            } else {
+                "first"
+            };
+            format!("{first} {s}")
+        })
+        .collect();
+    assert_eq!(
+        texts(&read_all(store, &task).await),
+        expected,
+        "every line once, as it first came, in order"
+    );
+}
+
+async fn when_a_batch_straddles_stored_lines_should_store_only_those_around_them<
+    S: LogStore + ?Sized,
+>(
+    store: &S,
+) {
+    let task = task();
+    assert_eq!(append(store, &task, &batch(10..20, "inner")).await, 10);
+    assert_eq!(append(store, &task, &batch(24..25, "inner")).await, 1);
+    assert_eq!(
+        append(store, &task, &batch(0..30, "outer")).await,
+        19,
+        "seqs 0 to 9, 20 to 23 and 25 to 29 are new"
+    );
+    let lines = read_all(store, &task).await;
+    assert_eq!(
+        positions(&lines),
+        (0..30).map(|s| (1, s)).collect::<Vec<_>>()
+    );
+    for line in &lines {
+        let stored_first = (10..20).contains(&line.seq) || line.seq == 24;
+        let expected = if stored_first { "inner" } else { "outer" };
+        assert_eq!(line.text, format!("{expected} {}", line.seq));
+    }
+}
+
+async fn a_page_may_end_between_lines_that_came_in_one_batch<S: LogStore + ?Sized>(store: &S) {
+    let task = task();
+    let mut lines = batch(0..10, "one");
+    lines.extend((0..3).map(|s| sample::line(2, s, "two")));
+    assert_eq!(append(store, &task, &lines).await, 13);
+    let task = &task;
+    let page = |attempt, seq, limit| async move {
+        let after = Some(LogCursor {
+            attempt: Attempt(attempt),
+            seq,
+        });
+        positions(&must(
+            store.read(task, after, limit, sample::now()).await,
+            "read",
+        ))
+    };
+    assert_eq!(
+        page(1, 3, 4).await,
+        vec![(1, 4), (1, 5), (1, 6), (1, 7)],
+        "a page may start and end inside one batch's lines"
+    );
+    assert_eq!(
+        page(1, 7, 3).await,
+        vec![(1, 8), (1, 9), (2, 0)],
+        "and run on into the next attempt"
+    );
+    assert_eq!(page(2, 0, 100).await, vec![(2, 1), (2, 2)]);
+    let mut after = None;
+    let mut seen = Vec::new();
+    loop {
+        let page = must(store.read(task, after, 1, sample::now()).await, "read");
+        let Some(last) = page.last() else { break };
+        after = Some(last.cursor());
+        seen.extend(positions(&page));
+        assert!(seen.len() <= 13, "paging should end");
+    }
+    assert_eq!(seen, positions(&lines), "one line a page, every line once");
+}
+
+async fn concurrent_appends_of_overlapping_batches_should_store_each_line_once<
+    S: LogStore + ?Sized,
+>(
+    store: &S,
+) {
+    for round in 0..3 {
+        let task = task();
+        let (a, b, c) = (batch(0..200, "a"), batch(100..300, "b"), batch(0..300, "c"));
+        let (x, y, z) = futures::join!(
+            store.append(&task, &a, keep()),
+            store.append(&task, &b, keep()),
+            store.append(&task, &c, keep()),
+        );
+        let stored = must(x, "append a") + must(y, "append b") + must(z, "append c");
+        assert_eq!(
+            stored, 300,
+            "round {round}: three racing appends of seqs 0 to 299 should count each line once"
+        );
+        let lines = read_all(store, &task).await;
+        assert_eq!(
+            positions(&lines),
+            (0..300).map(|s| (1, s)).collect::<Vec<_>>(),
+            "round {round}: each line stored once"
+        );
+    }
+}
+
+async fn a_thousand_lines_of_16_kib_should_read_back_equal<S: LogStore + ?Sized>(store: &S) {
+    let task = task();
+    // Text that does not compress: a stored line takes its full size.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut text = || {
+        (0..16 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b'!' + (state % 94) as u8)
+            })
+            .collect::<String>()
+    };
+    let lines: Vec<LogLine> = (0..1_000).map(|s| sample::line(1, s, &text())).collect();
+    assert_eq!(append(store, &task, &lines).await, 1_000);
+    assert_eq!(
+        append(store, &task, &lines[500..]).await,
+        0,
+        "a redelivered half stores nothing"
+    );
+    let read = read_all(store, &task).await;
+    assert_eq!(read.len(), 1_000);
+    assert!(read == lines, "16 MiB of lines should read back equal");
+    let page = must(
+        store
+            .read(&task, Some(lines[499].cursor()), 2, sample::now())
+            .await,
+        "read",
+    );
+    assert_eq!(positions(&page), vec![(1, 500), (1, 501)]);
 }

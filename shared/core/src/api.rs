@@ -84,6 +84,33 @@ pub struct TaskApi {
     pub resolver: Arc<dyn Resolver>,
     /// Open log streams per user (at most [`crate::stream::MAX_STREAMS_PER_USER`]).
     pub streams: StreamSlots,
+    /// The attempt each task was found at by a log batch, so the next batches need not read it.
+    attempts_seen: AttemptsSeen,
+}
+
+/// The attempt each task was last read at, for the log batch check "not beyond the task's
+/// attempt". A task's attempt only grows and a task is never deleted, so a batch of an attempt
+/// at or below one seen is admitted without reading the task again. Bounded: emptied when full.
+#[derive(Debug, Default)]
+struct AttemptsSeen(std::sync::Mutex<std::collections::HashMap<TaskId, Attempt>>);
+
+impl AttemptsSeen {
+    /// Tasks remembered at most.
+    const CAPACITY: usize = 4_096;
+
+    fn admits(&self, task: &TaskId, attempt: Attempt) -> bool {
+        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(task).is_some_and(|&at| attempt <= at)
+    }
+
+    fn remember(&self, task: &TaskId, attempt: Attempt) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= Self::CAPACITY && !seen.contains_key(task) {
+            seen.clear();
+        }
+        let at = seen.entry(task.clone()).or_insert(attempt);
+        *at = (*at).max(attempt);
+    }
 }
 
 impl TaskApi {
@@ -100,6 +127,7 @@ impl TaskApi {
             limiter,
             resolver: Arc::new(SystemResolver),
             streams: StreamSlots::default(),
+            attempts_seen: AttemptsSeen::default(),
         }
     }
 
@@ -349,12 +377,15 @@ impl TaskApi {
         let (task_id, attempt) = addressee(body)?;
         self.verify(&task_id, attempt, headers, body).await?;
         let batch = decode_log_batch(body)?;
-        let task = self.engine.load(&task_id).await.map_err(apply_error)?;
-        if attempt > task.attempt {
-            return Err(AppError::conflict(format!(
-                "the batch is for attempt {attempt}; the current attempt is {}",
-                task.attempt
-            )));
+        if !self.attempts_seen.admits(&task_id, attempt) {
+            let task = self.engine.load(&task_id).await.map_err(apply_error)?;
+            if attempt > task.attempt {
+                return Err(AppError::conflict(format!(
+                    "the batch is for attempt {attempt}; the current attempt is {}",
+                    task.attempt
+                )));
+            }
+            self.attempts_seen.remember(&task_id, task.attempt);
         }
         let lines = batch_lines(batch, attempt)?;
         let sent = lines.len();
@@ -652,6 +683,30 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_batch_should_be_admitted_unread_only_up_to_the_attempt_seen() {
+        let seen = AttemptsSeen::default();
+        let task = TaskId::generate(chrono::Utc::now());
+        assert!(
+            !seen.admits(&task, Attempt(1)),
+            "nothing seen: read the task"
+        );
+        seen.remember(&task, Attempt(2));
+        assert!(seen.admits(&task, Attempt(1)));
+        assert!(seen.admits(&task, Attempt(2)));
+        assert!(
+            !seen.admits(&task, Attempt(3)),
+            "a later attempt than seen is checked against the task"
+        );
+        seen.remember(&task, Attempt(1));
+        assert!(
+            seen.admits(&task, Attempt(2)),
+            "what was seen never goes back"
+        );
+        let other = TaskId::generate(chrono::Utc::now());
+        assert!(!seen.admits(&other, Attempt(1)));
+    }
 
     fn line(seq: u64, text: &str) -> Value {
         json!({"seq": seq, "ts": "2026-01-01T00:00:00Z", "stream": "stdout", "text": text})

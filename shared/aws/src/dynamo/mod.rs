@@ -8,7 +8,8 @@
 //! | task | `TASK#{id}` | `TASK` | `doc` (the task as JSON), `version`, `status`, `gsi1pk` `OWNER#{owner}`, `gsi1sk` `{created µs}#{id}`, and while `sweep_at` is set `gsi2pk` `SWEEP#{shard}`, `gsi2sk` `{sweep_at µs}#{id}` |
 //! | idempotency key | `IDEM#{owner}#{key}` | `IDEM` | `fingerprint`, `task_id`, expiry |
 //! | webhook id | `WEBHOOK#{id}` | `WEBHOOK` | expiry |
-//! | log line | `LOG#{task}` | `{attempt:010}#{seq:020}` | `ts`, `stream`, `text`, expiry |
+//! | log chunk | `LOG#{task}` | `{attempt:010}#{first seq:020}` | `last` (seq), `lines` (deflated JSON of the lines `first..=last`), expiry |
+//! | log head | `LOGHEAD#{task}` | `{attempt:010}` | `last` (the highest seq stored), `version`, the latest expiry of the attempt's chunks |
 //!
 //! Times in keys are microseconds since the epoch, zero-padded to 20 digits so they sort as
 //! text. Expiry is `expires_us` (microseconds, what reads and conditions compare with the time
@@ -18,6 +19,8 @@
 //! `gsi1` (projecting `doc` and `status`) lists a user's tasks newest first. `gsi2` (keys only,
 //! sparse: only tasks with a `sweep_at`) serves the sweeper; its partition is spread over
 //! [`SWEEP_SHARDS`] shards so no single partition takes every task's writes.
+//!
+//! Log lines are packed: see [`logs`] for how chunks and heads keep `(attempt, seq)` unique.
 
 mod batch;
 mod logs;

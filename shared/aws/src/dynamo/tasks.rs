@@ -134,7 +134,7 @@ fn put_unless_live(table: &str, item: Item, now: i64, want_old: bool) -> anyhow:
         .context("could not build a conditional Put")
 }
 
-fn cancellation_reasons(
+pub(super) fn cancellation_reasons(
     err: &SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
 ) -> Option<&[CancellationReason]> {
     match err.as_service_error() {

@@ -1,5 +1,5 @@
-//! The DynamoDB store beyond the contract: lazy TTL, batched log writes, the item size limit,
-//! the table's layout.
+//! The DynamoDB store beyond the contract: lazy TTL, packed log items and their dedupe, the item
+//! size limit, the table's layout.
 
 use std::collections::HashMap;
 
@@ -8,7 +8,7 @@ use chrono::{TimeDelta, Utc};
 use pj_aws::{GSI_OWNER, GSI_SWEEP, service};
 use pj_contract::sample;
 use pj_core::ids::TaskId;
-use pj_core::ports::{CreateOutcome, LogStore, TaskStore, WriteOutcome};
+use pj_core::ports::{CreateOutcome, LogLine, LogStore, TaskStore, WriteOutcome};
 use pj_core::task::TaskStatus;
 
 use crate::{aws, store};
@@ -90,43 +90,111 @@ async fn ttl_expired_items_still_in_the_table_should_be_ignored_on_read() {
     );
 }
 
+/// The log items of `task`: its chunks (`LOG#`) and its heads (`LOGHEAD#`), raw.
+async fn log_items(
+    aws: &crate::AwsContext,
+    table: &str,
+    prefix: &str,
+    task: &TaskId,
+) -> Vec<HashMap<String, AttributeValue>> {
+    aws.dynamodb()
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("{prefix}#{task}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap(),
+        other => panic!("{name} is {other:?}"),
+    }
+}
+
+/// Lines as the runner of `scripts/bench-lambda` sends them.
+fn runner_lines(seqs: std::ops::Range<u64>) -> Vec<LogLine> {
+    seqs.map(|seq| {
+        sample::line(
+            1,
+            seq,
+            &format!(
+                "line {seq}: compiling pj-core v0.1.0 (/work/repo/shared/core) and running its tests"
+            ),
+        )
+    })
+    .collect()
+}
+
 #[tokio::test]
-async fn a_thousand_line_batch_should_be_written_once_and_a_redelivery_should_write_nothing() {
+async fn a_runners_batches_should_cost_one_transaction_each_and_a_redelivery_should_write_nothing()
+{
     let aws = aws().await;
     let store = store(&aws).await;
     let task = TaskId::generate(Utc::now());
-    let lines: Vec<_> = (0..1_000)
-        .map(|seq| sample::line(1, seq, &format!("line {seq} {}", "x".repeat(100))))
-        .collect();
+    let lines = runner_lines(0..1_000);
     let keep = sample::now() + TimeDelta::days(7);
 
     let before = aws.metrics().snapshot();
-    assert_eq!(store.append(&task, &lines, keep).await.unwrap(), 1_000);
+    for batch in lines.chunks(200) {
+        assert_eq!(store.append(&task, batch, keep).await.unwrap(), 200);
+    }
     let first = aws.metrics().snapshot().since(&before);
     assert_eq!(
-        first.operation(service::DYNAMODB, "BatchWriteItem").calls,
-        40,
-        "1,000 lines go in 40 batches of 25"
+        first.service(service::DYNAMODB).calls,
+        5,
+        "one request a batch: {:?}",
+        first.operations
     );
-    assert_eq!(first.operation(service::DYNAMODB, "Query").calls, 1);
     assert_eq!(
-        first.dynamodb_estimated_write_units, 1_000.0,
-        "each line under 1 KB costs one write unit"
+        first
+            .operation(service::DYNAMODB, "TransactWriteItems")
+            .calls,
+        5
     );
+    assert!(
+        first.dynamodb_estimated_write_units <= 60.0,
+        "1,000 lines in 5 chunks of 200 and the head's updates: {} write units",
+        first.dynamodb_estimated_write_units
+    );
+    let chunks = log_items(&aws, store.table(), "LOG", &task).await;
+    assert_eq!(chunks.len(), 5, "one item a batch");
+    let heads = log_items(&aws, store.table(), "LOGHEAD", &task).await;
+    assert_eq!(heads.len(), 1, "one head an attempt");
+    assert_eq!(number(&heads[0], "last"), 999);
+    for chunk in &chunks {
+        assert_eq!(number(chunk, "expires_us"), keep.timestamp_micros());
+        assert!(number(chunk, "ttl") >= keep.timestamp());
+    }
 
     let before = aws.metrics().snapshot();
     assert_eq!(
-        store.append(&task, &lines, keep).await.unwrap(),
+        store.append(&task, &lines[600..800], keep).await.unwrap(),
         0,
         "a redelivered batch stores nothing"
     );
     let again = aws.metrics().snapshot().since(&before);
     assert_eq!(
-        again.operation(service::DYNAMODB, "BatchWriteItem").calls,
-        0,
-        "a redelivered batch should make no BatchWriteItem at all"
+        (
+            again
+                .operation(service::DYNAMODB, "TransactWriteItems")
+                .calls,
+            again.operation(service::DYNAMODB, "GetItem").calls,
+            again.operation(service::DYNAMODB, "Query").calls,
+        ),
+        (1, 1, 1),
+        "the write that finds the head past its seqs, then the head and the stored chunks"
     );
-    assert_eq!(again.operation(service::DYNAMODB, "Query").calls, 1);
+    assert_eq!(
+        again.dynamodb_items_scanned, 4,
+        "the chunks starting up to 999 seqs before the batch, through its last seq"
+    );
+    assert_eq!(log_items(&aws, store.table(), "LOG", &task).await.len(), 5);
 
     let read = store.read(&task, None, 1_000, sample::now()).await.unwrap();
     assert_eq!(read, lines, "every line once, in order, as sent");
@@ -142,6 +210,7 @@ async fn a_thousand_line_batch_should_be_written_once_and_a_redelivery_should_wr
         all[700].text, lines[700].text,
         "a stored line keeps its first text"
     );
+    assert_eq!(all[1_200].text, "overlap");
 }
 
 #[tokio::test]
@@ -150,7 +219,7 @@ async fn a_batch_after_many_stored_lines_should_read_only_its_own_range_and_dedu
     let store = store(&aws).await;
     let task = TaskId::generate(Utc::now());
     let keep = sample::now() + TimeDelta::days(7);
-    // A long log of attempt 1, and the start of attempt 2.
+    // A long log of attempt 1 (chunks at seqs 0 and 1,000), and the start of attempt 2.
     let earlier: Vec<_> = (0..2_000)
         .map(|seq| sample::line(1, seq, &format!("early {seq}")))
         .collect();
@@ -173,20 +242,30 @@ async fn a_batch_after_many_stored_lines_should_read_only_its_own_range_and_dedu
     let used = aws.metrics().snapshot().since(&before);
     assert_eq!(used.operation(service::DYNAMODB, "Query").calls, 1);
     assert_eq!(
-        used.dynamodb_items_scanned, 5,
-        "the dedupe query reads the batch's own range (seq 1995 to 2009 of attempt 1) only, \
-         not the 2,000 lines before it nor attempt 2"
+        used.dynamodb_items_scanned, 1,
+        "the dedupe query reads the chunk that can hold seq 1995 to 2009 of attempt 1 only, \
+         not the chunk of the 1,000 lines before it nor attempt 2"
+    );
+    assert_eq!(
+        used.operation(service::DYNAMODB, "TransactWriteItems")
+            .calls,
+        2,
+        "the first write finds the head past seq 1995; the second holds"
     );
 
-    // A redelivery of the same batch: all fifteen found, nothing written, still fifteen read.
+    // A redelivery of the same batch: both chunks found, nothing written.
     let before = aws.metrics().snapshot();
     assert_eq!(store.append(&task, &batch, keep).await.unwrap(), 0);
     let used = aws.metrics().snapshot().since(&before);
-    assert_eq!(used.dynamodb_items_scanned, 15);
-    assert_eq!(used.operation(service::DYNAMODB, "BatchWriteItem").calls, 0);
+    assert_eq!(used.dynamodb_items_scanned, 2);
+    assert_eq!(
+        used.operation(service::DYNAMODB, "TransactWriteItems")
+            .calls,
+        1
+    );
 
     // A batch spanning two attempts is bounded per attempt: not from attempt 1's seq 10
-    // through attempt 2's seq 1, which would read the 2,000 lines between.
+    // through attempt 2's seq 1, which would read the chunks between.
     let mixed = [
         sample::line(1, 10, "again"),
         sample::line(1, 12, "again"),
@@ -201,7 +280,7 @@ async fn a_batch_after_many_stored_lines_should_read_only_its_own_range_and_dedu
         2,
         "one per attempt"
     );
-    assert_eq!(used.dynamodb_items_scanned, 3 + 2);
+    assert_eq!(used.dynamodb_items_scanned, 1 + 1);
 
     let all = store.read(&task, None, 5_000, sample::now()).await.unwrap();
     assert_eq!(all.len(), 2_000 + 10 + 50);
@@ -210,6 +289,103 @@ async fn a_batch_after_many_stored_lines_should_read_only_its_own_range_and_dedu
         "a stored line keeps its first text"
     );
     assert_eq!(all[2_000].text, "late");
+    let after = store
+        .read(&task, Some(all[1_500].cursor()), 3, sample::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        after.iter().map(|l| l.seq).collect::<Vec<_>>(),
+        [1_501, 1_502, 1_503],
+        "a read after a cursor inside a chunk starts at the next line"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_appends_of_the_same_new_lines_should_count_them_once() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let keep = sample::now() + TimeDelta::days(7);
+    for round in 0..5 {
+        let task = TaskId::generate(Utc::now());
+        let batch = runner_lines(0..200);
+        // A straddling batch too: it starts inside what the others store.
+        let later = runner_lines(150..250);
+        let before = aws.metrics().snapshot();
+        let (a, b, c) = tokio::join!(
+            store.append(&task, &batch, keep),
+            store.append(&task, &batch, keep),
+            store.append(&task, &later, keep),
+        );
+        let counts = [a.unwrap(), b.unwrap(), c.unwrap()];
+        assert_eq!(
+            counts.iter().sum::<usize>(),
+            250,
+            "round {round}: every line counted once: {counts:?}"
+        );
+        let used = aws.metrics().snapshot().since(&before);
+        let transactions = used.operation(service::DYNAMODB, "TransactWriteItems");
+        assert!(
+            transactions.failures >= 1 && used.operation(service::DYNAMODB, "Query").calls >= 1,
+            "round {round}: the appends raced, and the losers read what the winner stored: \
+             {:?}",
+            used.operations
+        );
+        let read = store.read(&task, None, 1_000, sample::now()).await.unwrap();
+        assert_eq!(
+            read.iter().map(|l| l.seq).collect::<Vec<_>>(),
+            (0..250).collect::<Vec<_>>(),
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_expiring_before_the_stored_ones_should_not_shorten_the_heads_life() {
+    let aws = aws().await;
+    let store = store(&aws).await;
+    let task = TaskId::generate(Utc::now());
+    let now = sample::now();
+    let long = now + TimeDelta::days(7);
+    let short = now + TimeDelta::minutes(1);
+    assert_eq!(
+        store
+            .append(&task, &runner_lines(0..10), long)
+            .await
+            .unwrap(),
+        10
+    );
+    // A clock behind: the next batch would expire first.
+    assert_eq!(
+        store
+            .append(&task, &runner_lines(10..20), short)
+            .await
+            .unwrap(),
+        10
+    );
+    let heads = log_items(&aws, store.table(), "LOGHEAD", &task).await;
+    assert_eq!(
+        number(&heads[0], "expires_us"),
+        long.timestamp_micros(),
+        "the head lives as long as its longest-lived chunk, so TTL never takes it first"
+    );
+    assert_eq!(number(&heads[0], "last"), 19);
+    let later = store
+        .read(&task, None, 100, now + TimeDelta::minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        later.iter().map(|l| l.seq).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>(),
+        "the short-lived chunk has expired"
+    );
+    assert_eq!(
+        store
+            .append(&task, &runner_lines(15..25), long)
+            .await
+            .unwrap(),
+        5,
+        "an expired line still counts as stored until DynamoDB deletes it"
+    );
 }
 
 #[tokio::test]
