@@ -501,12 +501,8 @@ async fn consume<H, F>(
             let queue = queue.clone();
             let handler = handler.clone();
             in_flight.spawn(async move {
-                let settlement = settle(
-                    Some(message.body.as_str()),
-                    message.receive_count,
-                    &handler,
-                )
-                .await;
+                let settlement =
+                    settle(Some(message.body.as_str()), message.receive_count, &handler).await;
                 carry_out(queue.as_ref(), name, &message.receipt, settlement).await;
                 drop(permit);
             });
