@@ -153,8 +153,24 @@ async fn contexts_should_honour_aws_endpoint_url_from_the_environment() {
         .send()
         .await
         .expect("from_env reaches the emulator through AWS_ENDPOINT_URL");
+    // Production clients do not count: counting is what a benchmark or a test turns on.
     assert_eq!(
         aws.metrics()
+            .snapshot()
+            .operation(service::DYNAMODB, "ListTables")
+            .calls,
+        0
+    );
+    let counting = AwsContext::counting(aws.sdk_config());
+    counting
+        .dynamodb()
+        .list_tables()
+        .send()
+        .await
+        .expect("the counting context reaches the emulator too");
+    assert_eq!(
+        counting
+            .metrics()
             .snapshot()
             .operation(service::DYNAMODB, "ListTables")
             .calls,
