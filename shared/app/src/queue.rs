@@ -14,8 +14,8 @@ pub enum Settlement {
     Delete,
     /// Comes again after this long.
     RetryAfter(Duration),
-    /// Cannot be read: it comes again at once until the queue moves it to its dead-letter
-    /// queue by its receive count, where an operator can look at it. Never silently dropped.
+    /// Cannot be read: kept on the queue, never silently dropped, until the queue's receive
+    /// limit moves it to its dead-letter queue, where an operator can look at it.
     DeadLetter,
 }
 
@@ -58,6 +58,7 @@ pub async fn carry_out(
     let result = match settlement {
         Settlement::Delete => consumer.delete(queue, receipt).await,
         Settlement::RetryAfter(delay) => consumer.change_visibility(queue, receipt, delay).await,
+        // Visible again at once: the receive limit is reached without waiting out a timeout.
         Settlement::DeadLetter => {
             consumer
                 .change_visibility(queue, receipt, Duration::ZERO)

@@ -135,33 +135,33 @@ impl<H: MessageHandler> QueueWorker<H> {
             },
         )
         .await;
-        if settlement == Settlement::Delete {
-            // Lambda deletes what the batch response does not name.
-            return Outcome::Done;
-        }
-        match &message.receipt_handle {
-            Some(receipt) => {
-                carry_out(
-                    self.consumer.as_ref(),
-                    self.handler.queue(),
-                    receipt,
-                    settlement,
-                )
-                .await;
-            }
-            None => tracing::warn!(
-                "a message without a receipt handle keeps the queue's visibility timeout"
-            ),
-        }
         match settlement {
+            // Lambda deletes what the batch response does not name.
+            Settlement::Delete => Outcome::Done,
+            // Named in the response, it comes again after the queue's visibility timeout until
+            // the queue's redrive policy moves it to the dead-letter queue.
+            Settlement::DeadLetter => Outcome::Undecodable,
             Settlement::RetryAfter(delay) => {
+                match &message.receipt_handle {
+                    Some(receipt) => {
+                        carry_out(
+                            self.consumer.as_ref(),
+                            self.handler.queue(),
+                            receipt,
+                            settlement,
+                        )
+                        .await;
+                    }
+                    None => tracing::warn!(
+                        "a message without a receipt handle keeps the queue's visibility timeout"
+                    ),
+                }
                 tracing::info!(
                     retry_after_secs = delay.as_secs_f64(),
                     "the message will come again"
                 );
                 Outcome::Retry
             }
-            _ => Outcome::Undecodable,
         }
     }
 }
