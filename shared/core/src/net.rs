@@ -23,16 +23,9 @@ pub const ALLOW_PRIVATE_NETWORKS_VAR: &str = "PJ_ALLOW_PRIVATE_NETWORKS";
 impl NetworkPolicy {
     /// `Ok` when `ip` may be reached; otherwise why not, in words for the user.
     pub fn check(&self, ip: IpAddr) -> Result<(), String> {
-        if self.allow_private {
-            return Ok(());
-        }
-        match non_public(ip) {
-            None => Ok(()),
-            Some(what) => Err(format!(
-                "{ip} is {what}; requests to such addresses are refused unless the operator sets \
-                 {ALLOW_PRIVATE_NETWORKS_VAR}=true"
-            )),
-        }
+        self.refusal(ip).map_or(Ok(()), |what| {
+            Err(format!("{ip} is {what}; {}", lift_hint()))
+        })
     }
 
     /// Checks every address a name resolved to: one refused address refuses the name, since the
@@ -42,11 +35,32 @@ impl NetworkPolicy {
             return Err(format!("{host} does not resolve to any address"));
         }
         for ip in ips {
-            self.check(*ip)
-                .map_err(|e| format!("{host} resolves to {e}"))?;
+            if let Some(what) = self.refusal(*ip) {
+                let named = host.trim_matches(['[', ']']) != ip.to_string();
+                return Err(if named {
+                    format!("{host} resolves to {ip}, {what}; {}", lift_hint())
+                } else {
+                    format!("{ip} is {what}; {}", lift_hint())
+                });
+            }
         }
         Ok(())
     }
+
+    fn refusal(&self, ip: IpAddr) -> Option<&'static str> {
+        if self.allow_private {
+            None
+        } else {
+            non_public(ip)
+        }
+    }
+}
+
+fn lift_hint() -> String {
+    format!(
+        "requests to such addresses are refused unless the operator sets \
+         {ALLOW_PRIVATE_NETWORKS_VAR}=true"
+    )
 }
 
 /// What kind of non-public address `ip` is, or `None` for a public one.
