@@ -443,16 +443,8 @@ pub fn transition(
             }
             if exec.state == ExecState::Running && exec.deadline.is_some_and(|d| d <= now) {
                 // Killed for its deadline (the local runner does so when the sweeper is late):
-                // the same timeout as `DeadlinePassed`, with no new attempt.
-                let failure = timeout_error(policy);
-                finish(
-                    &mut next,
-                    &mut effects,
-                    TaskStatus::Failed,
-                    Some(failure),
-                    &None,
-                    now,
-                );
+                // the same timeout as `DeadlinePassed`.
+                deadline_reached(&mut next, &mut effects, true, now, policy);
             } else {
                 let failure = TaskError::new(
                     codes::RUNNER_EXITED,
@@ -474,22 +466,8 @@ pub fn transition(
                 runner: exec.runner,
                 runner_ref: exec.runner_ref.clone(),
             });
-            let failure = timeout_error(policy);
-            if exec.state == ExecState::Running {
-                // The agent was at work: a second try would spend the model budget again on
-                // the same work, so the task fails here.
-                finish(
-                    &mut next,
-                    &mut effects,
-                    TaskStatus::Failed,
-                    Some(failure),
-                    &None,
-                    now,
-                );
-            } else {
-                // The runner never reported: nothing was spent, the infrastructure failed.
-                infrastructure_failure(&mut next, &mut effects, failure, None, now, policy);
-            }
+            let was_running = exec.state == ExecState::Running;
+            deadline_reached(&mut next, &mut effects, was_running, now, policy);
         }
         Input::Notified { attempt } => {
             if !task.notify_pending.contains(attempt) {
@@ -627,6 +605,25 @@ fn finish(
     task.notify_pending.push(attempt);
     task.notify_touched_at = Some(now);
     effects.push(Effect::Notify(attempt));
+}
+
+/// The current attempt reached its deadline. After the runner's `task.started` the agent was at
+/// work, and a second try would spend the model budget again on the same work: the task fails.
+/// Before it nothing was spent: an infrastructure failure, which starts a new attempt while
+/// attempts remain.
+fn deadline_reached(
+    task: &mut Task,
+    effects: &mut Vec<Effect>,
+    was_running: bool,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) {
+    let failure = timeout_error(policy);
+    if was_running {
+        finish(task, effects, TaskStatus::Failed, Some(failure), &None, now);
+    } else {
+        infrastructure_failure(task, effects, failure, None, now, policy);
+    }
 }
 
 /// Ends the current attempt with an infrastructure failure: a new attempt while the budget
