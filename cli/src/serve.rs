@@ -413,10 +413,7 @@ fn is_loopback(url: &str) -> bool {
 
 /// Watches again the local runners of attempts that a previous server started.
 async fn adopt_runners(store: &SqliteStore, local: &LocalRunner) -> anyhow::Result<()> {
-    // Every task under way has a sweep time (its deadline or dispatch check), so asking for all
-    // that are due before the far future lists them.
-    let far = chrono::Utc::now() + chrono::Duration::days(36_500);
-    for task in store.due(far, 1_000_000).await? {
+    for task in store.under_way(chrono::Utc::now(), 1_000_000).await? {
         if task.status.is_terminal() {
             continue;
         }

@@ -99,6 +99,13 @@ pub trait TaskStore: Send + Sync {
     /// Tasks whose `sweep_at` is at or before `now`, oldest first.
     async fn due(&self, now: DateTime<Utc>, limit: usize) -> anyhow::Result<Vec<Task>>;
 
+    /// The tasks that may be under way (and some finished ones whose email is pending), at most
+    /// `limit`: every task under way has a sweep time (its deadline or dispatch check), so all
+    /// that are due before the far future are them.
+    async fn under_way(&self, now: DateTime<Utc>, limit: usize) -> anyhow::Result<Vec<Task>> {
+        self.due(now + chrono::Duration::days(36_500), limit).await
+    }
+
     /// Deletes expired idempotency keys, webhook ids and the like where the store does not
     /// expire them itself. Returns how many went.
     async fn purge_expired(&self, _now: DateTime<Utc>) -> anyhow::Result<u64> {

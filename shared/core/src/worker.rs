@@ -149,10 +149,11 @@ impl Dispatcher {
         let capacity = self.engine.settings.capacity;
         let admission = if capacity.is_limited() {
             let guard = self.admission.lock().await;
-            // Every task under way has a sweep time, so all that are due before the far future
-            // are the active set.
-            let far = self.engine.now() + chrono::Duration::days(36_500);
-            let active = self.engine.store.due(far, MAX_ACTIVE_READ).await?;
+            let active = self
+                .engine
+                .store
+                .under_way(self.engine.now(), MAX_ACTIVE_READ)
+                .await?;
             if let Admission::Wait(why) = capacity.admit(&task, &active) {
                 tracing::info!(task_id = %id, %attempt, why, "waiting for room to run");
                 self.apply_quietly(task, &Input::AwaitCapacity { attempt })

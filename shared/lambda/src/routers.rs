@@ -9,7 +9,7 @@ use axum::Router;
 use pj_aws::QueueUrls;
 use pj_core::TaskApi;
 use pj_core::ports::QueueSender;
-use pj_core::ratelimit::RateLimiter;
+use pj_core::ratelimit::{DEFAULT_BURST, DEFAULT_PER_MINUTE, RateLimiter};
 use pj_http::{AppState, Authenticator, RouteGroup};
 
 use crate::http::{end_streams_before_deadline, with_gateway_claims};
@@ -30,8 +30,8 @@ fn router(api: TaskApi, auth: Authenticator, stream_poll: Duration, group: Route
 }
 
 fn webhook_limiter() -> RateLimiter {
-    // Only `POST /tasks` is rate limited; the runners' routes never consult it.
-    RateLimiter::new(60, 20)
+    // Only users' changes are rate limited; the runners' routes never consult it.
+    RateLimiter::new(DEFAULT_PER_MINUTE, DEFAULT_BURST)
 }
 
 /// `api`: the users' routes. API Gateway's JWT authorizer verified the caller; the user is the

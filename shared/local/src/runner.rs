@@ -303,6 +303,7 @@ impl LocalRunner {
             proc,
             workspace: self.workspace(task, attempt),
             log_file: self.log_file(task, attempt),
+            start_record: self.start_record(task, attempt),
             keep,
             kill_at: deadline,
             timings: self.timings,
@@ -537,6 +538,7 @@ impl Runner for LocalRunner {
             proc,
             workspace,
             log_file: self.log_file(&job.task_id, job.attempt),
+            start_record: self.start_record(&job.task_id, job.attempt),
             keep: job.env.get("KEEP_ALIVE").is_some_and(is_true),
             kill_at: Some(self.kill_at(job.deadline)),
             timings: self.timings,
@@ -573,6 +575,7 @@ struct Watch {
     proc: ProcRef,
     workspace: PathBuf,
     log_file: PathBuf,
+    start_record: PathBuf,
     keep: bool,
     kill_at: Option<Instant>,
     timings: RunnerTimings,
@@ -653,7 +656,7 @@ impl Watch {
     }
 
     async fn finish(self, detail: String) {
-        let _ = tokio::fs::remove_file(self.log_file.with_extension("start")).await;
+        let _ = tokio::fs::remove_file(&self.start_record).await;
         if !self.keep {
             match tokio::fs::remove_dir_all(&self.workspace).await {
                 Ok(()) => {}
