@@ -271,7 +271,8 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, AppError> {
     Ok(token.trim())
 }
 
-fn digest(token: &str) -> [u8; 32] {
+/// The SHA-256 of a token: what is kept and compared, never the token itself.
+pub(crate) fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 

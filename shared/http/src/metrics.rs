@@ -10,10 +10,9 @@ use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use pj_core::AppError;
 use pj_metrics::prometheus::{CONTENT_TYPE, Exporter};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::auth::bearer;
+use crate::auth::{bearer, digest};
 use crate::error::ApiError;
 
 /// What `GET /metrics` needs.
@@ -28,7 +27,7 @@ impl MetricsState {
     pub fn new(exporter: Arc<Exporter>, token: Option<&str>) -> Self {
         MetricsState {
             exporter,
-            token: token.map(|t| Sha256::digest(t.as_bytes()).into()),
+            token: token.map(digest),
         }
     }
 
@@ -36,7 +35,7 @@ impl MetricsState {
         let Some(want) = &self.token else {
             return Ok(());
         };
-        let given: [u8; 32] = Sha256::digest(bearer(headers)?.as_bytes()).into();
+        let given = digest(bearer(headers)?);
         // Digests of equal length, compared in constant time: the answer's timing tells
         // nothing about the token.
         if bool::from(given.ct_eq(want)) {
