@@ -12,6 +12,7 @@ pub mod fuzz;
 pub mod ids;
 pub mod machine;
 pub mod net;
+pub mod outbound;
 pub mod ports;
 pub mod ratelimit;
 pub mod redact;
