@@ -6,8 +6,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ValidationError;
 use crate::ids::{Attempt, TaskId, UserId};
-use crate::machine::{Effect, Policy};
-use crate::task::{Execution, ModelSpec, Task, TaskContext, TaskStatus, Usage};
+use crate::kinds::config::ConfigContext;
+use crate::kinds::{KindConfig, NotifySpec, TaskKind};
+use crate::machine::{Effect, Policy, runner_for};
+use crate::task::{CallbackCounts, Execution, ModelSpec, Task, TaskContext, TaskStatus, Trigger, Usage};
 use crate::time::parse_rfc3339;
 
 pub const MAX_PROMPT_CHARS: usize = 20_000;
@@ -38,17 +40,47 @@ pub struct NewTask {
     pub model: Option<ModelSpec>,
     pub notify_email: Option<String>,
     pub context: TaskContext,
+    /// A built-in kind's config (credentials still clear: the caller seals them).
+    pub config: Option<KindConfig>,
+    pub notify: Option<NotifySpec>,
+    /// Attempts for failures that may pass; `None`: the deployment's `PJ_MAX_ATTEMPTS`.
+    pub max_attempts: Option<u32>,
     /// SHA-256 of the canonical request, for the `Idempotency-Key` rule.
     pub fingerprint: String,
 }
 
+/// The most attempts a create request may ask for.
+pub const MAX_REQUESTED_ATTEMPTS: u32 = 10;
+
+/// Fields of a code change that the other kinds do not take.
+const CODE_CHANGE_ONLY: [&str; 4] = ["repo_url", "prompt", "base_branch", "context"];
+
 impl NewTask {
-    /// Parses a JSON body, naming the first field that is wrong.
+    /// Parses a JSON body for a user with an email address in a deployment with a GoHighLevel
+    /// location configured (tests and samples); the API passes the real context to
+    /// [`NewTask::parse_in`].
     pub fn parse(body: &Value, repos: RepoPolicy) -> Result<NewTask, ValidationError> {
+        let cx = ConfigContext {
+            now: chrono::Utc::now(),
+            owner_has_email: true,
+            ghl_location_configured: true,
+        };
+        NewTask::parse_in(body, repos, &cx)
+    }
+
+    /// Parses a JSON body, naming the first field that is wrong.
+    pub fn parse_in(
+        body: &Value,
+        repos: RepoPolicy,
+        cx: &ConfigContext,
+    ) -> Result<NewTask, ValidationError> {
         let obj = body
             .as_object()
             .ok_or_else(|| ValidationError::new("body", "must be a JSON object"))?;
-        const KNOWN: [&str; 11] = [
+        const KNOWN: [&str; 14] = [
+            "config",
+            "notify",
+            "max_attempts",
             "repo_url",
             "prompt",
             "title",
@@ -67,6 +99,16 @@ impl NewTask {
                 "is not a known field",
             ));
         }
+        let kind = TaskKind::parse(opt_str(obj, "kind")?.unwrap_or("code_change"))?;
+        if kind.is_builtin() {
+            return NewTask::parse_builtin(obj, body, kind, cx);
+        }
+        if obj.get("config").is_some_and(|v| !v.is_null()) {
+            return Err(ValidationError::new(
+                "config",
+                "is not used by a code_change task",
+            ));
+        }
         let repo_url = parse_repo_url(
             opt_str(obj, "repo_url")?
                 .ok_or_else(|| ValidationError::new("repo_url", "is required"))?,
@@ -81,31 +123,10 @@ impl NewTask {
                 format!("must be 1 to {MAX_PROMPT_CHARS} characters"),
             ));
         }
-        let title = match opt_str(obj, "title")? {
-            Some(t) if t.chars().count() > MAX_TITLE_CHARS || t.chars().any(char::is_control) => {
-                return Err(ValidationError::new(
-                    "title",
-                    format!("must be at most {MAX_TITLE_CHARS} characters on one line"),
-                ));
-            }
-            Some(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
-            _ => None,
-        };
+        let title = opt_str(obj, "title")?.map(parse_title).transpose()?.flatten();
         let base_branch = opt_str(obj, "base_branch")?.unwrap_or("main");
         validate_branch(base_branch).map_err(|m| ValidationError::new("base_branch", m))?;
-        let kind = opt_str(obj, "kind")?.unwrap_or("code_change");
-        let kind_ok = (1..=32).contains(&kind.len())
-            && kind.starts_with(|c: char| c.is_ascii_lowercase())
-            && kind
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !kind_ok {
-            return Err(ValidationError::new(
-                "kind",
-                "must be a lowercase identifier such as code_change",
-            ));
-        }
-        let execute = opt_bool(obj, "execute")?.unwrap_or(true);
+        let common = Common::parse(obj, cx)?;
         let requires_review = opt_bool(obj, "requires_review")?.unwrap_or(false);
         let scheduled_for = match opt_str(obj, "scheduled_for")? {
             Some(raw) => Some(parse_rfc3339(raw).ok_or_else(|| {
@@ -158,25 +179,78 @@ impl NewTask {
             }
             Some(_) => return Err(ValidationError::new("context", "must be an object")),
         };
-        let canonical = serde_json::to_vec(body).unwrap_or_default();
-        let fingerprint = hex_digest(&Sha256::digest(&canonical));
         Ok(NewTask {
             repo_url,
             prompt: prompt.to_owned(),
             title,
             base_branch: base_branch.to_owned(),
-            kind: kind.to_owned(),
-            execute,
-            requires_review,
-            scheduled_for,
-            model,
-            notify_email,
+            kind: kind.as_str().to_owned(),
+            execute: common.execute,
+            requires_review: common.requires_review,
+            scheduled_for: common.scheduled_for,
+            model: common.model,
+            notify_email: common.notify_email,
             context,
-            fingerprint,
+            config: None,
+            notify: common.notify,
+            max_attempts: common.max_attempts,
+            fingerprint: fingerprint(body),
         })
     }
 
-    /// The task this request creates, and the effects of its creation.
+    /// The body of a built-in kind: a title and a config instead of a repository and prompt.
+    fn parse_builtin(
+        obj: &Map<String, Value>,
+        body: &Value,
+        kind: TaskKind,
+        cx: &ConfigContext,
+    ) -> Result<NewTask, ValidationError> {
+        if let Some(field) = CODE_CHANGE_ONLY
+            .iter()
+            .find(|f| obj.get(**f).is_some_and(|v| !v.is_null()))
+        {
+            return Err(ValidationError::new(
+                *field,
+                format!("belongs to code_change tasks; a {} task takes config", kind.as_str()),
+            ));
+        }
+        let title = match opt_str(obj, "title")? {
+            Some(t) => t,
+            None => return Err(ValidationError::new("title", "is required")),
+        };
+        let title = parse_title(title)?.ok_or_else(|| ValidationError::new("title", "must not be empty"))?;
+        let config = KindConfig::parse(kind, obj.get("config"), cx)?;
+        let mut common = Common::parse(obj, cx)?;
+        if let KindConfig::Reminder(reminder) = &config {
+            if common.scheduled_for.is_some() {
+                return Err(ValidationError::new(
+                    "scheduled_for",
+                    "is not used by a reminder, which waits for config.remind_at",
+                ));
+            }
+            common.scheduled_for = Some(reminder.remind_at);
+        }
+        Ok(NewTask {
+            repo_url: String::new(),
+            prompt: String::new(),
+            title: Some(title),
+            base_branch: String::new(),
+            kind: kind.as_str().to_owned(),
+            execute: common.execute,
+            requires_review: common.requires_review,
+            scheduled_for: common.scheduled_for,
+            model: common.model,
+            notify_email: common.notify_email,
+            context: TaskContext::default(),
+            config: Some(config),
+            notify: common.notify,
+            max_attempts: common.max_attempts,
+            fingerprint: fingerprint(body),
+        })
+    }
+
+    /// The task this request creates, and the effects of its creation. `max_attempts` is the
+    /// deployment's default, used when the request names none.
     pub fn into_task(
         self,
         owner: UserId,
@@ -198,11 +272,7 @@ impl NewTask {
         } else {
             TaskStatus::Queued
         };
-        let mut executions = Vec::new();
-        if status == TaskStatus::Queued && self.execute {
-            executions.push(Execution::requested(Attempt::FIRST, policy.runner, now));
-            effects.push(Effect::Dispatch(Attempt::FIRST));
-        }
+        let dispatch_now = status == TaskStatus::Queued && self.execute;
         let mut task = Task {
             branch: format!("pj/{id}"),
             id,
@@ -217,18 +287,23 @@ impl NewTask {
             pr_url: None,
             error: None,
             attempt: Attempt::FIRST,
-            max_attempts: max_attempts.max(1),
+            max_attempts: self.max_attempts.unwrap_or(max_attempts).max(1),
             usage: Usage::default(),
             model: self.model,
             notify_email: self.notify_email,
             context: self.context,
             requires_review: self.requires_review,
             scheduled_for: self.scheduled_for,
+            config: self.config,
+            notify: self.notify,
+            result: None,
+            result_summary: None,
+            callbacks: CallbackCounts::default(),
             created_at: now,
             updated_at: now,
             started_at: None,
             completed_at: None,
-            executions,
+            executions: Vec::new(),
             notify_pending: Vec::new(),
             notify_touched_at: None,
             notified: Vec::new(),
@@ -236,9 +311,96 @@ impl NewTask {
             sweep_at: None,
             version: 1,
         };
+        if dispatch_now {
+            let runner = runner_for(&task, policy);
+            task.executions.push(Execution::requested(
+                Attempt::FIRST,
+                runner,
+                Trigger::Create,
+                now,
+            ));
+            effects.push(Effect::Dispatch(Attempt::FIRST));
+        }
         task.sweep_at = crate::machine::sweep_at(&task, policy);
         (task, effects)
     }
+}
+
+/// The fields every kind takes.
+struct Common {
+    execute: bool,
+    requires_review: bool,
+    scheduled_for: Option<DateTime<Utc>>,
+    model: Option<ModelSpec>,
+    notify_email: Option<String>,
+    notify: Option<NotifySpec>,
+    max_attempts: Option<u32>,
+}
+
+impl Common {
+    fn parse(obj: &Map<String, Value>, cx: &ConfigContext) -> Result<Common, ValidationError> {
+        let scheduled_for = match opt_str(obj, "scheduled_for")? {
+            Some(raw) => Some(parse_rfc3339(raw).ok_or_else(|| {
+                ValidationError::new("scheduled_for", "must be an RFC 3339 timestamp")
+            })?),
+            None => None,
+        };
+        let model = match obj.get("model") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_model(v)?),
+        };
+        let notify_email = match opt_str(obj, "notify_email")? {
+            Some(e) => {
+                crate::email::check_address(e)
+                    .map_err(|why| ValidationError::new("notify_email", why))?;
+                Some(e.to_owned())
+            }
+            None => None,
+        };
+        let owner_has_email = cx.owner_has_email || notify_email.is_some();
+        let notify = match obj.get("notify") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(NotifySpec::parse(v, owner_has_email)?),
+        };
+        let max_attempts = match obj.get("max_attempts") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|n| (1..=MAX_REQUESTED_ATTEMPTS as u64).contains(n))
+                    .ok_or_else(|| {
+                        ValidationError::new(
+                            "max_attempts",
+                            format!("must be a whole number from 1 to {MAX_REQUESTED_ATTEMPTS}"),
+                        )
+                    })? as u32,
+            ),
+        };
+        Ok(Common {
+            execute: opt_bool(obj, "execute")?.unwrap_or(true),
+            requires_review: opt_bool(obj, "requires_review")?.unwrap_or(false),
+            scheduled_for,
+            model,
+            notify_email,
+            notify,
+            max_attempts,
+        })
+    }
+}
+
+fn parse_title(raw: &str) -> Result<Option<String>, ValidationError> {
+    if raw.chars().count() > MAX_TITLE_CHARS || raw.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "title",
+            format!("must be at most {MAX_TITLE_CHARS} characters on one line"),
+        ));
+    }
+    Ok(Some(raw.trim().to_owned()).filter(|t| !t.is_empty()))
+}
+
+/// SHA-256 of the canonical request, for the `Idempotency-Key` rule.
+fn fingerprint(body: &Value) -> String {
+    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    hex_digest(&Sha256::digest(&canonical))
 }
 
 fn opt_str<'a>(

@@ -155,6 +155,9 @@ impl Callback {
     }
 }
 
+/// The longest a queue message may be held back (SQS's limit).
+pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(900);
+
 /// How often a write is redone after losing a compare-and-set race.
 const MAX_CAS_ROUNDS: usize = 32;
 
@@ -244,11 +247,21 @@ impl Engine {
     /// sweeper finds dispatches and emails that did not happen and asks again.
     pub async fn run_effects(&self, task: &Task, effects: &[Effect]) {
         for effect in effects {
+            let mut delay = Duration::ZERO;
             let message = match effect {
                 Effect::Dispatch(attempt) => QueueMessage::Dispatch {
                     task_id: task.id.clone(),
                     attempt: *attempt,
                 },
+                Effect::DispatchLater(attempt, after) => {
+                    // A queue holds a message back for a bounded time (SQS: 15 minutes); a
+                    // dispatcher that gets it early sends it on again.
+                    delay = (*after).min(MAX_QUEUE_DELAY);
+                    QueueMessage::Dispatch {
+                        task_id: task.id.clone(),
+                        attempt: *attempt,
+                    }
+                }
                 Effect::Notify(attempt) => QueueMessage::Notify {
                     task_id: task.id.clone(),
                     attempt: *attempt,
@@ -264,7 +277,7 @@ impl Engine {
                     runner_ref: runner_ref.clone(),
                 },
             };
-            self.send(&message, Duration::ZERO).await;
+            self.send(&message, delay).await;
         }
     }
 
@@ -279,7 +292,7 @@ impl Engine {
         };
         if let Err(e) = self.queue.send(message.queue(), &body, delay).await {
             tracing::warn!(
-                task_id = %message.task_id(),
+                subject = message.subject(),
                 queue = message.queue().as_str(),
                 error = format!("{e:#}"),
                 "could not send a queue message; the sweeper will ask again"
@@ -308,5 +321,7 @@ fn input_name(input: &Input) -> &'static str {
         Input::Notified { .. } => "notified",
         Input::NotifyRequeue { .. } => "notify_requeue",
         Input::NotifyFailed { .. } => "notify_failed",
+        Input::Finished { .. } => "finished",
+        Input::CallbackRefused => "callback_refused",
     }
 }

@@ -7,7 +7,9 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::ids::Attempt;
-use crate::task::{ExecState, Execution, RunnerKind, Task, TaskError, TaskStatus, Usage, codes};
+use crate::task::{
+    ExecState, Execution, RunnerKind, Step, Task, TaskError, TaskStatus, Trigger, Usage, codes,
+};
 
 /// The most attempts one task may have, automatic and user retries together, so a task
 /// document (which holds every attempt) stays bounded however often it is retried.
@@ -68,6 +70,34 @@ impl RunnerEvent {
     }
 }
 
+/// How an attempt of a built-in kind ended.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KindOutcome {
+    pub result: Option<serde_json::Value>,
+    pub summary: Option<String>,
+    pub steps: Vec<Step>,
+    /// `None`: completed.
+    pub error: Option<TaskError>,
+    /// For a failure that may pass: the backoff before the next attempt (already no sooner
+    /// than the target's `Retry-After`). `None`: the failure is final.
+    pub retry_after: Option<std::time::Duration>,
+}
+
+/// The backoff before automatic retry `n` (1 for the first) of a built-in kind: 2 s doubling,
+/// at most 10 minutes, times `jitter` (drawn from 0.8..1.2 by the caller, so this stays pure),
+/// and never sooner than `floor` (a `Retry-After`, honoured up to a day).
+pub fn retry_backoff(
+    n: u32,
+    floor: Option<std::time::Duration>,
+    jitter: f64,
+) -> std::time::Duration {
+    use std::time::Duration as Std;
+    let exp = 2u32.saturating_pow(n.saturating_sub(1).min(16));
+    let base = Std::from_secs(2).saturating_mul(exp).min(Std::from_secs(600));
+    let floor = floor.unwrap_or_default().min(Std::from_secs(86_400));
+    base.mul_f64(jitter.clamp(0.5, 1.5)).max(floor)
+}
+
 /// Everything that can change a task.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
@@ -117,6 +147,13 @@ pub enum Input {
     /// The completion email of the attempt can never be sent (the mailer refused the address
     /// for good). The task keeps its status; the email is recorded as not sent.
     NotifyFailed { attempt: Attempt },
+    /// The backend finished running an attempt of a built-in kind.
+    Finished {
+        attempt: Attempt,
+        outcome: KindOutcome,
+    },
+    /// A signed runner callback for this task was refused (counted for reports only).
+    CallbackRefused,
 }
 
 /// Work that must follow a stored transition.
@@ -124,6 +161,8 @@ pub enum Input {
 pub enum Effect {
     /// Send the dispatch message of this attempt.
     Dispatch(Attempt),
+    /// Send the dispatch message of this attempt after a backoff (an automatic retry).
+    DispatchLater(Attempt, std::time::Duration),
     /// Send the completion email of this attempt.
     Notify(Attempt),
     /// Stop the runner of this attempt where the runner allows it.
@@ -170,7 +209,7 @@ pub fn transition(
             {
                 return Err(Refusal::AlreadyDone);
             }
-            request_dispatch(&mut next, &mut effects, now, policy);
+            request_dispatch(&mut next, &mut effects, now, policy, Trigger::Execute);
         }
         Input::Approve => {
             if task.status != TaskStatus::PendingReview {
@@ -179,7 +218,7 @@ pub fn transition(
             if task.scheduled_for.is_some_and(|at| at > now) {
                 next.status = TaskStatus::Scheduled;
             } else {
-                request_dispatch(&mut next, &mut effects, now, policy);
+                request_dispatch(&mut next, &mut effects, now, policy, Trigger::Approve);
             }
         }
         Input::ScheduleDue => {
@@ -189,7 +228,7 @@ pub fn transition(
             if task.scheduled_for.is_some_and(|at| at > now) {
                 return Err(Refusal::Conflict("the task is not due yet".into()));
             }
-            request_dispatch(&mut next, &mut effects, now, policy);
+            request_dispatch(&mut next, &mut effects, now, policy, Trigger::Schedule);
         }
         Input::Cancel => {
             if task.status.is_terminal() {
@@ -228,7 +267,7 @@ pub fn transition(
             next.error = None;
             next.completed_at = None;
             next.started_at = None;
-            request_dispatch(&mut next, &mut effects, now, policy);
+            request_dispatch(&mut next, &mut effects, now, policy, Trigger::Retry);
         }
         Input::Claim { attempt } => {
             let exec = current_open_execution(&mut next, *attempt)?;
@@ -355,6 +394,7 @@ pub fn transition(
                     task.attempt
                 )));
             }
+            next.callbacks.accepted = next.callbacks.accepted.saturating_add(1);
             let exec = current_open_execution(&mut next, *attempt)?;
             // A sandbox stays up after its agent reported the outcome: it is released then.
             if event.is_final() && exec.runner.outlives_its_run() {
@@ -467,7 +507,67 @@ pub fn transition(
                 runner_ref: exec.runner_ref.clone(),
             });
             let was_running = exec.state == ExecState::Running;
-            deadline_reached(&mut next, &mut effects, was_running, now, policy);
+            if exec.runner == RunnerKind::Builtin {
+                // The worker running it stopped or hung: no model budget was spent, and a
+                // timeout of these kinds may pass.
+                let failure = timeout_error(policy);
+                let delay = retry_backoff(task.attempt.0, None, 1.0);
+                retry_or_fail(&mut next, &mut effects, failure, delay, now, policy);
+            } else {
+                deadline_reached(&mut next, &mut effects, was_running, now, policy);
+            }
+        }
+        Input::Finished { attempt, outcome } => {
+            if task.status.is_terminal() {
+                return Err(Refusal::Conflict(format!(
+                    "the task is already {}",
+                    task.status
+                )));
+            }
+            let exec = current_open_execution(&mut next, *attempt)?;
+            if exec.runner != RunnerKind::Builtin {
+                return Err(Refusal::Conflict(format!(
+                    "attempt {attempt} is not run by the backend"
+                )));
+            }
+            if exec.started_at.is_none() {
+                exec.started_at = Some(now);
+            }
+            exec.result_summary = outcome.summary.clone();
+            exec.steps = outcome.steps.clone();
+            if outcome.result.is_some() {
+                exec.result = outcome.result.clone();
+                // One full result per task document: the earlier attempts keep their summary.
+                for earlier in next.executions.iter_mut().filter(|e| e.attempt != *attempt) {
+                    earlier.result = None;
+                }
+            }
+            next.result = outcome.result.clone();
+            next.result_summary = outcome.summary.clone();
+            match (&outcome.error, outcome.retry_after) {
+                (None, _) => finish(
+                    &mut next,
+                    &mut effects,
+                    TaskStatus::Completed,
+                    None,
+                    &None,
+                    now,
+                ),
+                (Some(error), Some(delay)) => {
+                    retry_or_fail(&mut next, &mut effects, error.clone(), delay, now, policy);
+                }
+                (Some(error), None) => finish(
+                    &mut next,
+                    &mut effects,
+                    TaskStatus::Failed,
+                    Some(error.clone()),
+                    &None,
+                    now,
+                ),
+            }
+        }
+        Input::CallbackRefused => {
+            next.callbacks.refused = next.callbacks.refused.saturating_add(1);
         }
         Input::Notified { attempt } => {
             if !task.notify_pending.contains(attempt) {
@@ -547,17 +647,65 @@ fn execution_mut(task: &mut Task, attempt: Attempt) -> Result<&mut Execution, Re
         .ok_or_else(|| Refusal::Conflict(format!("attempt {attempt} was never dispatched")))
 }
 
+/// Who runs a task's attempts: the deployment's runner for a code change, the backend itself
+/// for the built-in kinds.
+pub fn runner_for(task: &Task, policy: &Policy) -> RunnerKind {
+    if task.task_kind().is_builtin() {
+        RunnerKind::Builtin
+    } else {
+        policy.runner
+    }
+}
+
 /// Queues the current attempt and asks for its dispatch message.
 fn request_dispatch(
     task: &mut Task,
     effects: &mut Vec<Effect>,
     now: DateTime<Utc>,
     policy: &Policy,
+    trigger: Trigger,
 ) {
     task.status = TaskStatus::Queued;
+    let runner = runner_for(task, policy);
     task.executions
-        .push(Execution::requested(task.attempt, policy.runner, now));
+        .push(Execution::requested(task.attempt, runner, trigger, now));
     effects.push(Effect::Dispatch(task.attempt));
+}
+
+/// A failure of a built-in kind that may pass: a new attempt after `delay` while attempts
+/// remain, else the task fails.
+fn retry_or_fail(
+    task: &mut Task,
+    effects: &mut Vec<Effect>,
+    error: TaskError,
+    delay: std::time::Duration,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) {
+    if task.attempt.0 >= task.max_attempts.min(MAX_ATTEMPTS_PER_TASK) {
+        finish(task, effects, TaskStatus::Failed, Some(error), &None, now);
+        return;
+    }
+    if let Some(exec) = task.current_execution_mut() {
+        exec.state = ExecState::Failed;
+        exec.finished_at = Some(now);
+        exec.error = Some(error);
+    }
+    task.attempt = task.attempt.next();
+    task.started_at = None;
+    task.status = TaskStatus::Queued;
+    let due = now + Duration::from_std(delay).unwrap_or(Duration::days(1));
+    let mut exec = Execution::requested(
+        task.attempt,
+        runner_for(task, policy),
+        Trigger::AutomaticRetry,
+        now,
+    );
+    exec.not_before = Some(due);
+    // The lost-dispatch clock starts when the attempt is due, not while it waits its backoff.
+    exec.touched_at = due;
+    task.executions.push(exec);
+    effects.push(Effect::DispatchLater(task.attempt, delay));
 }
 
 fn set_delivery(task: &mut Task, branch: &Option<String>, pr_url: &Option<String>) {
@@ -645,7 +793,7 @@ fn infrastructure_failure(
     if task.attempt.0 < task.max_attempts.min(MAX_ATTEMPTS_PER_TASK) {
         task.attempt = task.attempt.next();
         task.started_at = None;
-        request_dispatch(task, effects, now, policy);
+        request_dispatch(task, effects, now, policy, Trigger::AutomaticRetry);
     } else {
         let status = TaskStatus::Failed;
         finish(task, effects, status, Some(error), &None, now);

@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{Attempt, TaskId, UserId, WebhookId};
+use crate::messages::MessageId;
 use crate::signing::MasterSecret;
 use crate::task::{RunnerKind, Task, TaskStatus};
 
@@ -213,18 +214,21 @@ pub trait LogStore: Send + Sync {
 pub enum QueueName {
     /// Dispatch and stop requests for runners.
     Dispatch,
-    /// Completion emails.
+    /// Completion notices and outbound messages.
     Notify,
+    /// Attempts of the built-in kinds, run by the backend itself.
+    Tasks,
 }
 
 impl QueueName {
     /// Every queue.
-    pub const ALL: [QueueName; 2] = [QueueName::Dispatch, QueueName::Notify];
+    pub const ALL: [QueueName; 3] = [QueueName::Dispatch, QueueName::Notify, QueueName::Tasks];
 
     pub fn as_str(self) -> &'static str {
         match self {
             QueueName::Dispatch => "dispatch",
             QueueName::Notify => "notify",
+            QueueName::Tasks => "tasks",
         }
     }
 }
@@ -248,21 +252,34 @@ pub enum QueueMessage {
         task_id: TaskId,
         attempt: Attempt,
     },
+    /// Try an outbound message again.
+    Deliver {
+        message_id: MessageId,
+    },
+    /// Run a claimed attempt of a built-in kind.
+    Run {
+        task_id: TaskId,
+        attempt: Attempt,
+    },
 }
 
 impl QueueMessage {
     pub fn queue(&self) -> QueueName {
         match self {
             QueueMessage::Dispatch { .. } | QueueMessage::Stop { .. } => QueueName::Dispatch,
-            QueueMessage::Notify { .. } => QueueName::Notify,
+            QueueMessage::Notify { .. } | QueueMessage::Deliver { .. } => QueueName::Notify,
+            QueueMessage::Run { .. } => QueueName::Tasks,
         }
     }
 
-    pub fn task_id(&self) -> &TaskId {
+    /// What the message is about, for logs.
+    pub fn subject(&self) -> &str {
         match self {
             QueueMessage::Dispatch { task_id, .. }
             | QueueMessage::Stop { task_id, .. }
-            | QueueMessage::Notify { task_id, .. } => task_id,
+            | QueueMessage::Notify { task_id, .. }
+            | QueueMessage::Run { task_id, .. } => task_id.as_str(),
+            QueueMessage::Deliver { message_id } => message_id.as_str(),
         }
     }
 }

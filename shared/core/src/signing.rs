@@ -52,6 +52,16 @@ impl MasterSecret {
             .unwrap_or_else(|| raw.as_bytes().to_vec())
     }
 
+    /// A 32-byte key for one purpose (HKDF-SHA256 over the master secret), so no two uses of
+    /// the master secret share a key.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(None, &self.key_bytes())
+            .expand(purpose.as_bytes(), &mut key)
+            .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 length"));
+        key
+    }
+
     /// The key of one attempt of one task.
     pub fn derive(&self, task: &TaskId, attempt: Attempt) -> CallbackSecret {
         let info = format!("pithy-jaunt/callback/v1/{task}/{attempt}");

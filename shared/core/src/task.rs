@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
+use crate::kinds::{KindConfig, NotifySpec, TaskKind};
 use crate::ids::{Attempt, TaskId, UserId};
 use crate::time::rfc3339;
 
@@ -87,6 +88,15 @@ pub mod codes {
     pub const LLM_FAILED: &str = "llm_failed";
     pub const PUSH_FAILED: &str = "push_failed";
     pub const PR_FAILED: &str = "pr_failed";
+    pub const BUDGET_EXCEEDED: &str = "budget_exceeded";
+    // The built-in kinds' codes.
+    pub const HTTP_ERROR: &str = "http_error";
+    pub const NETWORK_ERROR: &str = "network_error";
+    pub const INVALID_CONFIG: &str = "invalid_config";
+    pub const PROVIDER_ERROR: &str = "provider_error";
+    pub const BROWSER_ERROR: &str = "browser_error";
+    pub const EXTRACTION_FAILED: &str = "extraction_failed";
+    pub const DELIVERY_FAILED: &str = "delivery_failed";
 }
 
 /// `{"code": "...", "message": "..."}`.
@@ -225,6 +235,9 @@ pub enum RunnerKind {
     Local,
     GithubActions,
     Daytona,
+    /// The backend itself: the built-in kinds (an API call, a message, a report) run in its
+    /// own workers, not in a runner process.
+    Builtin,
 }
 
 impl RunnerKind {
@@ -233,6 +246,7 @@ impl RunnerKind {
             RunnerKind::Local => "local",
             RunnerKind::GithubActions => "github_actions",
             RunnerKind::Daytona => "daytona",
+            RunnerKind::Builtin => "builtin",
         }
     }
 
@@ -253,6 +267,13 @@ impl RunnerKind {
             )),
         }
     }
+}
+
+/// Signed runner callbacks for one task, for the `webhook_activity` report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CallbackCounts {
+    pub accepted: u32,
+    pub refused: u32,
 }
 
 /// Where one attempt stands. Requested, Claimed and Dispatched all show as a `queued` task.
@@ -337,10 +358,53 @@ pub struct Execution {
     /// How often the sweeper had to send the dispatch message again.
     #[serde(default)]
     pub requeues: u32,
+    /// What asked for this attempt.
+    #[serde(default)]
+    pub triggered_by: Option<Trigger>,
+    /// An automatic retry waits until then (its backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+    /// What a built-in kind's attempt produced. Only the latest attempt with a result keeps
+    /// it whole (a task is one stored document of bounded size); earlier ones keep the summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+}
+
+/// What asked for an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Create,
+    Execute,
+    Approve,
+    Retry,
+    Schedule,
+    AutomaticRetry,
+}
+
+/// One step of a built-in kind's attempt, with its time and outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub action: String,
+    pub ok: bool,
+    pub ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Execution {
-    pub fn requested(attempt: Attempt, runner: RunnerKind, now: DateTime<Utc>) -> Self {
+    pub fn requested(
+        attempt: Attempt,
+        runner: RunnerKind,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) -> Self {
         Execution {
             attempt,
             state: ExecState::Requested,
@@ -357,7 +421,19 @@ impl Execution {
             dispatch_failures: 0,
             last_dispatch_error: None,
             requeues: 0,
+            triggered_by: Some(trigger),
+            not_before: None,
+            result: None,
+            result_summary: None,
+            steps: Vec::new(),
         }
+    }
+
+    /// From start to finish, once both are known.
+    pub fn duration_ms(&self) -> Option<u64> {
+        let from = self.started_at.or(self.dispatched_at)?;
+        let to = self.finished_at?;
+        Some((to - from).num_milliseconds().max(0) as u64)
     }
 }
 
@@ -401,6 +477,20 @@ pub struct Task {
     pub requires_review: bool,
     #[serde(default)]
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// A built-in kind's config, credentials sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<KindConfig>,
+    /// Where the outcome is sent; absent: an email to the notification address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifySpec>,
+    /// The latest attempt's result (built-in kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_summary: Option<String>,
+    /// Runner callbacks for this task that were signed right, accepted or refused.
+    #[serde(default)]
+    pub callbacks: CallbackCounts,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(default)]
@@ -440,6 +530,10 @@ impl Task {
         self.executions.iter_mut().find(|e| e.attempt == attempt)
     }
 
+    pub fn task_kind(&self) -> TaskKind {
+        TaskKind::of(&self.kind)
+    }
+
     /// The address the completion email goes to.
     pub fn notification_address(&self) -> Option<&str> {
         self.notify_email
@@ -459,20 +553,23 @@ pub struct TaskView<'a> {
     task: &'a Task,
 }
 
-impl Serialize for TaskView<'_> {
+impl<'a> Serialize for TaskView<'a> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let t = self.task;
         let usage = UsageView(&t.usage, t.model.as_ref());
-        let mut map = serializer.serialize_map(Some(21))?;
+        // The repository fields belong to code changes; the other kinds show them as null.
+        let code = !t.task_kind().is_builtin();
+        let code_field = |v: &'a str| code.then_some(v);
+        let mut map = serializer.serialize_map(Some(26))?;
         map.serialize_entry("id", &t.id)?;
         map.serialize_entry("kind", &t.kind)?;
         map.serialize_entry("status", &t.status)?;
         map.serialize_entry("title", &t.title)?;
-        map.serialize_entry("prompt", &t.prompt)?;
-        map.serialize_entry("repo_url", &t.repo_url)?;
-        map.serialize_entry("base_branch", &t.base_branch)?;
-        map.serialize_entry("branch", &t.branch)?;
+        map.serialize_entry("prompt", &code_field(&t.prompt))?;
+        map.serialize_entry("repo_url", &code_field(&t.repo_url))?;
+        map.serialize_entry("base_branch", &code_field(&t.base_branch))?;
+        map.serialize_entry("branch", &code_field(&t.branch))?;
         map.serialize_entry("pr_url", &t.pr_url)?;
         map.serialize_entry("error", &t.error)?;
         map.serialize_entry("attempt", &t.attempt)?;
@@ -481,6 +578,10 @@ impl Serialize for TaskView<'_> {
         map.serialize_entry("model", &t.model)?;
         map.serialize_entry("requires_review", &t.requires_review)?;
         map.serialize_entry("scheduled_for", &t.scheduled_for.map(rfc3339))?;
+        map.serialize_entry("config", &t.config.as_ref().map(KindConfig::public_view))?;
+        map.serialize_entry("notify", &t.notify)?;
+        map.serialize_entry("result", &t.result)?;
+        map.serialize_entry("result_summary", &t.result_summary)?;
         map.serialize_entry("created_at", &rfc3339(t.created_at))?;
         map.serialize_entry("updated_at", &rfc3339(t.updated_at))?;
         map.serialize_entry("started_at", &t.started_at.map(rfc3339))?;
@@ -519,6 +620,11 @@ pub struct ExecutionView {
     pub finished_at: Option<String>,
     pub error: Option<TaskError>,
     pub usage: Option<Usage>,
+    pub duration_ms: Option<u64>,
+    pub triggered_by: Option<Trigger>,
+    pub result: Option<serde_json::Value>,
+    pub result_summary: Option<String>,
+    pub steps: Vec<Step>,
 }
 
 impl From<&Execution> for ExecutionView {
@@ -531,6 +637,11 @@ impl From<&Execution> for ExecutionView {
             finished_at: e.finished_at.map(rfc3339),
             error: e.error.clone(),
             usage: e.usage.clone(),
+            duration_ms: e.duration_ms(),
+            triggered_by: e.triggered_by,
+            result: e.result.clone(),
+            result_summary: e.result_summary.clone(),
+            steps: e.steps.clone(),
         }
     }
 }

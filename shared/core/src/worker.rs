@@ -87,7 +87,7 @@ impl Dispatcher {
             Ok(d) => d,
             Err(e) if last_try => {
                 tracing::error!(
-                    task_id = %message.task_id(),
+                    subject = message.subject(),
                     error = format!("{e:#}"),
                     "dispatch message failed on its last receive"
                 );
@@ -95,7 +95,7 @@ impl Dispatcher {
             }
             Err(e) => {
                 tracing::warn!(
-                    task_id = %message.task_id(),
+                    subject = message.subject(),
                     error = format!("{e:#}"),
                     "dispatch message failed; it will come again"
                 );

@@ -126,7 +126,7 @@ impl<H: MessageHandler> QueueWorker<H> {
             receive_count,
             |decoded, count| async move {
                 let span = tracing::Span::current();
-                span.record("task_id", tracing::field::display(decoded.task_id()));
+                span.record("task_id", tracing::field::display(decoded.subject()));
                 let (QueueMessage::Dispatch { attempt, .. }
                 | QueueMessage::Stop { attempt, .. }
                 | QueueMessage::Notify { attempt, .. }) = &decoded;
