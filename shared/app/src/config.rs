@@ -7,6 +7,8 @@ use std::time::Duration;
 use pj_core::capacity::Capacity;
 use pj_core::create::RepoPolicy;
 use pj_core::engine::{RunnerDefaults, Settings};
+use pj_core::kinds::config::check_ghl_id;
+use pj_core::kinds::ghl::GhlSettings;
 use pj_core::machine::{MAX_ATTEMPTS_PER_TASK, Policy};
 use pj_core::net::NetworkPolicy;
 use pj_core::ratelimit::{DEFAULT_BURST, DEFAULT_PER_MINUTE, RateLimiter};
@@ -73,6 +75,10 @@ pub struct CoreConfig {
     pub capacity: Capacity,
     /// `PJ_RATE_LIMIT_PER_MINUTE` and `PJ_RATE_LIMIT_BURST`.
     pub rate_limits: RateLimits,
+    /// `GHL_API_URL` and `GHL_LOCATION_ID`.
+    pub ghl: GhlSettings,
+    /// `PJ_MESSAGE_RETRY_SECS`: an outbound message's first retry.
+    pub message_retry_base: Duration,
 }
 
 impl CoreConfig {
@@ -165,6 +171,22 @@ impl CoreConfig {
                 per_minute: env.number("PJ_RATE_LIMIT_PER_MINUTE", DEFAULT_PER_MINUTE, 1)?,
                 burst: env.number("PJ_RATE_LIMIT_BURST", DEFAULT_BURST, 1)?,
             },
+            ghl: GhlSettings {
+                api_url: env.url("GHL_API_URL")?.unwrap_or(defaults.ghl.api_url.clone()),
+                location_id: match env.get("GHL_LOCATION_ID") {
+                    None => None,
+                    Some(id) => {
+                        check_ghl_id(&id)
+                            .map_err(|problem| ConfigError::invalid("GHL_LOCATION_ID", problem))?;
+                        Some(id)
+                    }
+                },
+            },
+            message_retry_base: Duration::from_secs(env.number(
+                "PJ_MESSAGE_RETRY_SECS",
+                defaults.message_retry_base.as_secs(),
+                1,
+            )?),
         })
     }
 
@@ -208,6 +230,8 @@ impl CoreConfig {
             email_from: email_from.map_or(defaults.email_from.clone(), str::to_owned),
             dispatch_max_receives: self.dispatch_max_receives,
             runner: self.runner_defaults(),
+            ghl: self.ghl.clone(),
+            message_retry_base: self.message_retry_base,
             ..defaults
         }
     }

@@ -16,6 +16,7 @@
 //! let queues = aws.sqs_queue(QueueUrls {
 //!     dispatch: "https://sqs.eu-west-1.amazonaws.com/123456789012/pj-dispatch".into(),
 //!     notify: "https://sqs.eu-west-1.amazonaws.com/123456789012/pj-notify".into(),
+//!     tasks: "https://sqs.eu-west-1.amazonaws.com/123456789012/pj-tasks".into(),
 //! });
 //! let mailer = aws.ses_mailer();
 //! let secrets = aws.secrets_source("pj/secrets");

@@ -213,8 +213,8 @@ async fn queue_with_dead_letters(
     Ok((url, dlq))
 }
 
-/// Creates `{prefix}-dispatch` and `{prefix}-notify`, each with a dead-letter queue
-/// (`{prefix}-dispatch-dlq`, `{prefix}-notify-dlq`) that takes a message after
+/// Creates `{prefix}-dispatch`, `{prefix}-notify` and `{prefix}-tasks`, each with a dead-letter
+/// queue (`{prefix}-dispatch-dlq`, ...) that takes a message after
 /// `max_receive_count` receives ([`DEFAULT_MAX_RECEIVE_COUNT`] in a deployment).
 pub async fn create_queues(
     client: &aws_sdk_sqs::Client,
@@ -225,11 +225,18 @@ pub async fn create_queues(
         queue_with_dead_letters(client, prefix, "dispatch", max_receive_count).await?;
     let (notify, notify_dlq) =
         queue_with_dead_letters(client, prefix, "notify", max_receive_count).await?;
+    let (tasks, tasks_dlq) =
+        queue_with_dead_letters(client, prefix, "tasks", max_receive_count).await?;
     Ok(ProvisionedQueues {
-        urls: QueueUrls { dispatch, notify },
+        urls: QueueUrls {
+            dispatch,
+            notify,
+            tasks,
+        },
         dead_letters: QueueUrls {
             dispatch: dispatch_dlq,
             notify: notify_dlq,
+            tasks: tasks_dlq,
         },
     })
 }

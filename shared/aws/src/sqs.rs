@@ -17,11 +17,12 @@ const MAX_VISIBILITY_SECS: u64 = 43_200;
 /// SQS's largest receive.
 const MAX_RECEIVE: usize = 10;
 
-/// The URLs of the two queues.
+/// The URLs of the queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueUrls {
     pub dispatch: String,
     pub notify: String,
+    pub tasks: String,
 }
 
 impl QueueUrls {
@@ -29,6 +30,7 @@ impl QueueUrls {
         match queue {
             QueueName::Dispatch => &self.dispatch,
             QueueName::Notify => &self.notify,
+            QueueName::Tasks => &self.tasks,
         }
     }
 }

@@ -12,11 +12,13 @@
 //! others': give it queues nobody else uses while it runs.
 
 mod log_store;
+mod message_store;
 mod queue;
 pub mod sample;
 mod task_store;
 
 pub use log_store::log_store_contract;
+pub use message_store::{message, message_store_contract};
 pub use queue::{queue_contract, queue_strict_receipt_contract};
 pub use task_store::task_store_contract;
 

@@ -12,6 +12,8 @@ use crate::create::{NewTask, validate_branch};
 use crate::engine::{Applied, ApplyError, Engine};
 use crate::error::{AppError, ValidationError};
 use crate::ids::{Attempt, TaskId, UserId, WebhookId};
+use crate::kinds::config::ConfigContext;
+use crate::kinds::{Sealer, TaskKind};
 use crate::machine::{Input, RunnerEvent};
 use crate::ports::{
     CreateOutcome, IdempotencyRecord, ListCursor, LogCursor, LogLine, LogStore, LogStream,
@@ -152,12 +154,19 @@ impl TaskApi {
     ) -> Result<(Task, bool), AppError> {
         self.limit(who)?;
         let settings = &self.engine.settings;
-        let new = NewTask::parse(body, settings.repos)?;
-        settings
-            .repo_rules
-            .check(&new.repo_url, self.resolver.as_ref())
-            .await?;
         let now = self.engine.now();
+        let context = ConfigContext {
+            now,
+            owner_has_email: who.email.as_deref().is_some_and(|e| !e.is_empty()),
+            ghl_location_configured: settings.ghl.location_id.is_some(),
+        };
+        let new = NewTask::parse_in(body, settings.repos, &context)?;
+        if !TaskKind::of(&new.kind).is_builtin() {
+            settings
+                .repo_rules
+                .check(&new.repo_url, self.resolver.as_ref())
+                .await?;
+        }
         let record = match idempotency_key {
             Some(key) => {
                 let valid =
@@ -177,13 +186,21 @@ impl TaskApi {
             }
             None => None,
         };
-        let (task, effects) = new.into_task(
+        let (mut task, effects) = new.into_task(
             who.user.clone(),
             who.email.clone(),
             settings.max_attempts,
             now,
             &settings.policy,
         );
+        if let Some(config) = &mut task.config {
+            // Credentials are sealed before the task is first stored, under its own id.
+            let secrets = self.engine_secrets().await?;
+            let master = secrets.webhook_master.as_ref().ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("no master secret to seal credentials with"))
+            })?;
+            config.seal(&Sealer::new(master), &task.id);
+        }
         match self.engine.store.create(&task, record.as_ref()).await? {
             CreateOutcome::Created => {
                 tracing::info!(task_id = %task.id, status = %task.status, "task created");
@@ -359,6 +376,15 @@ impl TaskApi {
             Ok(Applied::Changed(_)) => Ok(EventAck::Applied),
             Ok(Applied::Unchanged(_)) => Ok(EventAck::Unchanged),
             Ok(Applied::Duplicate) => Ok(EventAck::Duplicate),
+            Err(ApplyError::Refused(message)) => {
+                // Signed right but refused: counted for the owner's webhook_activity report.
+                if let Err(ApplyError::Internal(e)) =
+                    self.engine.apply(&task_id, &Input::CallbackRefused, None).await
+                {
+                    tracing::warn!(task_id = %task_id, error = format!("{e:#}"), "could not count a refused callback");
+                }
+                Err(AppError::Conflict(message))
+            }
             Err(e) => Err(apply_error(e)),
         }
     }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::ids::{TaskId, UserId};
-use crate::task::{ExecState, Task};
+use crate::task::{ExecState, RunnerKind, Task};
 
 /// The limits; `None` means no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,6 +112,10 @@ fn slot(task: &Task) -> Option<Slot<'_>> {
         return None;
     }
     let exec = task.current_execution()?;
+    // The built-in kinds start no runner: the limits are on runners.
+    if exec.runner == RunnerKind::Builtin {
+        return None;
+    }
     let under_way = match exec.state {
         ExecState::Requested => false,
         ExecState::Claimed | ExecState::Dispatched | ExecState::Running => true,

@@ -127,25 +127,6 @@ impl NewTask {
         let base_branch = opt_str(obj, "base_branch")?.unwrap_or("main");
         validate_branch(base_branch).map_err(|m| ValidationError::new("base_branch", m))?;
         let common = Common::parse(obj, cx)?;
-        let requires_review = opt_bool(obj, "requires_review")?.unwrap_or(false);
-        let scheduled_for = match opt_str(obj, "scheduled_for")? {
-            Some(raw) => Some(parse_rfc3339(raw).ok_or_else(|| {
-                ValidationError::new("scheduled_for", "must be an RFC 3339 timestamp")
-            })?),
-            None => None,
-        };
-        let model = match obj.get("model") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(parse_model(v)?),
-        };
-        let notify_email = match opt_str(obj, "notify_email")? {
-            Some(e) => {
-                crate::email::check_address(e)
-                    .map_err(|why| ValidationError::new("notify_email", why))?;
-                Some(e.to_owned())
-            }
-            None => None,
-        };
         let context = match obj.get("context") {
             None | Some(Value::Null) => TaskContext::default(),
             Some(Value::Object(ctx)) => {

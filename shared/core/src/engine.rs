@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 use crate::capacity::Capacity;
 use crate::create::RepoPolicy;
 use crate::ids::TaskId;
+use crate::kinds::ghl::GhlSettings;
 use crate::machine::{Effect, Input, Policy, Refusal, transition};
 use crate::ports::{QueueMessage, QueueSender, TaskStore, WebhookReceipt, WriteOutcome};
 use crate::repos::RepoRules;
@@ -34,6 +35,13 @@ pub struct Settings {
     /// How long idempotency keys and webhook ids are remembered.
     pub dedupe_retention: chrono::Duration,
     pub runner: RunnerDefaults,
+    /// GoHighLevel for `ghl_action` and the SMS channel.
+    pub ghl: GhlSettings,
+    /// The first retry of an outbound message waits this long (`PJ_MESSAGE_RETRY_SECS`), then
+    /// doubling.
+    pub message_retry_base: Duration,
+    /// An outbound message is tried for this long before it is `failed`.
+    pub message_keep_trying: chrono::Duration,
 }
 
 /// What every runner's environment gets besides the task.
@@ -70,6 +78,9 @@ impl Default for Settings {
                 },
                 keep_alive: false,
             },
+            ghl: GhlSettings::default(),
+            message_retry_base: Duration::from_secs(30),
+            message_keep_trying: chrono::Duration::hours(24),
         }
     }
 }

@@ -394,7 +394,10 @@ pub fn transition(
                     task.attempt
                 )));
             }
-            next.callbacks.accepted = next.callbacks.accepted.saturating_add(1);
+            let exec = current_open_execution(&mut next, *attempt)?;
+            if exec.runner != RunnerKind::Builtin {
+                next.callbacks.accepted = next.callbacks.accepted.saturating_add(1);
+            }
             let exec = current_open_execution(&mut next, *attempt)?;
             // A sandbox stays up after its agent reported the outcome: it is released then.
             if event.is_final() && exec.runner.outlives_its_run() {

@@ -14,10 +14,13 @@ use crate::engine::{Applied, ApplyError, Engine, Settings};
 use crate::ids::{Attempt, TaskId};
 use crate::machine::{self, Input};
 use crate::net::ALLOW_PRIVATE_NETWORKS_VAR;
+use crate::kinds::message::completion_messages;
+use crate::messages::{Courier, MessageStatus};
 use crate::ports::{
-    DispatchError, Email, EnvValue, LogStore, MailError, Mailer, QueueMessage, Runner, RunnerEnv,
-    RunnerJob, SecretSource, Secrets,
+    DispatchError, Email, EnvValue, LogStore, QueueMessage, Runner, RunnerEnv, RunnerJob,
+    SecretSource, Secrets,
 };
+use crate::task::RunnerKind;
 use crate::task::{ExecState, Task, TaskStatus};
 use crate::time::rfc3339;
 
@@ -75,11 +78,17 @@ impl Dispatcher {
             QueueMessage::Stop {
                 task_id,
                 attempt,
+                runner,
                 runner_ref,
-                ..
-            } => self.stop(task_id, *attempt, runner_ref.as_deref()).await,
-            QueueMessage::Notify { .. } => {
-                tracing::error!("a notify message reached the dispatch queue; dropped");
+            } => {
+                self.stop(task_id, *attempt, *runner, runner_ref.as_deref())
+                    .await
+            }
+            other => {
+                tracing::error!(
+                    subject = other.subject(),
+                    "a message for another queue reached the dispatch queue; dropped"
+                );
                 Ok(Disposition::Done)
             }
         };
@@ -108,8 +117,14 @@ impl Dispatcher {
         &self,
         task: &TaskId,
         attempt: Attempt,
+        runner: RunnerKind,
         runner_ref: Option<&str>,
     ) -> anyhow::Result<Disposition> {
+        if runner == RunnerKind::Builtin {
+            // Nothing to stop: a built-in kind's call ends within its own timeout, and its
+            // outcome is refused once the task has ended.
+            return Ok(Disposition::Done);
+        }
         self.runner.stop(task, attempt, runner_ref).await?;
         tracing::info!(task_id = %task, %attempt, "runner stopped");
         Ok(Disposition::Done)
@@ -129,6 +144,19 @@ impl Dispatcher {
         let Some(exec) = task.current_execution().filter(|e| e.attempt == attempt) else {
             return Ok(Disposition::Done);
         };
+        if let Some(due) = exec.not_before.filter(|at| *at > self.engine.now()) {
+            // An automatic retry's backoff is longer than a queue holds a message: send it on.
+            let wait = (due - self.engine.now()).to_std().unwrap_or_default();
+            let again = QueueMessage::Dispatch {
+                task_id: id.clone(),
+                attempt,
+            };
+            self.engine
+                .send(&again, wait.min(crate::engine::MAX_QUEUE_DELAY))
+                .await;
+            return Ok(Disposition::Done);
+        }
+        let builtin = exec.runner == RunnerKind::Builtin;
         match exec.state {
             ExecState::Requested => {}
             // A dispatcher took it before and was cut off: the runner may or may not have
@@ -147,7 +175,7 @@ impl Dispatcher {
             _ => return Ok(Disposition::Done),
         }
         let capacity = self.engine.settings.capacity;
-        let admission = if capacity.is_limited() {
+        let admission = if capacity.is_limited() && !builtin {
             let guard = self.admission.lock().await;
             let active = self
                 .engine
@@ -182,6 +210,16 @@ impl Dispatcher {
             Err(ApplyError::Internal(e)) => return Err(e),
         };
         drop(admission);
+        if builtin {
+            // The backend runs it: hand it to the tasks queue's workers. Were this message
+            // lost, the claim goes stale and the sweeper starts a new attempt.
+            let run = QueueMessage::Run {
+                task_id: id.clone(),
+                attempt,
+            };
+            self.engine.send(&run, Duration::ZERO).await;
+            return Ok(Disposition::Done);
+        }
         let secrets = self.secrets.secrets().await?;
         let job = runner_job(&claimed, &self.engine.settings, &secrets)?;
         tracing::info!(task_id = %id, %attempt, runner = self.runner.kind().as_str(), "dispatching");
@@ -333,30 +371,40 @@ pub fn runner_job(
     })
 }
 
-/// Sends completion emails.
+/// Sends what tells of an attempt's outcome (the task's `notify`: by default its completion
+/// email), and retries outbound messages (`Deliver`).
 pub struct Notifier {
     pub engine: Engine,
-    pub mailer: Arc<dyn Mailer>,
+    pub courier: Arc<Courier>,
 }
 
 impl Notifier {
     /// Handles one message of the notify queue.
     pub async fn handle(&self, message: &QueueMessage, receive_count: u32) -> Disposition {
-        let QueueMessage::Notify { task_id, attempt } = message else {
-            tracing::error!("a dispatch message reached the notify queue; dropped");
-            return Disposition::Done;
+        let result = match message {
+            QueueMessage::Notify { task_id, attempt } => self.notify(task_id, *attempt).await,
+            QueueMessage::Deliver { message_id } => self.courier.deliver(message_id).await,
+            other => {
+                tracing::error!(
+                    subject = other.subject(),
+                    "a message for another queue reached the notify queue; dropped"
+                );
+                return Disposition::Done;
+            }
         };
-        match self.notify(task_id, *attempt).await {
+        match result {
             Ok(()) => Disposition::Done,
             Err(e) => {
-                tracing::warn!(task_id = %task_id, %attempt, error = format!("{e:#}"), "email not sent; it will be tried again");
+                tracing::warn!(subject = message.subject(), error = format!("{e:#}"), "notice not recorded; it will be tried again");
                 Disposition::RetryAfter(backoff(receive_count, None))
             }
         }
     }
 
-    /// Sends the email of one attempt and records it as sent, or as never to be sent when the
-    /// mailer refuses it for good. An error is one that may pass: the message comes again.
+    /// Records the attempt's messages (each tried once at once; their retries follow on their
+    /// own), then marks the attempt notified, or as never to be notified when every message
+    /// failed for good. An error is one that may pass: the queue message comes again, and the
+    /// messages already recorded are found, not made twice.
     async fn notify(&self, id: &TaskId, attempt: Attempt) -> anyhow::Result<()> {
         let task = match self.engine.load(id).await {
             Ok(task) => task,
@@ -366,24 +414,23 @@ impl Notifier {
         if !task.notify_pending.contains(&attempt) {
             return Ok(());
         }
-        let outcome = match completion_email(&task, attempt, &self.engine.settings) {
-            Some(email) => match self.mailer.send(&email).await {
-                Ok(()) => {
-                    tracing::info!(task_id = %id, %attempt, "completion email sent");
-                    Input::Notified { attempt }
-                }
-                Err(MailError::Retryable(e)) => return Err(e),
-                Err(MailError::Permanent(why)) => {
-                    // Sending again would be refused again: the task keeps its status and the
-                    // email is recorded as not sent.
-                    tracing::warn!(task_id = %id, %attempt, reason = %why, "the completion email can never be sent; recorded as failed, not retried");
-                    Input::NotifyFailed { attempt }
-                }
-            },
-            None => {
-                tracing::info!(task_id = %id, %attempt, "no address to send the completion email to");
-                Input::Notified { attempt }
-            }
+        let messages =
+            completion_messages(&task, attempt, &self.engine.settings, self.engine.now());
+        if messages.is_empty() {
+            tracing::info!(task_id = %id, %attempt, "no notice to send for this outcome");
+        }
+        let mut every_one_failed = !messages.is_empty();
+        for message in messages {
+            let posted = self.courier.post(message).await?;
+            every_one_failed &= posted.status == MessageStatus::Failed;
+        }
+        let outcome = if every_one_failed {
+            // Sending again would be refused again: the task keeps its status and the notice
+            // is recorded as not sent.
+            tracing::warn!(task_id = %id, %attempt, "the outcome's notices can never be sent; recorded as failed");
+            Input::NotifyFailed { attempt }
+        } else {
+            Input::Notified { attempt }
         };
         match self.engine.apply_to(task, &outcome, None).await {
             Ok(_) | Err(ApplyError::Refused(_)) | Err(ApplyError::NotFound) => Ok(()),
@@ -464,6 +511,8 @@ pub struct SweepReport {
     pub looked_at: usize,
     pub changed: usize,
     pub purged: u64,
+    /// Overdue outbound messages tried.
+    pub messages: usize,
 }
 
 /// Finds attempts past their deadline, lost dispatches, due scheduled tasks and emails that
@@ -471,6 +520,8 @@ pub struct SweepReport {
 pub struct Sweeper {
     pub engine: Engine,
     pub logs: Arc<dyn LogStore>,
+    /// Retries outbound messages whose retry was lost.
+    pub courier: Option<Arc<Courier>>,
 }
 
 /// Tasks looked at per round of a sweep.
@@ -507,6 +558,9 @@ impl Sweeper {
                 break;
             }
         }
+        if let Some(courier) = &self.courier {
+            report.messages = courier.sweep(SWEEP_BATCH).await?;
+        }
         let now = self.engine.now();
         report.purged =
             self.engine.store.purge_expired(now).await? + self.logs.purge_expired(now).await?;
@@ -525,226 +579,5 @@ impl Sweeper {
         task.version += 1;
         self.engine.store.update(&task, expected, None).await?;
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use async_trait::async_trait;
-    use serde_json::json;
-
-    use super::*;
-    use crate::create::{NewTask, RepoPolicy};
-    use crate::engine::Feed;
-    use crate::ids::{UserId, WebhookId};
-    use crate::machine::{RunnerEvent, transition};
-    use crate::ports::{
-        CreateOutcome, IdempotencyRecord, ListCursor, QueueName, QueueSender, TaskStore,
-        WebhookReceipt, WriteOutcome,
-    };
-    use crate::time::ManualClock;
-
-    /// Tasks in a map, with the store's compare-and-set.
-    #[derive(Default)]
-    struct MemoryStore(Mutex<HashMap<TaskId, Task>>);
-
-    #[async_trait]
-    impl TaskStore for MemoryStore {
-        async fn create(
-            &self,
-            task: &Task,
-            _idempotency: Option<&IdempotencyRecord>,
-        ) -> anyhow::Result<CreateOutcome> {
-            self.0.lock().unwrap().insert(task.id.clone(), task.clone());
-            Ok(CreateOutcome::Created)
-        }
-
-        async fn get(&self, id: &TaskId) -> anyhow::Result<Option<Task>> {
-            Ok(self.0.lock().unwrap().get(id).cloned())
-        }
-
-        async fn list(
-            &self,
-            _owner: &UserId,
-            _status: Option<TaskStatus>,
-            _limit: usize,
-            _after: Option<&ListCursor>,
-        ) -> anyhow::Result<Vec<Task>> {
-            Ok(Vec::new())
-        }
-
-        async fn update(
-            &self,
-            task: &Task,
-            expected_version: u64,
-            _receipt: Option<&WebhookReceipt>,
-        ) -> anyhow::Result<WriteOutcome> {
-            let mut tasks = self.0.lock().unwrap();
-            match tasks.get(&task.id) {
-                Some(stored) if stored.version == expected_version => {
-                    tasks.insert(task.id.clone(), task.clone());
-                    Ok(WriteOutcome::Written)
-                }
-                _ => Ok(WriteOutcome::VersionConflict),
-            }
-        }
-
-        async fn webhook_seen(&self, _id: &WebhookId, _now: DateTime<Utc>) -> anyhow::Result<bool> {
-            Ok(false)
-        }
-
-        async fn remember_webhook(&self, _receipt: &WebhookReceipt) -> anyhow::Result<bool> {
-            Ok(true)
-        }
-
-        async fn due(&self, _now: DateTime<Utc>, _limit: usize) -> anyhow::Result<Vec<Task>> {
-            Ok(Vec::new())
-        }
-    }
-
-    /// A queue that only counts.
-    #[derive(Default)]
-    struct CountingQueue(AtomicUsize);
-
-    #[async_trait]
-    impl QueueSender for CountingQueue {
-        async fn send(&self, _q: QueueName, _body: &str, _delay: Duration) -> anyhow::Result<()> {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        }
-    }
-
-    /// A mailer that refuses every email, for good or for now, and counts the tries.
-    struct RefusingMailer {
-        permanent: bool,
-        tries: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl Mailer for RefusingMailer {
-        async fn send(&self, _email: &Email) -> Result<(), MailError> {
-            self.tries.fetch_add(1, Ordering::SeqCst);
-            if self.permanent {
-                Err(MailError::Permanent("550 no such mailbox".into()))
-            } else {
-                Err(MailError::Retryable(anyhow::anyhow!("connection reset")))
-            }
-        }
-    }
-
-    fn t0() -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
-    }
-
-    /// A notifier over a store holding one completed task whose email is pending.
-    async fn completed_task_with(mailer: Arc<RefusingMailer>) -> (Notifier, TaskId) {
-        let settings = Settings::default();
-        let body = json!({"repo_url": "https://github.com/o/r", "prompt": "p", "notify_email": "gone@example.com"});
-        let new = NewTask::parse(&body, RepoPolicy::HttpsOnly).unwrap();
-        let (mut task, _) = new.into_task(
-            UserId::parse("u1").unwrap(),
-            None,
-            3,
-            t0(),
-            &settings.policy,
-        );
-        let a1 = Attempt(1);
-        for input in [
-            Input::Claim { attempt: a1 },
-            Input::Dispatched {
-                attempt: a1,
-                runner_ref: "pid:1".into(),
-            },
-            Input::Runner {
-                attempt: a1,
-                event: RunnerEvent::Completed {
-                    branch: Some("pj/x".into()),
-                    pr_url: None,
-                    usage: None,
-                },
-            },
-        ] {
-            let version = task.version;
-            task = transition(&task, &input, t0(), &settings.policy)
-                .unwrap()
-                .task;
-            task.version = version + 1;
-        }
-        assert_eq!(task.status, TaskStatus::Completed);
-        assert_eq!(task.notify_pending, vec![a1]);
-        let store = Arc::new(MemoryStore::default());
-        store.create(&task, None).await.unwrap();
-        let engine = Engine {
-            store,
-            queue: Arc::new(CountingQueue::default()),
-            clock: Arc::new(ManualClock::new(t0())),
-            feed: Feed::default(),
-            settings: Arc::new(settings),
-            observer: None,
-        };
-        (Notifier { engine, mailer }, task.id)
-    }
-
-    fn notify(task_id: &TaskId) -> QueueMessage {
-        QueueMessage::Notify {
-            task_id: task_id.clone(),
-            attempt: Attempt(1),
-        }
-    }
-
-    #[tokio::test]
-    async fn when_the_mailer_refuses_an_address_for_good_the_email_is_recorded_failed_and_not_retried()
-     {
-        let mailer = Arc::new(RefusingMailer {
-            permanent: true,
-            tries: AtomicUsize::new(0),
-        });
-        let (notifier, id) = completed_task_with(mailer.clone()).await;
-
-        let disposition = notifier.handle(&notify(&id), 1).await;
-
-        assert_eq!(disposition, Disposition::Done, "the message is settled");
-        let task = notifier.engine.load(&id).await.unwrap();
-        assert_eq!(
-            task.status,
-            TaskStatus::Completed,
-            "the task keeps its status"
-        );
-        assert!(task.notify_pending.is_empty());
-        assert_eq!(task.notify_failed, vec![Attempt(1)]);
-        assert!(task.notified.is_empty(), "not recorded as sent");
-        let far = t0() + chrono::Duration::days(30);
-        assert_eq!(
-            machine::overdue_notification(&task, far, &notifier.engine.settings.policy),
-            None,
-            "the sweeper does not ask for it again"
-        );
-
-        // A redelivered message sends nothing more.
-        assert_eq!(notifier.handle(&notify(&id), 2).await, Disposition::Done);
-        assert_eq!(mailer.tries.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn when_the_mailer_fails_for_now_the_email_stays_pending_and_is_retried() {
-        let mailer = Arc::new(RefusingMailer {
-            permanent: false,
-            tries: AtomicUsize::new(0),
-        });
-        let (notifier, id) = completed_task_with(mailer.clone()).await;
-
-        let disposition = notifier.handle(&notify(&id), 1).await;
-
-        assert!(
-            matches!(disposition, Disposition::RetryAfter(_)),
-            "{disposition:?}"
-        );
-        let task = notifier.engine.load(&id).await.unwrap();
-        assert_eq!(task.notify_pending, vec![Attempt(1)]);
-        assert!(task.notify_failed.is_empty());
     }
 }

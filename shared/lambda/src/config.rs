@@ -36,11 +36,12 @@ impl CoreConfig {
     }
 }
 
-/// `PJ_DISPATCH_QUEUE_URL` and `PJ_NOTIFY_QUEUE_URL`.
+/// `PJ_DISPATCH_QUEUE_URL`, `PJ_NOTIFY_QUEUE_URL` and `PJ_TASKS_QUEUE_URL`.
 pub fn queue_urls(env: &Env) -> Result<QueueUrls, ConfigError> {
     Ok(QueueUrls {
         dispatch: env.required_url("PJ_DISPATCH_QUEUE_URL")?,
         notify: env.required_url("PJ_NOTIFY_QUEUE_URL")?,
+        tasks: env.required_url("PJ_TASKS_QUEUE_URL")?,
     })
 }
 

@@ -40,7 +40,7 @@ impl RemoteConfig {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<RemoteConfig>, String> {
         Ok(match kind {
-            RunnerKind::Local => None,
+            RunnerKind::Local | RunnerKind::Builtin => None,
             RunnerKind::GithubActions => {
                 Some(RemoteConfig::Github(GithubConfig::from_lookup(lookup)?))
             }

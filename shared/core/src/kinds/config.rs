@@ -716,11 +716,11 @@ fn parse_contact(fields: &Fields<'_>) -> Result<ContactFields, ValidationError> 
 fn parse_ghl(fields: &Fields<'_>, cx: &ConfigContext) -> Result<GhlConfig, ValidationError> {
     const CONTACT: [&str; 5] = ["first_name", "last_name", "email", "phone", "tags"];
     let action = fields.required_str("action")?;
-    let known = |extra: &[&str]| -> Vec<&str> {
+    fn known<'k>(extra: &[&'k str]) -> Vec<&'k str> {
         let mut v = vec!["action", "location_id"];
         v.extend_from_slice(extra);
         v
-    };
+    }
     let action = match action {
         "add_contact" => {
             fields.only(&known(&CONTACT))?;

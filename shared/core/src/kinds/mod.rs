@@ -2,8 +2,12 @@
 //! ("built-in") run inside the backend itself through the same state machine, with a `config`
 //! checked when the task is created.
 
+pub mod api_call;
 pub mod config;
+pub mod ghl;
+pub mod message;
 pub mod notify;
+pub mod report;
 pub mod run;
 pub mod sealed;
 

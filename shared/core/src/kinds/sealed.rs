@@ -185,7 +185,7 @@ mod tests {
         let other = TaskId::generate(Utc::now());
         let s = sealer("a master secret of some length");
         let sealed = s.seal(&task, &Credential::clear("token"));
-        assert_eq!(s.open(&other, &sealed), Err(OpenError));
+        assert!(s.open(&other, &sealed).is_err());
         assert!(
             sealer("another master secret entirely")
                 .open(&task, &sealed)
@@ -204,7 +204,7 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         let altered = Credential::Sealed(format!("v1.{}", B64URL.encode(bytes)));
-        assert_eq!(s.open(&task, &altered), Err(OpenError));
+        assert!(s.open(&task, &altered).is_err());
     }
 
     #[test]
