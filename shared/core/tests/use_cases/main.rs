@@ -4,6 +4,7 @@
 mod api;
 mod engine;
 mod fakes;
+mod kinds;
 mod worker;
 
 use std::sync::Arc;
