@@ -460,18 +460,33 @@ pub fn completion_email(task: &Task, attempt: Attempt, settings: &Settings) -> O
         task.id
     );
     let error = exec.and_then(|e| e.error.as_ref()).or(task.error.as_ref());
+    // A repository and a branch are a code change's; the other kinds tell their result.
+    let code_change = !task.task_kind().is_builtin();
     let mut lines = vec![
         format!("Task: {}", task.title),
         format!("Status: {}", status.as_str()),
-        format!("Repository: {} ({})", task.repo_url, task.base_branch),
-        format!("Attempt: {attempt}"),
     ];
+    if code_change {
+        lines.push(format!(
+            "Repository: {} ({})",
+            task.repo_url, task.base_branch
+        ));
+    } else {
+        lines.push(format!("Kind: {}", task.kind));
+    }
+    lines.push(format!("Attempt: {attempt}"));
     match (&task.pr_url, status) {
         (Some(pr), _) => lines.push(format!("Pull request: {pr}")),
-        (None, TaskStatus::Completed | TaskStatus::NeedsReview) => {
+        (None, TaskStatus::Completed | TaskStatus::NeedsReview) if code_change => {
             lines.push(format!("Branch: {}", task.branch));
         }
         _ => {}
+    }
+    if let Some(summary) = exec
+        .and_then(|e| e.result_summary.as_ref())
+        .filter(|_| !code_change)
+    {
+        lines.push(format!("Result: {summary}"));
     }
     if let Some(e) = error.filter(|_| status != TaskStatus::Completed) {
         lines.push(format!("Error: {} ({})", e.message, e.code));

@@ -989,6 +989,24 @@ async fn a_task_without_notify_sends_its_outcome_by_email_to_its_owner() {
     assert_eq!(email.idempotency_key, record.id.as_str());
 }
 
+#[tokio::test]
+async fn the_completion_email_of_a_built_in_kind_names_no_repository_and_tells_its_result() {
+    let world = World::new();
+
+    let task = world.create_kind(api_call(json!({"url": TARGET}))).await;
+    world.settle().await;
+
+    let [email] = world.mailer.sent().try_into().expect("one email");
+    let summary = world.task(&task.id).result_summary.unwrap();
+    assert!(!email.text.contains("Repository"), "{}", email.text);
+    assert!(!email.text.contains("Branch"), "{}", email.text);
+    assert!(
+        email.text.contains(&format!("Result: {summary}")),
+        "{}",
+        email.text
+    );
+}
+
 // running limits
 
 #[tokio::test]
