@@ -442,6 +442,16 @@ impl Notifier {
 /// The completion email of an attempt, or nothing when there is no address.
 pub fn completion_email(task: &Task, attempt: Attempt, settings: &Settings) -> Option<Email> {
     let to = task.notification_address()?.to_owned();
+    Some(completion_email_to(task, attempt, settings, to))
+}
+
+/// The completion email of an attempt, to `to` (a `notify` channel may name its own address).
+pub fn completion_email_to(
+    task: &Task,
+    attempt: Attempt,
+    settings: &Settings,
+    to: String,
+) -> Email {
     let exec = task.executions.iter().find(|e| e.attempt == attempt);
     let status = match exec.map(|e| e.state) {
         Some(ExecState::Completed) => TaskStatus::Completed,
@@ -503,14 +513,14 @@ pub fn completion_email(task: &Task, attempt: Attempt, settings: &Settings) -> O
         html_escape(&task.title),
         html_lines.join("")
     );
-    Some(Email {
+    Email {
         idempotency_key: format!("{}-{}", task.id, attempt),
         from: settings.email_from.clone(),
         to,
         subject: format!("[Pithy Jaunt] {headline}: {}", task.title),
         text,
         html,
-    })
+    }
 }
 
 fn html_escape(s: &str) -> String {

@@ -6,8 +6,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::Duration as Span;
+use pj_core::api::Principal;
 use pj_core::capacity::Capacity;
-use pj_core::ids::Attempt;
+use pj_core::ids::{Attempt, UserId};
 use pj_core::messages::{Channel, MessageFilter, MessageId, MessageStatus, MessageStore};
 use pj_core::outbound::HttpError;
 use pj_core::ports::{QueueMessage, QueueName};
@@ -35,6 +36,14 @@ fn with(mut body: Value, extra: Value) -> Value {
         b.extend(e.clone());
     }
     body
+}
+
+/// A user whose token has no email address.
+fn carol() -> Principal {
+    Principal {
+        user: UserId::parse("carol").expect("a user"),
+        email: None,
+    }
 }
 
 fn error_code(task: &Task) -> &str {
@@ -1005,6 +1014,26 @@ async fn the_completion_email_of_a_built_in_kind_names_no_repository_and_tells_i
         "{}",
         email.text
     );
+}
+
+#[tokio::test]
+async fn a_notify_email_with_its_own_address_is_sent_when_the_owner_has_none() {
+    let world = World::new();
+
+    let task = world
+        .create_kind_for(
+            &carol(),
+            with(
+                api_call(json!({"url": TARGET})),
+                json!({"notify": {"channels": [{"channel": "email", "to": "ops@example.com"}]}}),
+            ),
+        )
+        .await;
+    world.settle().await;
+
+    let [email] = world.mailer.sent().try_into().expect("one email");
+    assert_eq!(email.to, "ops@example.com");
+    assert_eq!(world.messages.of(&task.id).len(), 1);
 }
 
 // running limits
