@@ -346,6 +346,11 @@ impl MemoryQueue {
         });
     }
 
+    /// When the next waiting message becomes visible.
+    pub fn next_visible_at(&self) -> Option<DateTime<Utc>> {
+        lock(&self.waiting).iter().map(|w| w.visible_at).min()
+    }
+
     /// Every message sent since the queue was made, taken or not.
     pub fn history(&self) -> Vec<QueueMessage> {
         lock(&self.history).clone()

@@ -9,6 +9,7 @@ use chrono::Duration as Span;
 use pj_core::api::Principal;
 use pj_core::capacity::Capacity;
 use pj_core::ids::{Attempt, UserId};
+use pj_core::machine::{Input, RunnerEvent};
 use pj_core::messages::{Channel, MessageFilter, MessageId, MessageStatus, MessageStore};
 use pj_core::outbound::HttpError;
 use pj_core::ports::{QueueMessage, QueueName};
@@ -383,6 +384,46 @@ async fn an_api_call_that_gets_no_answer_in_time_is_retried_as_a_timeout() {
     assert_eq!(world.task(&task.id).status, TaskStatus::Completed);
 }
 
+#[tokio::test]
+async fn a_run_that_finds_its_attempt_already_running_ends_it_as_a_failure_that_may_pass() {
+    let world = World::new();
+    let task = world.create_kind(api_call(json!({"url": TARGET}))).await;
+    world.dispatch_sent().await;
+    let run = world.queue.take_from(QueueName::Tasks);
+    assert_eq!(
+        run.iter().map(|s| &s.message).collect::<Vec<_>>(),
+        vec![&QueueMessage::Run {
+            task_id: task.id.clone(),
+            attempt: Attempt(1)
+        }]
+    );
+    // A worker took the attempt and stopped mid-way; its message comes again.
+    let started = Input::Runner {
+        attempt: Attempt(1),
+        event: RunnerEvent::Started,
+    };
+    world.kinds.engine.apply(&task.id, &started, None).await.unwrap();
+
+    assert_eq!(
+        world.kinds.handle(&run[0].message, 2).await,
+        Disposition::Done
+    );
+
+    let waiting = world.task(&task.id);
+    assert_eq!(waiting.attempt, Attempt(2));
+    assert_eq!(
+        waiting.executions[0].error.as_ref().unwrap().code,
+        codes::NETWORK_ERROR
+    );
+    assert!(
+        world.http.received().is_empty(),
+        "whether its call went out is unknown: it is not made again as the same attempt"
+    );
+    world.advance(Span::minutes(1)).await;
+    assert_eq!(world.task(&task.id).status, TaskStatus::Completed);
+    assert_eq!(world.http.received_at(TARGET).len(), 1);
+}
+
 // Credentials
 
 const TOKEN: &str = "tok-8c1d2e-bearer-secret";
@@ -743,6 +784,85 @@ async fn a_webhook_notification_is_recorded_once_and_its_retry_after_a_500_keeps
 }
 
 #[tokio::test]
+async fn a_notification_to_a_webhook_the_client_refuses_fails_at_once_with_delivery_failed() {
+    let world = World::new();
+    world.http.reply(
+        HOOK,
+        Reply::Error(HttpError::Refused(
+            "hooks.example.com resolves to 10.0.0.7, a private address".into(),
+        )),
+    );
+
+    let task = world
+        .create_kind(json!({"kind": "notification", "title": "Say hello",
+            "config": {"channel": "webhook", "url": HOOK, "message": "Hello"}}))
+        .await;
+    world.settle().await;
+
+    let failed = world.task(&task.id);
+    assert_eq!(failed.status, TaskStatus::Failed);
+    assert_eq!(failed.attempt, Attempt(1));
+    assert_eq!(error_code(&failed), codes::DELIVERY_FAILED);
+    let record = world
+        .messages
+        .record(&MessageId::derive(&task.id, Attempt(1), "message"));
+    assert_eq!(record.status, MessageStatus::Failed);
+    assert_eq!(record.attempts, 1);
+    world.clock.advance(Span::days(1));
+    world.sweeper.sweep().await.unwrap();
+    world.settle().await;
+    assert_eq!(world.http.received_at(HOOK).len(), 1);
+}
+
+#[tokio::test]
+async fn an_email_notification_sends_its_message_to_the_owner_under_its_title() {
+    let world = World::new();
+
+    let task = world
+        .create_kind(json!({"kind": "notification", "title": "Your invoice",
+            "config": {"channel": "email", "message": "Your invoice is ready."}}))
+        .await;
+    world.settle().await;
+
+    let id = MessageId::derive(&task.id, Attempt(1), "message");
+    let emails = world.mailer.sent();
+    let email = emails
+        .iter()
+        .find(|e| e.idempotency_key == id.as_str())
+        .unwrap_or_else(|| panic!("the notification's email: {emails:?}"));
+    assert_eq!(email.to, "alice@example.com");
+    assert_eq!(email.subject, "Your invoice");
+    assert_eq!(email.text, "Your invoice is ready.\n");
+    assert!(email.html.contains("Your invoice is ready."));
+    assert_eq!(world.task(&task.id).status, TaskStatus::Completed);
+}
+
+#[tokio::test]
+async fn an_sms_notification_goes_through_gohighlevel_to_its_contact() {
+    let world = World::new();
+
+    let task = world
+        .create_kind(json!({"kind": "notification", "title": "Text Ada",
+            "config": {"channel": "sms", "contact_id": "c-1", "message": "See you at 3"}}))
+        .await;
+    world.settle().await;
+
+    let done = world.task(&task.id);
+    assert_eq!(done.status, TaskStatus::Completed, "{:?}", done.error);
+    assert_eq!(done.result.as_ref().unwrap()["status"], json!("sent"));
+    let url = format!("{GHL_URL}/conversations/messages");
+    let [request] = world.ghl_http.received_at(&url).try_into().expect("one request");
+    assert_eq!(
+        request.json(),
+        json!({"type": "SMS", "contactId": "c-1", "message": "See you at 3"})
+    );
+    let bearer = format!("Bearer {GHL_KEY}");
+    assert_eq!(request.header("Authorization"), Some(bearer.as_str()));
+    assert_eq!(request.header("Version"), Some("2021-07-28"));
+    assert!(world.http.received().is_empty());
+}
+
+#[tokio::test]
 async fn a_reminder_waits_scheduled_until_remind_at_then_sends_its_message_once() {
     let world = World::new();
     let remind_at = world.clock.now() + Span::hours(1);
@@ -928,6 +1048,30 @@ async fn webhook_activity_counts_only_the_owners_messages_and_callbacks_in_the_r
         result["callbacks"],
         json!({"accepted": 2, "refused": 1}),
         "alice's, not bob's"
+    );
+}
+
+#[tokio::test]
+async fn a_report_without_dates_covers_the_seven_days_before_it_runs_and_not_itself() {
+    let world = World::new();
+    world.create_kind(api_call(json!({"url": TARGET}))).await;
+    world.clock.advance(Span::days(2));
+    world.create_kind(api_call(json!({"url": TARGET}))).await;
+    world.settle().await;
+    world.clock.advance(Span::days(6));
+
+    let task = world
+        .create_kind(json!({"kind": "report", "title": "This week",
+            "config": {"report": "task_summary"}}))
+        .await;
+    world.settle().await;
+
+    let result = world.task(&task.id).result.unwrap();
+    assert_eq!(result["total"], json!(1), "{result}");
+    assert_eq!(result["by_kind"], json!({"api_call": 1}));
+    assert_eq!(
+        result["from"],
+        json!(rfc3339(world.clock.now() - Span::days(7)))
     );
 }
 

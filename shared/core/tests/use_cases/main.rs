@@ -293,6 +293,20 @@ impl World {
         self.settle().await;
     }
 
+    /// Moves the clock to when the next waiting message becomes visible and works the queues;
+    /// false when no message waits.
+    pub async fn next(&self) -> bool {
+        let Some(at) = self.queue.next_visible_at() else {
+            return false;
+        };
+        let now = self.clock.now();
+        if at > now {
+            self.clock.advance(at - now);
+        }
+        self.settle().await;
+        true
+    }
+
     /// Delivers again every message ever sent (the at-least-once of real queues), then works
     /// the queues.
     pub async fn redeliver_everything(&self) {
