@@ -338,12 +338,46 @@ impl Courier {
         self.try_send(message).await
     }
 
-    /// Handles a `Deliver` message of the queue: tries the message if it is due.
+    /// Handles a `Deliver` message of the queue: tries the message if it is due, and sends the
+    /// `Deliver` on when it came early.
     pub async fn deliver(&self, id: &MessageId) -> anyhow::Result<()> {
-        if let Some(message) = self.store.get(id).await? {
-            self.try_send(message).await?;
+        let Some(message) = self.store.get(id).await? else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        match message.next_try_at {
+            Some(at) if message.status == MessageStatus::Pending && at > now => {
+                // A retry's backoff may be longer than a queue holds a message (or another
+                // worker holds the send's lease): ask again when it is due.
+                self.schedule(id, (at - now).to_std().unwrap_or_default())
+                    .await;
+                Ok(())
+            }
+            _ => self.try_send(message).await.map(drop),
         }
-        Ok(())
+    }
+
+    /// Sends the `Deliver` of a message after `delay` (at most a queue's limit); a failure is
+    /// logged, and the sweeper finds the message when it is overdue.
+    async fn schedule(&self, id: &MessageId, delay: Duration) {
+        let message = crate::ports::QueueMessage::Deliver {
+            message_id: id.clone(),
+        };
+        let sent = match serde_json::to_string(&message) {
+            Ok(body) => {
+                self.queue
+                    .send(
+                        crate::ports::QueueName::Notify,
+                        &body,
+                        delay.min(crate::engine::MAX_QUEUE_DELAY),
+                    )
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(message_id = %id, error = format!("{e:#}"), "could not schedule a retry; the sweeper will");
+        }
     }
 
     /// Tries every pending message that is overdue (a lost `Deliver`, a crash mid-send).
@@ -423,17 +457,7 @@ impl Courier {
             observer.finished(&done);
         }
         if let Some(delay) = redeliver_after {
-            let body = serde_json::to_string(&crate::ports::QueueMessage::Deliver {
-                message_id: done.id.clone(),
-            })?;
-            let delay = delay.min(crate::engine::MAX_QUEUE_DELAY);
-            if let Err(e) = self
-                .queue
-                .send(crate::ports::QueueName::Notify, &body, delay)
-                .await
-            {
-                tracing::warn!(message_id = %done.id, error = format!("{e:#}"), "could not schedule a retry; the sweeper will");
-            }
+            self.schedule(&done.id, delay).await;
         }
         Ok(done)
     }

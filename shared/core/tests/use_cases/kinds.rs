@@ -784,6 +784,52 @@ async fn a_webhook_notification_is_recorded_once_and_its_retry_after_a_500_keeps
 }
 
 #[tokio::test]
+async fn a_webhook_that_keeps_failing_is_retried_by_its_own_deliveries_for_a_day_then_failed() {
+    let world = World::new();
+    for _ in 0..100 {
+        world.http.reply(HOOK, Reply::status(503));
+    }
+    let task = world
+        .create_kind(json!({"kind": "notification", "title": "Say hello",
+            "config": {"channel": "webhook", "url": HOOK, "message": "Hello"},
+            "notify": {"on_complete": false}}))
+        .await;
+    world.settle().await;
+    let id = MessageId::derive(&task.id, Attempt(1), "message");
+    let created = world.messages.record(&id).created_at;
+
+    // No sweeper: the message's Deliver messages alone carry it, although its later backoffs
+    // are longer than a queue holds a message.
+    for _ in 0..500 {
+        if !world.next().await {
+            break;
+        }
+    }
+
+    let record = world.messages.record(&id);
+    assert_eq!(record.status, MessageStatus::Failed);
+    assert_eq!(record.last_error.as_deref(), Some("the receiver answered 503"));
+    let tries = world.http.received_at(HOOK);
+    assert_eq!(tries.len() as u32, record.attempts);
+    assert!(tries.iter().all(|t| t.header("webhook-id") == Some(id.as_str())));
+    let last = tries.last().unwrap().at - created;
+    assert!(
+        last >= Span::hours(20) && last <= Span::hours(24),
+        "tried for about a day: the last after {last}"
+    );
+    for (n, pair) in tries.windows(2).enumerate() {
+        let floor = (30.0 * 2f64.powi(n as i32)).min(3600.0) * 0.8;
+        let gap = (pair[1].at - pair[0].at).num_milliseconds() as f64 / 1000.0;
+        assert!(
+            gap >= floor,
+            "try {} came {gap} s after the one before, sooner than its backoff",
+            n + 2
+        );
+    }
+    assert!(world.queue.messages().is_empty(), "nothing more is asked for");
+}
+
+#[tokio::test]
 async fn a_notification_to_a_webhook_the_client_refuses_fails_at_once_with_delivery_failed() {
     let world = World::new();
     world.http.reply(
