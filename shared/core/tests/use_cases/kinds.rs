@@ -116,6 +116,12 @@ async fn an_api_call_completes_with_the_answer_as_its_result_and_its_execution_a
         summary.starts_with("POST https://api.example.com/v1/contacts → 201"),
         "{summary}"
     );
+    let view = serde_json::to_value(done.view()).unwrap();
+    assert_eq!(view["result"], result);
+    assert_eq!(view["result_summary"], json!(summary));
+    for code_change_only in ["prompt", "repo_url", "base_branch", "branch"] {
+        assert_eq!(view[code_change_only], Value::Null, "{code_change_only}");
+    }
 
     let executions = world
         .api
@@ -422,6 +428,36 @@ async fn a_run_that_finds_its_attempt_already_running_ends_it_as_a_failure_that_
     world.advance(Span::minutes(1)).await;
     assert_eq!(world.task(&task.id).status, TaskStatus::Completed);
     assert_eq!(world.http.received_at(TARGET).len(), 1);
+}
+
+#[tokio::test]
+async fn a_built_in_task_cancelled_before_its_run_makes_no_call_and_stops_no_runner() {
+    let world = World::new();
+    let task = world.create_kind(api_call(json!({"url": TARGET}))).await;
+    world.dispatch_sent().await;
+    let run = world.queue.take_from(QueueName::Tasks);
+
+    world.api.cancel(&alice(), task.id.as_str()).await.unwrap();
+    world.settle().await;
+    for sent in &run {
+        assert_eq!(world.kinds.handle(&sent.message, 1).await, Disposition::Done);
+    }
+
+    assert_eq!(world.task(&task.id).status, TaskStatus::Cancelled);
+    assert!(world.http.received().is_empty());
+    assert!(
+        world.runner.stopped().is_empty(),
+        "a built-in attempt has no runner: {:?}",
+        world.runner.stopped()
+    );
+    assert!(
+        world
+            .queue
+            .history()
+            .iter()
+            .any(|m| matches!(m, QueueMessage::Stop { .. })),
+        "the stop was asked for, and taken as done"
+    );
 }
 
 // Credentials
@@ -958,6 +994,26 @@ async fn a_reminder_waits_scheduled_until_remind_at_then_sends_its_message_once(
             .count(),
         1
     );
+}
+
+#[tokio::test]
+async fn a_reminder_cancelled_before_remind_at_never_fires() {
+    let world = World::new();
+    let remind_at = world.clock.now() + Span::hours(1);
+    let task = world
+        .create_kind(json!({"kind": "reminder", "title": "Call Ada back",
+            "config": {"channel": "webhook", "url": HOOK, "message": "Call Ada back",
+                       "remind_at": rfc3339(remind_at)}}))
+        .await;
+
+    world.api.cancel(&alice(), task.id.as_str()).await.unwrap();
+    world.clock.advance(Span::hours(2));
+    world.sweeper.sweep().await.unwrap();
+    world.settle().await;
+
+    assert_eq!(world.task(&task.id).status, TaskStatus::Cancelled);
+    assert!(world.http.received().is_empty());
+    assert!(world.messages.of(&task.id).is_empty());
 }
 
 // report
