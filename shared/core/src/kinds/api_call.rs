@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::kinds::config::{ApiCallConfig, Auth, Body, HeaderField};
 use crate::kinds::run::{AttemptLog, StepTimer, automatic_retry_delay, invalid_config};
-use crate::kinds::sealed::Sealer;
+use crate::kinds::sealed::{OpenError, Sealer};
 use crate::machine::KindOutcome;
 use crate::outbound::{HeaderValue, HttpClient, HttpError, HttpRequest, HttpResponse};
 use crate::task::{Task, TaskError, codes};
@@ -39,7 +39,7 @@ pub(crate) async fn run(
 ) -> KindOutcome {
     let request = match request(config, task, sealer) {
         Ok(r) => r,
-        Err(outcome) => return outcome,
+        Err(e) => return invalid_config(e.to_string()),
     };
     let shown = format!("{} {}", config.method, loggable_url(&config.url));
     log.system(format!("→ {shown}"));
@@ -96,12 +96,8 @@ pub(crate) async fn run(
 }
 
 /// The request of a config, its credentials opened.
-fn request(config: &ApiCallConfig, task: &Task, sealer: &Sealer) -> Result<HttpRequest, KindOutcome> {
-    let open = |c| {
-        sealer
-            .open(&task.id, c)
-            .map_err(|e| invalid_config(e.to_string()))
-    };
+fn request(config: &ApiCallConfig, task: &Task, sealer: &Sealer) -> Result<HttpRequest, OpenError> {
+    let open = |c| sealer.open(&task.id, c);
     let mut headers: Vec<(String, HeaderValue)> = Vec::new();
     for header in &config.headers {
         let value = match &header.value {
