@@ -1012,7 +1012,10 @@ fn a_failure_that_may_pass_starts_a_new_attempt_after_its_backoff_while_attempts
     assert_eq!(t.task.status, TaskStatus::Queued);
     assert_eq!(t.task.attempt, Attempt(2));
     assert_eq!(t.task.error, None, "the task has not failed");
-    assert!(t.task.notify_pending.is_empty(), "no email while attempts remain");
+    assert!(
+        t.task.notify_pending.is_empty(),
+        "no email while attempts remain"
+    );
     let first = &t.task.executions[0];
     assert_eq!(first.state, ExecState::Failed);
     assert_eq!(first.finished_at, Some(now));
@@ -1037,8 +1040,16 @@ fn a_failure_that_may_pass_on_the_last_attempt_fails_the_task() {
     for max_attempts in [1, 2] {
         let mut task = builtin_running(max_attempts);
         if max_attempts == 2 {
-            let retried = applied(&task, finished(A1, failed_with(Some(std::time::Duration::ZERO))));
-            let claimed = applied(&retried, Input::Claim { attempt: Attempt(2) });
+            let retried = applied(
+                &task,
+                finished(A1, failed_with(Some(std::time::Duration::ZERO))),
+            );
+            let claimed = applied(
+                &retried,
+                Input::Claim {
+                    attempt: Attempt(2),
+                },
+            );
             task = applied(
                 &claimed,
                 Input::Runner {
@@ -1073,7 +1084,11 @@ fn a_final_failure_fails_the_task_at_once_whatever_attempts_remain() {
     assert_eq!(t.task.attempt, A1);
     assert_eq!(t.task.executions.len(), 1);
     assert_eq!(t.task.error.as_ref().unwrap().code, codes::HTTP_ERROR);
-    assert_eq!(t.task.result, failed_with(None).result, "the answer is kept");
+    assert_eq!(
+        t.task.result,
+        failed_with(None).result,
+        "the answer is kept"
+    );
     assert_eq!(t.effects, vec![Effect::Notify(A1)]);
 }
 
@@ -1115,7 +1130,12 @@ fn only_the_latest_execution_with_a_result_keeps_it_whole() {
         finished(A1, failed_with(Some(std::time::Duration::ZERO))),
     );
     assert_eq!(retried.executions[0].result, failed_with(None).result);
-    let claimed = applied(&retried, Input::Claim { attempt: Attempt(2) });
+    let claimed = applied(
+        &retried,
+        Input::Claim {
+            attempt: Attempt(2),
+        },
+    );
     let second = applied(
         &claimed,
         Input::Runner {
@@ -1200,14 +1220,24 @@ fn a_refused_callback_is_counted_and_changes_nothing_else() {
 
         let t = apply(&before, Input::CallbackRefused).unwrap();
 
-        assert_eq!(t.task.callbacks.refused, before.callbacks.refused + 1, "{name}");
-        assert_eq!(t.task.callbacks.accepted, before.callbacks.accepted, "{name}");
+        assert_eq!(
+            t.task.callbacks.refused,
+            before.callbacks.refused + 1,
+            "{name}"
+        );
+        assert_eq!(
+            t.task.callbacks.accepted, before.callbacks.accepted,
+            "{name}"
+        );
         assert_eq!(t.task.status, before.status, "{name}");
         assert_eq!(t.task.executions, before.executions, "{name}");
         assert_eq!(t.task.notify_pending, before.notify_pending, "{name}");
         assert!(t.effects.is_empty(), "{name}: {:?}", t.effects);
     }
-    let twice = applied(&applied(&fixture("running"), Input::CallbackRefused), Input::CallbackRefused);
+    let twice = applied(
+        &applied(&fixture("running"), Input::CallbackRefused),
+        Input::CallbackRefused,
+    );
     assert_eq!(twice.callbacks.refused, 2);
 }
 

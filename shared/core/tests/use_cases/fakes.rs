@@ -333,7 +333,13 @@ impl MemoryQueue {
     }
 
     /// Puts a received message back, visible again after `after` (a consumer's retry).
-    pub fn put_back(&self, queue: QueueName, message: QueueMessage, receives: u32, after: Duration) {
+    pub fn put_back(
+        &self,
+        queue: QueueName,
+        message: QueueMessage,
+        receives: u32,
+        after: Duration,
+    ) {
         let visible_at = self.now() + chrono::Duration::from_std(after).expect("a short delay");
         lock(&self.waiting).push(Waiting {
             queue,
@@ -504,7 +510,10 @@ impl MemoryMailer {
 impl Mailer for MemoryMailer {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
         lock(&self.tries).push(email.clone());
-        match lock(&self.answers).pop_front().unwrap_or(MailAnswer::Accept) {
+        match lock(&self.answers)
+            .pop_front()
+            .unwrap_or(MailAnswer::Accept)
+        {
             MailAnswer::Accept => {
                 lock(&self.sent).push(email.clone());
                 Ok(())

@@ -109,7 +109,11 @@ async fn an_api_call_completes_with_the_answer_as_its_result_and_its_execution_a
     let result = done.result.clone().expect("a result");
     assert_eq!(result["status"], json!(201));
     assert_eq!(result["content_type"], json!("application/json"));
-    assert_eq!(result["body"], json!({"id": "c-1", "ok": true}), "parsed JSON");
+    assert_eq!(
+        result["body"],
+        json!({"id": "c-1", "ok": true}),
+        "parsed JSON"
+    );
     assert!(result["duration_ms"].is_u64(), "{result}");
     let summary = done.result_summary.clone().expect("a summary");
     assert!(
@@ -146,7 +150,11 @@ async fn an_api_call_completes_with_the_answer_as_its_result_and_its_execution_a
     assert!(execution.steps[0].ok);
     assert_eq!(execution.steps[0].output, Some(json!({"status": 201})));
 
-    let [request] = world.http.received_at(TARGET).try_into().expect("one request");
+    let [request] = world
+        .http
+        .received_at(TARGET)
+        .try_into()
+        .expect("one request");
     assert_eq!(request.method, "POST");
     assert_eq!(request.json(), json!({"name": "Ada"}));
     assert_eq!(request.header("content-type"), Some("application/json"));
@@ -166,7 +174,9 @@ async fn an_api_call_completes_with_the_answer_as_its_result_and_its_execution_a
 async fn an_api_call_answered_503_then_200_is_retried_after_its_backoff_and_not_before() {
     let world = World::new();
     world.http.reply(TARGET, Reply::status(503));
-    world.http.reply(TARGET, Reply::json(200, json!({"ok": true})));
+    world
+        .http
+        .reply(TARGET, Reply::json(200, json!({"ok": true})));
 
     let task = world.create_kind(api_call(json!({"url": TARGET}))).await;
     world.settle().await;
@@ -316,9 +326,10 @@ async fn an_api_call_answered_429_with_retry_after_is_never_retried_sooner() {
 #[tokio::test]
 async fn an_api_call_answered_404_fails_at_once_with_http_error() {
     let world = World::new();
-    world
-        .http
-        .reply(TARGET, Reply::json(404, json!({"error": "no such contact"})));
+    world.http.reply(
+        TARGET,
+        Reply::json(404, json!({"error": "no such contact"})),
+    );
 
     let task = world.create_kind(api_call(json!({"url": TARGET}))).await;
     world.settle().await;
@@ -408,7 +419,12 @@ async fn a_run_that_finds_its_attempt_already_running_ends_it_as_a_failure_that_
         attempt: Attempt(1),
         event: RunnerEvent::Started,
     };
-    world.kinds.engine.apply(&task.id, &started, None).await.unwrap();
+    world
+        .kinds
+        .engine
+        .apply(&task.id, &started, None)
+        .await
+        .unwrap();
 
     assert_eq!(
         world.kinds.handle(&run[0].message, 2).await,
@@ -440,7 +456,10 @@ async fn a_built_in_task_cancelled_before_its_run_makes_no_call_and_stops_no_run
     world.api.cancel(&alice(), task.id.as_str()).await.unwrap();
     world.settle().await;
     for sent in &run {
-        assert_eq!(world.kinds.handle(&sent.message, 1).await, Disposition::Done);
+        assert_eq!(
+            world.kinds.handle(&sent.message, 1).await,
+            Disposition::Done
+        );
     }
 
     assert_eq!(world.task(&task.id).status, TaskStatus::Cancelled);
@@ -514,7 +533,10 @@ async fn credentials_are_stored_sealed_shown_by_no_route_and_sent_only_to_the_ta
         serde_json::to_value(world.task(&ids[1]).view()).unwrap(),
         serde_json::to_value(world.task(&ids[2]).view()).unwrap(),
     ];
-    assert_eq!(views[0]["config"]["auth"], json!({"type": "bearer", "token": "***"}));
+    assert_eq!(
+        views[0]["config"]["auth"],
+        json!({"type": "bearer", "token": "***"})
+    );
     assert_eq!(
         views[1]["config"]["auth"],
         json!({"type": "basic", "username": "ada", "password": "***"})
@@ -536,7 +558,10 @@ async fn credentials_are_stored_sealed_shown_by_no_route_and_sent_only_to_the_ta
             "GET /tasks/{id}/executions",
             &serde_json::to_string(&executions).unwrap(),
         );
-        assert_hides_credentials("GET /tasks/{id}/logs", &log_texts(&world, id).await.join("\n"));
+        assert_hides_credentials(
+            "GET /tasks/{id}/logs",
+            &log_texts(&world, id).await.join("\n"),
+        );
     }
     let page = world.api.list(&alice(), None, None, None).await.unwrap();
     assert_eq!(page.tasks.len(), 3);
@@ -573,12 +598,19 @@ async fn credentials_are_stored_sealed_shown_by_no_route_and_sent_only_to_the_ta
     assert_eq!(requests[0].header("Authorization"), Some(bearer.as_str()));
     assert_eq!(requests[1].header("Authorization"), Some(basic.as_str()));
     assert_eq!(requests[2].header("X-Api-Key"), Some(KEY_VALUE));
-    for (request, auth_header) in requests.iter().zip(["Authorization", "Authorization", "X-Api-Key"]) {
+    for (request, auth_header) in
+        requests
+            .iter()
+            .zip(["Authorization", "Authorization", "X-Api-Key"])
+    {
         assert_eq!(request.header("X-Session-Token"), Some(HEADER_SECRET));
         assert_eq!(request.header("X-Trace"), Some("trace-1"));
         assert!(
             request.secret_headers.iter().any(|h| h == auth_header)
-                && request.secret_headers.iter().any(|h| h == "X-Session-Token"),
+                && request
+                    .secret_headers
+                    .iter()
+                    .any(|h| h == "X-Session-Token"),
             "credential headers are marked secret, so they never print: {:?}",
             request.secret_headers
         );
@@ -645,7 +677,12 @@ async fn each_ghl_action_sends_the_documented_request_with_the_key_and_the_versi
         world.settle().await;
 
         let done = world.task(&task.id);
-        assert_eq!(done.status, TaskStatus::Completed, "{config}: {:?}", done.error);
+        assert_eq!(
+            done.status,
+            TaskStatus::Completed,
+            "{config}: {:?}",
+            done.error
+        );
         assert_eq!(done.result, Some(answer), "{config}: the API's answer");
         let requests = world.ghl_http.received();
         let [request] = requests.as_slice() else {
@@ -656,7 +693,11 @@ async fn each_ghl_action_sends_the_documented_request_with_the_key_and_the_versi
         assert_eq!(request.json(), body, "{config}");
         assert_eq!(request.header("Version"), Some("2021-07-28"), "{config}");
         let bearer = format!("Bearer {GHL_KEY}");
-        assert_eq!(request.header("Authorization"), Some(bearer.as_str()), "{config}");
+        assert_eq!(
+            request.header("Authorization"),
+            Some(bearer.as_str()),
+            "{config}"
+        );
         assert_eq!(request.header("Content-Type"), Some("application/json"));
         assert_eq!(request.secret_headers, vec!["Authorization".to_owned()]);
         assert!(
@@ -689,7 +730,14 @@ async fn a_ghl_action_without_an_api_key_configured_fails_at_once_with_invalid_c
     assert_eq!(failed.status, TaskStatus::Failed);
     assert_eq!(failed.attempt, Attempt(1));
     assert_eq!(error_code(&failed), codes::INVALID_CONFIG);
-    assert!(failed.error.as_ref().unwrap().message.contains("GHL_API_KEY"));
+    assert!(
+        failed
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("GHL_API_KEY")
+    );
     assert!(world.ghl_http.received().is_empty());
 }
 
@@ -701,7 +749,9 @@ async fn a_ghl_action_answered_429_with_retry_after_is_retried_no_sooner() {
         &url,
         Reply::json(429, json!({"message": "Too many requests"})).with_header("Retry-After", "20"),
     );
-    world.ghl_http.reply(&url, Reply::json(200, json!({"tags": ["vip"]})));
+    world
+        .ghl_http
+        .reply(&url, Reply::json(200, json!({"tags": ["vip"]})));
 
     let task = world
         .create_kind(ghl_action(
@@ -771,10 +821,12 @@ async fn a_webhook_notification_is_recorded_once_and_its_retry_after_a_500_keeps
         Some("the receiver answered 500")
     );
     let retry = match world.queue.waiting_in(QueueName::Notify).as_slice() {
-        [Sent {
-            message: QueueMessage::Deliver { message_id },
-            delay,
-        }] if message_id == &id => *delay,
+        [
+            Sent {
+                message: QueueMessage::Deliver { message_id },
+                delay,
+            },
+        ] if message_id == &id => *delay,
         other => panic!("the message's Deliver expected, got {other:?}"),
     };
     assert!(
@@ -783,7 +835,11 @@ async fn a_webhook_notification_is_recorded_once_and_its_retry_after_a_500_keeps
     );
 
     world.advance(Span::seconds(20)).await;
-    assert_eq!(world.http.received_at(HOOK).len(), 1, "not before its backoff");
+    assert_eq!(
+        world.http.received_at(HOOK).len(),
+        1,
+        "not before its backoff"
+    );
     world
         .advance(Span::from_std(retry).unwrap() - Span::seconds(20))
         .await;
@@ -812,10 +868,17 @@ async fn a_webhook_notification_is_recorded_once_and_its_retry_after_a_500_keeps
     assert_eq!(world.http.received_at(HOOK).len(), 2);
     let records = world.messages.of(&task.id);
     assert_eq!(
-        records.iter().filter(|m| m.channel == Channel::Webhook).count(),
+        records
+            .iter()
+            .filter(|m| m.channel == Channel::Webhook)
+            .count(),
         1
     );
-    assert_eq!(records.len(), 2, "the notification and the completion email");
+    assert_eq!(
+        records.len(),
+        2,
+        "the notification and the completion email"
+    );
     assert_eq!(world.mailer.sent().len(), 1);
 }
 
@@ -844,10 +907,17 @@ async fn a_webhook_that_keeps_failing_is_retried_by_its_own_deliveries_for_a_day
 
     let record = world.messages.record(&id);
     assert_eq!(record.status, MessageStatus::Failed);
-    assert_eq!(record.last_error.as_deref(), Some("the receiver answered 503"));
+    assert_eq!(
+        record.last_error.as_deref(),
+        Some("the receiver answered 503")
+    );
     let tries = world.http.received_at(HOOK);
     assert_eq!(tries.len() as u32, record.attempts);
-    assert!(tries.iter().all(|t| t.header("webhook-id") == Some(id.as_str())));
+    assert!(
+        tries
+            .iter()
+            .all(|t| t.header("webhook-id") == Some(id.as_str()))
+    );
     let last = tries.last().unwrap().at - created;
     assert!(
         last >= Span::hours(20) && last <= Span::hours(24),
@@ -862,7 +932,10 @@ async fn a_webhook_that_keeps_failing_is_retried_by_its_own_deliveries_for_a_day
             n + 2
         );
     }
-    assert!(world.queue.messages().is_empty(), "nothing more is asked for");
+    assert!(
+        world.queue.messages().is_empty(),
+        "nothing more is asked for"
+    );
 }
 
 #[tokio::test]
@@ -933,7 +1006,11 @@ async fn an_sms_notification_goes_through_gohighlevel_to_its_contact() {
     assert_eq!(done.status, TaskStatus::Completed, "{:?}", done.error);
     assert_eq!(done.result.as_ref().unwrap()["status"], json!("sent"));
     let url = format!("{GHL_URL}/conversations/messages");
-    let [request] = world.ghl_http.received_at(&url).try_into().expect("one request");
+    let [request] = world
+        .ghl_http
+        .received_at(&url)
+        .try_into()
+        .expect("one request");
     assert_eq!(
         request.json(),
         json!({"type": "SMS", "contactId": "c-1", "message": "See you at 3"})
@@ -970,11 +1047,12 @@ async fn a_reminder_waits_scheduled_until_remind_at_then_sends_its_message_once(
 
     let done = world.task(&task.id);
     assert_eq!(done.status, TaskStatus::Completed);
-    assert_eq!(
-        done.executions[0].triggered_by,
-        Some(Trigger::Schedule)
-    );
-    let [delivery] = world.http.received_at(HOOK).try_into().expect("one delivery");
+    assert_eq!(done.executions[0].triggered_by, Some(Trigger::Schedule));
+    let [delivery] = world
+        .http
+        .received_at(HOOK)
+        .try_into()
+        .expect("one delivery");
     assert_eq!(delivery.at, remind_at);
     assert_eq!(delivery.json()["type"], json!("reminder"));
     assert_eq!(delivery.json()["message"], json!("Call Ada back"));
@@ -1019,7 +1097,9 @@ async fn a_reminder_cancelled_before_remind_at_never_fires() {
 // report
 
 /// Alice's tasks around a range, and others': returns the range.
-async fn tasks_around_a_range(world: &World) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+async fn tasks_around_a_range(
+    world: &World,
+) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
     // Before the range: a completed api_call and its email.
     world.create_kind(api_call(json!({"url": TARGET}))).await;
     world.settle().await;
@@ -1029,9 +1109,18 @@ async fn tasks_around_a_range(world: &World) -> (chrono::DateTime<chrono::Utc>, 
     // In the range: a code change (two callbacks accepted, one refused), an api_call that
     // completes in 100 ms and one answered 404 in 300 ms.
     let coded = world.running_task().await;
-    assert!(world.event(&coded.id, 2, json!({"type": "task.started"})).await.is_err());
+    assert!(
+        world
+            .event(&coded.id, 2, json!({"type": "task.started"}))
+            .await
+            .is_err()
+    );
     world
-        .event(&coded.id, 1, json!({"type": "task.completed", "branch": "pj/x"}))
+        .event(
+            &coded.id,
+            1,
+            json!({"type": "task.completed", "branch": "pj/x"}),
+        )
         .await
         .unwrap();
     world.settle().await;
@@ -1070,7 +1159,11 @@ async fn tasks_around_a_range(world: &World) -> (chrono::DateTime<chrono::Utc>, 
     (from, to)
 }
 
-fn report(kind: &str, from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> Value {
+fn report(
+    kind: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Value {
     json!({"kind": "report", "title": format!("Weekly {kind}"),
            "config": {"report": kind, "from": rfc3339(from), "to": rfc3339(to)}})
 }
@@ -1093,11 +1186,18 @@ async fn a_task_summary_counts_only_the_owners_tasks_in_the_range_and_deliver_se
     assert_eq!(result["by_kind"], json!({"api_call": 2, "code_change": 1}));
     assert_eq!(result["by_status"]["completed"], json!(2));
     assert_eq!(result["by_status"]["failed"], json!(1));
-    assert_eq!(result["by_status"]["running"], json!(0), "bob's is not counted");
+    assert_eq!(
+        result["by_status"]["running"],
+        json!(0),
+        "bob's is not counted"
+    );
     assert_eq!(result["partial"], json!(false));
     assert_eq!(result["delivery"]["status"], json!("sent"));
     let summary = done.result_summary.clone().unwrap();
-    assert!(summary.contains("3 task(s): 2 completed, 1 failed"), "{summary}");
+    assert!(
+        summary.contains("3 task(s): 2 completed, 1 failed"),
+        "{summary}"
+    );
 
     let emails = world.mailer.sent();
     let delivered = emails[emails_before..]
@@ -1118,7 +1218,10 @@ async fn execution_stats_count_only_the_owners_attempts_in_the_range() {
 
     let result = world.task(&task.id).result.unwrap();
     assert_eq!(result["attempts"], json!(3));
-    assert!((result["success_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9, "{result}");
+    assert!(
+        (result["success_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9,
+        "{result}"
+    );
     let api_calls = &result["by_kind"]["api_call"];
     assert_eq!(api_calls["attempts"], json!(2));
     assert_eq!(api_calls["success_rate"], json!(0.5));
@@ -1133,7 +1236,9 @@ async fn webhook_activity_counts_only_the_owners_messages_and_callbacks_in_the_r
     let world = World::new();
     let (from, to) = tasks_around_a_range(&world).await;
 
-    let task = world.create_kind(report("webhook_activity", from, to)).await;
+    let task = world
+        .create_kind(report("webhook_activity", from, to))
+        .await;
     world.settle().await;
 
     let result = world.task(&task.id).result.unwrap();
@@ -1219,8 +1324,15 @@ async fn a_task_whose_notify_names_a_webhook_and_an_email_records_and_sends_both
 
     let records = world.messages.of(&task.id);
     assert_eq!(records.len(), 2);
-    assert!(records.iter().all(|m| m.status == MessageStatus::Sent), "{records:?}");
-    let [hook] = world.http.received_at(HOOK).try_into().expect("one webhook");
+    assert!(
+        records.iter().all(|m| m.status == MessageStatus::Sent),
+        "{records:?}"
+    );
+    let [hook] = world
+        .http
+        .received_at(HOOK)
+        .try_into()
+        .expect("one webhook");
     verify(&hook);
     assert_eq!(hook.json()["type"], json!("task.completed"));
     assert_eq!(hook.json()["task"]["status"], json!("completed"));
@@ -1299,6 +1411,10 @@ async fn a_built_in_kind_is_not_held_back_by_the_running_limits_of_runners() {
 
     assert_eq!(world.task(&task.id).status, TaskStatus::Completed);
     assert_eq!(world.task(&running.id).status, TaskStatus::Running);
-    assert_eq!(world.runner.started().len(), 1, "no runner for the api_call");
+    assert_eq!(
+        world.runner.started().len(),
+        1,
+        "no runner for the api_call"
+    );
     assert_eq!(world.http.received_at(TARGET).len(), 1);
 }

@@ -435,7 +435,10 @@ async fn when_the_mailer_refuses_an_address_for_good_the_email_is_recorded_faile
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].status, MessageStatus::Failed);
     assert_eq!(records[0].attempts, 1);
-    assert_eq!(records[0].last_error.as_deref(), Some("550 no such mailbox"));
+    assert_eq!(
+        records[0].last_error.as_deref(),
+        Some("550 no such mailbox")
+    );
     assert!(
         world.queue.take().is_empty(),
         "no retry is asked for: {:?}",
@@ -479,10 +482,12 @@ async fn when_the_mailer_fails_for_now_the_email_stays_pending_and_a_later_deliv
         "not failed: its retries are the record's"
     );
     let retry = match world.queue.waiting_in(QueueName::Notify).as_slice() {
-        [Sent {
-            message: QueueMessage::Deliver { message_id },
-            delay,
-        }] => {
+        [
+            Sent {
+                message: QueueMessage::Deliver { message_id },
+                delay,
+            },
+        ] => {
             assert_eq!(message_id, &record.id);
             *delay
         }
