@@ -9,7 +9,9 @@ use crate::ids::{Attempt, TaskId, UserId};
 use crate::kinds::config::ConfigContext;
 use crate::kinds::{KindConfig, NotifySpec, TaskKind};
 use crate::machine::{Effect, Policy, runner_for};
-use crate::task::{CallbackCounts, Execution, ModelSpec, Task, TaskContext, TaskStatus, Trigger, Usage};
+use crate::task::{
+    CallbackCounts, Execution, ModelSpec, Task, TaskContext, TaskStatus, Trigger, Usage,
+};
 use crate::time::parse_rfc3339;
 
 pub const MAX_PROMPT_CHARS: usize = 20_000;
@@ -123,7 +125,10 @@ impl NewTask {
                 format!("must be 1 to {MAX_PROMPT_CHARS} characters"),
             ));
         }
-        let title = opt_str(obj, "title")?.map(parse_title).transpose()?.flatten();
+        let title = opt_str(obj, "title")?
+            .map(parse_title)
+            .transpose()?
+            .flatten();
         let base_branch = opt_str(obj, "base_branch")?.unwrap_or("main");
         validate_branch(base_branch).map_err(|m| ValidationError::new("base_branch", m))?;
         let common = Common::parse(obj, cx)?;
@@ -192,14 +197,18 @@ impl NewTask {
         {
             return Err(ValidationError::new(
                 *field,
-                format!("belongs to code_change tasks; a {} task takes config", kind.as_str()),
+                format!(
+                    "belongs to code_change tasks; a {} task takes config",
+                    kind.as_str()
+                ),
             ));
         }
         let title = match opt_str(obj, "title")? {
             Some(t) => t,
             None => return Err(ValidationError::new("title", "is required")),
         };
-        let title = parse_title(title)?.ok_or_else(|| ValidationError::new("title", "must not be empty"))?;
+        let title = parse_title(title)?
+            .ok_or_else(|| ValidationError::new("title", "must not be empty"))?;
         let config = KindConfig::parse(kind, obj.get("config"), cx)?;
         let mut common = Common::parse(obj, cx)?;
         if let KindConfig::Reminder(reminder) = &config {
@@ -628,7 +637,11 @@ mod tests {
     }
 
     fn api_call(extra: Value) -> Value {
-        builtin("api_call", json!({"url": "https://api.example.com/x"}), extra)
+        builtin(
+            "api_call",
+            json!({"url": "https://api.example.com/x"}),
+            extra,
+        )
     }
 
     fn refused(body: Value) -> ValidationError {
@@ -668,7 +681,10 @@ mod tests {
         let mut body = api_call(json!({}));
         body.as_object_mut().unwrap().remove("title");
         let e = refused(body);
-        assert_eq!((e.field.as_str(), e.message.as_str()), ("title", "is required"));
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("title", "is required")
+        );
         assert_eq!(refused(api_call(json!({"title": "   "}))).field, "title");
         assert_eq!(refused(api_call(json!({"title": 7}))).field, "title");
         assert_eq!(refused(api_call(json!({"title": "a\nb"}))).field, "title");
@@ -704,9 +720,16 @@ mod tests {
         assert!(e.message.starts_with("must be one of"), "{}", e.message);
         assert_eq!(refused(json!({"kind": 1})).field, "kind");
         for kind in ["browser_automation", "data_extraction"] {
-            let e = refused(builtin(kind, json!({"start_url": "https://example.com"}), json!({})));
+            let e = refused(builtin(
+                kind,
+                json!({"start_url": "https://example.com"}),
+                json!({}),
+            ));
             assert_eq!(e.field, "kind");
-            assert_eq!(e.message, format!("{kind} is not available in this build yet"));
+            assert_eq!(
+                e.message,
+                format!("{kind} is not available in this build yet")
+            );
         }
     }
 
@@ -740,15 +763,22 @@ mod tests {
         let cases = [
             (json!("email"), "notify"),
             (json!({"on_failure": 1}), "notify.on_failure"),
-            (json!({"channels": [{"channel": "webhook", "url": "ftp://x"}]}), "notify.channels[0].url"),
+            (
+                json!({"channels": [{"channel": "webhook", "url": "ftp://x"}]}),
+                "notify.channels[0].url",
+            ),
             (
                 json!({"channels": [{"channel": "email"}, {"channel": "fax"}]}),
                 "notify.channels[1].channel",
             ),
         ];
         for (notify, field) in cases {
-            assert_eq!(refused(api_call(json!({"notify": notify.clone()}))).field, field);
-            let code = json!({"repo_url": "https://github.com/o/r", "prompt": "p", "notify": notify});
+            assert_eq!(
+                refused(api_call(json!({"notify": notify.clone()}))).field,
+                field
+            );
+            let code =
+                json!({"repo_url": "https://github.com/o/r", "prompt": "p", "notify": notify});
             assert_eq!(refused(code).field, field, "for a code change too");
         }
     }
@@ -761,7 +791,8 @@ mod tests {
             ghl_location_configured: true,
         };
         let notify = json!({"notify": {"channels": [{"channel": "email"}]}});
-        let e = NewTask::parse_in(&api_call(notify.clone()), RepoPolicy::HttpsOnly, &cx).unwrap_err();
+        let e =
+            NewTask::parse_in(&api_call(notify.clone()), RepoPolicy::HttpsOnly, &cx).unwrap_err();
         assert_eq!(e.field, "notify.channels[0].to");
         let mut with_address = api_call(notify);
         with_address["notify_email"] = json!("ops@example.com");

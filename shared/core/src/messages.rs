@@ -244,8 +244,11 @@ pub trait MessageStore: Send + Sync {
 
     /// Writes `message` if the stored version is `expected_version`; `false` when it was not.
     /// `message.version` must be `expected_version + 1`.
-    async fn update(&self, message: &OutboundMessage, expected_version: u64)
-    -> anyhow::Result<bool>;
+    async fn update(
+        &self,
+        message: &OutboundMessage,
+        expected_version: u64,
+    ) -> anyhow::Result<bool>;
 
     /// A user's messages, newest first, strictly after `after`.
     async fn list(
@@ -270,7 +273,9 @@ pub enum SendOutcome {
         retry_after: Option<Duration>,
     },
     /// Can never be sent as it is.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// Sends one message over its channel.
@@ -293,7 +298,10 @@ pub fn message_backoff(n: u32, base: Duration, floor: Option<Duration>, jitter: 
 pub const SEND_LEASE: Duration = Duration::from_secs(120);
 
 /// Where a channel spec sends, given the task's notification address.
-pub fn destination(channel: &ChannelSpec, owner_address: Option<&str>) -> Option<(Channel, String)> {
+pub fn destination(
+    channel: &ChannelSpec,
+    owner_address: Option<&str>,
+) -> Option<(Channel, String)> {
     match channel {
         ChannelSpec::Email { to, .. } => to
             .as_deref()
@@ -481,8 +489,14 @@ mod tests {
     fn a_message_backoff_doubles_is_capped_and_honours_retry_after() {
         let base = Duration::from_secs(30);
         assert_eq!(message_backoff(1, base, None, 1.0), Duration::from_secs(30));
-        assert_eq!(message_backoff(3, base, None, 1.0), Duration::from_secs(120));
-        assert_eq!(message_backoff(30, base, None, 1.0), Duration::from_secs(3600));
+        assert_eq!(
+            message_backoff(3, base, None, 1.0),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            message_backoff(30, base, None, 1.0),
+            Duration::from_secs(3600)
+        );
         assert_eq!(
             message_backoff(1, base, Some(Duration::from_secs(90)), 1.0),
             Duration::from_secs(90)

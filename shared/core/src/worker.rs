@@ -12,10 +12,10 @@ use secrecy::SecretString;
 use crate::capacity::Admission;
 use crate::engine::{Applied, ApplyError, Engine, Settings};
 use crate::ids::{Attempt, TaskId};
-use crate::machine::{self, Input};
-use crate::net::ALLOW_PRIVATE_NETWORKS_VAR;
 use crate::kinds::message::completion_messages;
+use crate::machine::{self, Input};
 use crate::messages::{Courier, MessageStatus};
+use crate::net::ALLOW_PRIVATE_NETWORKS_VAR;
 use crate::ports::{
     DispatchError, Email, EnvValue, LogStore, QueueMessage, Runner, RunnerEnv, RunnerJob,
     SecretSource, Secrets,
@@ -395,7 +395,11 @@ impl Notifier {
         match result {
             Ok(()) => Disposition::Done,
             Err(e) => {
-                tracing::warn!(subject = message.subject(), error = format!("{e:#}"), "notice not recorded; it will be tried again");
+                tracing::warn!(
+                    subject = message.subject(),
+                    error = format!("{e:#}"),
+                    "notice not recorded; it will be tried again"
+                );
                 Disposition::RetryAfter(backoff(receive_count, None))
             }
         }

@@ -51,7 +51,14 @@ pub(crate) async fn run(
         Ok(response) => {
             let result = result_of(&response, ms);
             let status = response.status;
-            log.system(format!("← {status} in {ms} ms{}", if response.truncated { " (body cut at 256 KiB)" } else { "" }));
+            log.system(format!(
+                "← {status} in {ms} ms{}",
+                if response.truncated {
+                    " (body cut at 256 KiB)"
+                } else {
+                    ""
+                }
+            ));
             let summary = format!("{shown} → {status} in {ms} ms");
             let steps = vec![step.ok(Some(json!({"status": status})))];
             if (200..300).contains(&status) {
@@ -112,7 +119,10 @@ fn request(config: &ApiCallConfig, task: &Task, sealer: &Sealer) -> Result<HttpR
             let token = open(token)?;
             headers.push((
                 "Authorization".into(),
-                HeaderValue::Secret(SecretString::from(format!("Bearer {}", token.expose_secret()))),
+                HeaderValue::Secret(SecretString::from(format!(
+                    "Bearer {}",
+                    token.expose_secret()
+                ))),
             ));
         }
         Auth::ApiKey { header, value } => {
@@ -132,7 +142,10 @@ fn request(config: &ApiCallConfig, task: &Task, sealer: &Sealer) -> Result<HttpR
         None => None,
         Some(Body::Json(v)) => {
             if !has("content-type") {
-                headers.push(("Content-Type".into(), HeaderValue::Plain("application/json".into())));
+                headers.push((
+                    "Content-Type".into(),
+                    HeaderValue::Plain("application/json".into()),
+                ));
             }
             Some(serde_json::to_vec(v).unwrap_or_default())
         }
@@ -161,9 +174,7 @@ fn request(config: &ApiCallConfig, task: &Task, sealer: &Sealer) -> Result<HttpR
 /// else text (cut at 256 KiB).
 pub(crate) fn result_of(response: &HttpResponse, duration_ms: u64) -> Value {
     let content_type = response.header("content-type").map(str::to_owned);
-    let json_type = content_type
-        .as_deref()
-        .is_some_and(|t| t.contains("json"));
+    let json_type = content_type.as_deref().is_some_and(|t| t.contains("json"));
     let body = if json_type && !response.truncated {
         serde_json::from_slice::<Value>(&response.body).ok()
     } else {

@@ -112,7 +112,11 @@ pub(crate) fn outcome_of_message(
         MessageStatus::Sent => {
             log.system(format!("sent ({})", message.id));
             KindOutcome {
-                summary: Some(format!("{} sent to {}", message.channel.as_str(), shown_to(message))),
+                summary: Some(format!(
+                    "{} sent to {}",
+                    message.channel.as_str(),
+                    shown_to(message)
+                )),
                 steps: vec![step.ok(Some(result.clone()))],
                 result: Some(result),
                 ..KindOutcome::default()
