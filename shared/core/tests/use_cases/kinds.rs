@@ -526,6 +526,11 @@ async fn credentials_are_stored_sealed_shown_by_no_route_and_sent_only_to_the_ta
         let stored = serde_json::to_string(&world.task(&created.id))
             .expect("a stored task serializes: its credentials are sealed");
         assert_hides_credentials("the stored task", &stored);
+        let sealed = stored.matches("\"v1.").count();
+        assert_eq!(
+            sealed, 2,
+            "the auth and the session header, sealed: {stored}"
+        );
         ids.push(created.id);
     }
     let views = [
