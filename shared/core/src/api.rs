@@ -378,8 +378,10 @@ impl TaskApi {
             Ok(Applied::Duplicate) => Ok(EventAck::Duplicate),
             Err(ApplyError::Refused(message)) => {
                 // Signed right but refused: counted for the owner's webhook_activity report.
-                if let Err(ApplyError::Internal(e)) =
-                    self.engine.apply(&task_id, &Input::CallbackRefused, None).await
+                if let Err(ApplyError::Internal(e)) = self
+                    .engine
+                    .apply(&task_id, &Input::CallbackRefused, None)
+                    .await
                 {
                     tracing::warn!(task_id = %task_id, error = format!("{e:#}"), "could not count a refused callback");
                 }

@@ -9,7 +9,9 @@ use crate::ids::{Attempt, TaskId, UserId};
 use crate::kinds::config::ConfigContext;
 use crate::kinds::{KindConfig, NotifySpec, TaskKind};
 use crate::machine::{Effect, Policy, runner_for};
-use crate::task::{CallbackCounts, Execution, ModelSpec, Task, TaskContext, TaskStatus, Trigger, Usage};
+use crate::task::{
+    CallbackCounts, Execution, ModelSpec, Task, TaskContext, TaskStatus, Trigger, Usage,
+};
 use crate::time::parse_rfc3339;
 
 pub const MAX_PROMPT_CHARS: usize = 20_000;
@@ -123,7 +125,10 @@ impl NewTask {
                 format!("must be 1 to {MAX_PROMPT_CHARS} characters"),
             ));
         }
-        let title = opt_str(obj, "title")?.map(parse_title).transpose()?.flatten();
+        let title = opt_str(obj, "title")?
+            .map(parse_title)
+            .transpose()?
+            .flatten();
         let base_branch = opt_str(obj, "base_branch")?.unwrap_or("main");
         validate_branch(base_branch).map_err(|m| ValidationError::new("base_branch", m))?;
         let common = Common::parse(obj, cx)?;
@@ -192,14 +197,18 @@ impl NewTask {
         {
             return Err(ValidationError::new(
                 *field,
-                format!("belongs to code_change tasks; a {} task takes config", kind.as_str()),
+                format!(
+                    "belongs to code_change tasks; a {} task takes config",
+                    kind.as_str()
+                ),
             ));
         }
         let title = match opt_str(obj, "title")? {
             Some(t) => t,
             None => return Err(ValidationError::new("title", "is required")),
         };
-        let title = parse_title(title)?.ok_or_else(|| ValidationError::new("title", "must not be empty"))?;
+        let title = parse_title(title)?
+            .ok_or_else(|| ValidationError::new("title", "must not be empty"))?;
         let config = KindConfig::parse(kind, obj.get("config"), cx)?;
         let mut common = Common::parse(obj, cx)?;
         if let KindConfig::Reminder(reminder) = &config {
@@ -616,6 +625,214 @@ mod tests {
                 .as_deref(),
             Some("first.last+tag@example.co.uk")
         );
+    }
+
+    /// A body of `kind` with a title and `config`, and the `extra` fields.
+    fn builtin(kind: &str, config: Value, extra: Value) -> Value {
+        let mut body = json!({"kind": kind, "title": "Do the thing", "config": config});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        body
+    }
+
+    fn api_call(extra: Value) -> Value {
+        builtin(
+            "api_call",
+            json!({"url": "https://api.example.com/x"}),
+            extra,
+        )
+    }
+
+    fn refused(body: Value) -> ValidationError {
+        match parse(body.clone()) {
+            Ok(t) => panic!("{body} was accepted as {t:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_built_in_kind_takes_a_title_and_a_config_and_no_repository() {
+        let t = parse(api_call(json!({}))).unwrap();
+        assert_eq!(t.kind, "api_call");
+        assert_eq!(t.title.as_deref(), Some("Do the thing"));
+        assert!(matches!(t.config, Some(KindConfig::ApiCall(_))));
+        assert_eq!(t.repo_url, "");
+        assert_eq!(t.max_attempts, None, "the deployment's default");
+        let (task, effects) = t.into_task(
+            UserId::parse("u1").unwrap(),
+            None,
+            3,
+            crate::time::parse_rfc3339("2026-12-01T12:00:00Z").unwrap(),
+            &Policy::default(),
+        );
+        assert_eq!(
+            task.executions[0].runner,
+            crate::task::RunnerKind::Builtin,
+            "run by the backend whatever the deployment's runner"
+        );
+        assert_eq!(task.executions[0].triggered_by, Some(Trigger::Create));
+        assert_eq!(task.max_attempts, 3);
+        assert_eq!(effects, vec![Effect::Dispatch(Attempt::FIRST)]);
+    }
+
+    #[test]
+    fn a_built_in_kind_without_a_title_is_refused_naming_title() {
+        let mut body = api_call(json!({}));
+        body.as_object_mut().unwrap().remove("title");
+        let e = refused(body);
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("title", "is required")
+        );
+        assert_eq!(refused(api_call(json!({"title": "   "}))).field, "title");
+        assert_eq!(refused(api_call(json!({"title": 7}))).field, "title");
+        assert_eq!(refused(api_call(json!({"title": "a\nb"}))).field, "title");
+    }
+
+    #[test]
+    fn the_fields_of_a_code_change_are_refused_for_a_built_in_kind() {
+        for (field, value) in [
+            ("repo_url", json!("https://github.com/o/r")),
+            ("prompt", json!("Add a README")),
+            ("base_branch", json!("main")),
+            ("context", json!({"coderabbit_analysis": "x"})),
+        ] {
+            let e = refused(api_call(json!({field: value})));
+            assert_eq!(e.field, field);
+            assert!(e.message.contains("code_change"), "{}", e.message);
+        }
+        // Null is as good as absent.
+        assert!(parse(api_call(json!({"repo_url": null}))).is_ok());
+    }
+
+    #[test]
+    fn a_config_is_refused_for_a_code_change() {
+        let e = refused(json!({"repo_url": "https://github.com/o/r", "prompt": "p",
+                               "config": {"url": "https://api.example.com/x"}}));
+        assert_eq!(e.field, "config");
+    }
+
+    #[test]
+    fn an_unknown_kind_is_refused_naming_kind_and_the_browser_kinds_as_not_available() {
+        let e = refused(builtin("teleport", json!({}), json!({})));
+        assert_eq!(e.field, "kind");
+        assert!(e.message.starts_with("must be one of"), "{}", e.message);
+        assert_eq!(refused(json!({"kind": 1})).field, "kind");
+        for kind in ["browser_automation", "data_extraction"] {
+            let e = refused(builtin(
+                kind,
+                json!({"start_url": "https://example.com"}),
+                json!({}),
+            ));
+            assert_eq!(e.field, "kind");
+            assert_eq!(
+                e.message,
+                format!("{kind} is not available in this build yet")
+            );
+        }
+    }
+
+    #[test]
+    fn max_attempts_must_be_a_whole_number_from_1_to_10() {
+        for bad in [json!(0), json!(11), json!(-1), json!(2.5), json!("3")] {
+            assert_eq!(
+                refused(api_call(json!({"max_attempts": bad}))).field,
+                "max_attempts",
+                "{bad}"
+            );
+        }
+        for good in [1, 10] {
+            let t = parse(api_call(json!({"max_attempts": good}))).unwrap();
+            assert_eq!(t.max_attempts, Some(good));
+            let (task, _) = t.into_task(
+                UserId::parse("u1").unwrap(),
+                None,
+                3,
+                chrono::Utc::now(),
+                &Policy::default(),
+            );
+            assert_eq!(task.max_attempts, good, "over the deployment's 3");
+        }
+        let code = json!({"repo_url": "https://github.com/o/r", "prompt": "p", "max_attempts": 11});
+        assert_eq!(refused(code).field, "max_attempts", "for a code change too");
+    }
+
+    #[test]
+    fn a_wrong_notify_is_refused_naming_its_field_down_to_the_channel() {
+        let cases = [
+            (json!("email"), "notify"),
+            (json!({"on_failure": 1}), "notify.on_failure"),
+            (
+                json!({"channels": [{"channel": "webhook", "url": "ftp://x"}]}),
+                "notify.channels[0].url",
+            ),
+            (
+                json!({"channels": [{"channel": "email"}, {"channel": "fax"}]}),
+                "notify.channels[1].channel",
+            ),
+        ];
+        for (notify, field) in cases {
+            assert_eq!(
+                refused(api_call(json!({"notify": notify.clone()}))).field,
+                field
+            );
+            let code =
+                json!({"repo_url": "https://github.com/o/r", "prompt": "p", "notify": notify});
+            assert_eq!(refused(code).field, field, "for a code change too");
+        }
+    }
+
+    #[test]
+    fn an_email_channel_without_an_address_is_refused_unless_the_task_has_one() {
+        let cx = ConfigContext {
+            now: chrono::Utc::now(),
+            owner_has_email: false,
+            ghl_location_configured: true,
+        };
+        let notify = json!({"notify": {"channels": [{"channel": "email"}]}});
+        let e =
+            NewTask::parse_in(&api_call(notify.clone()), RepoPolicy::HttpsOnly, &cx).unwrap_err();
+        assert_eq!(e.field, "notify.channels[0].to");
+        let mut with_address = api_call(notify);
+        with_address["notify_email"] = json!("ops@example.com");
+        assert!(NewTask::parse_in(&with_address, RepoPolicy::HttpsOnly, &cx).is_ok());
+    }
+
+    #[test]
+    fn a_reminder_is_scheduled_for_its_remind_at() {
+        let remind_at = "2099-01-01T09:00:00Z";
+        let reminder = |extra: Value| {
+            builtin(
+                "reminder",
+                json!({"channel": "email", "message": "Call Ada", "remind_at": remind_at}),
+                extra,
+            )
+        };
+        let t = parse(reminder(json!({}))).unwrap();
+        let at = crate::time::parse_rfc3339(remind_at).unwrap();
+        assert_eq!(t.scheduled_for, Some(at));
+        let now = crate::time::parse_rfc3339("2026-12-01T12:00:00Z").unwrap();
+        let (task, effects) = t.into_task(
+            UserId::parse("u1").unwrap(),
+            Some("u1@example.com".into()),
+            3,
+            now,
+            &Policy::default(),
+        );
+        assert_eq!(task.status, TaskStatus::Scheduled);
+        assert!(task.executions.is_empty());
+        assert!(effects.is_empty());
+        assert_eq!(task.sweep_at, Some(at), "the sweeper looks at it then");
+
+        let e = refused(reminder(json!({"scheduled_for": "2099-01-01T08:00:00Z"})));
+        assert_eq!(e.field, "scheduled_for");
+        let past = builtin(
+            "reminder",
+            json!({"channel": "email", "message": "Call Ada", "remind_at": "2001-01-01T00:00:00Z"}),
+            json!({}),
+        );
+        assert_eq!(refused(past).field, "config.remind_at");
     }
 
     #[test]

@@ -93,7 +93,9 @@ pub fn retry_backoff(
 ) -> std::time::Duration {
     use std::time::Duration as Std;
     let exp = 2u32.saturating_pow(n.saturating_sub(1).min(16));
-    let base = Std::from_secs(2).saturating_mul(exp).min(Std::from_secs(600));
+    let base = Std::from_secs(2)
+        .saturating_mul(exp)
+        .min(Std::from_secs(600));
     let floor = floor.unwrap_or_default().min(Std::from_secs(86_400));
     base.mul_f64(jitter.clamp(0.5, 1.5)).max(floor)
 }

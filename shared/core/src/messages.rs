@@ -244,8 +244,11 @@ pub trait MessageStore: Send + Sync {
 
     /// Writes `message` if the stored version is `expected_version`; `false` when it was not.
     /// `message.version` must be `expected_version + 1`.
-    async fn update(&self, message: &OutboundMessage, expected_version: u64)
-    -> anyhow::Result<bool>;
+    async fn update(
+        &self,
+        message: &OutboundMessage,
+        expected_version: u64,
+    ) -> anyhow::Result<bool>;
 
     /// A user's messages, newest first, strictly after `after`.
     async fn list(
@@ -270,7 +273,9 @@ pub enum SendOutcome {
         retry_after: Option<Duration>,
     },
     /// Can never be sent as it is.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// Sends one message over its channel.
@@ -293,7 +298,10 @@ pub fn message_backoff(n: u32, base: Duration, floor: Option<Duration>, jitter: 
 pub const SEND_LEASE: Duration = Duration::from_secs(120);
 
 /// Where a channel spec sends, given the task's notification address.
-pub fn destination(channel: &ChannelSpec, owner_address: Option<&str>) -> Option<(Channel, String)> {
+pub fn destination(
+    channel: &ChannelSpec,
+    owner_address: Option<&str>,
+) -> Option<(Channel, String)> {
     match channel {
         ChannelSpec::Email { to, .. } => to
             .as_deref()
@@ -338,12 +346,46 @@ impl Courier {
         self.try_send(message).await
     }
 
-    /// Handles a `Deliver` message of the queue: tries the message if it is due.
+    /// Handles a `Deliver` message of the queue: tries the message if it is due, and sends the
+    /// `Deliver` on when it came early.
     pub async fn deliver(&self, id: &MessageId) -> anyhow::Result<()> {
-        if let Some(message) = self.store.get(id).await? {
-            self.try_send(message).await?;
+        let Some(message) = self.store.get(id).await? else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        match message.next_try_at {
+            Some(at) if message.status == MessageStatus::Pending && at > now => {
+                // A retry's backoff may be longer than a queue holds a message (or another
+                // worker holds the send's lease): ask again when it is due.
+                self.schedule(id, (at - now).to_std().unwrap_or_default())
+                    .await;
+                Ok(())
+            }
+            _ => self.try_send(message).await.map(drop),
         }
-        Ok(())
+    }
+
+    /// Sends the `Deliver` of a message after `delay` (at most a queue's limit); a failure is
+    /// logged, and the sweeper finds the message when it is overdue.
+    async fn schedule(&self, id: &MessageId, delay: Duration) {
+        let message = crate::ports::QueueMessage::Deliver {
+            message_id: id.clone(),
+        };
+        let sent = match serde_json::to_string(&message) {
+            Ok(body) => {
+                self.queue
+                    .send(
+                        crate::ports::QueueName::Notify,
+                        &body,
+                        delay.min(crate::engine::MAX_QUEUE_DELAY),
+                    )
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(message_id = %id, error = format!("{e:#}"), "could not schedule a retry; the sweeper will");
+        }
     }
 
     /// Tries every pending message that is overdue (a lost `Deliver`, a crash mid-send).
@@ -423,17 +465,7 @@ impl Courier {
             observer.finished(&done);
         }
         if let Some(delay) = redeliver_after {
-            let body = serde_json::to_string(&crate::ports::QueueMessage::Deliver {
-                message_id: done.id.clone(),
-            })?;
-            let delay = delay.min(crate::engine::MAX_QUEUE_DELAY);
-            if let Err(e) = self
-                .queue
-                .send(crate::ports::QueueName::Notify, &body, delay)
-                .await
-            {
-                tracing::warn!(message_id = %done.id, error = format!("{e:#}"), "could not schedule a retry; the sweeper will");
-            }
+            self.schedule(&done.id, delay).await;
         }
         Ok(done)
     }
@@ -457,8 +489,14 @@ mod tests {
     fn a_message_backoff_doubles_is_capped_and_honours_retry_after() {
         let base = Duration::from_secs(30);
         assert_eq!(message_backoff(1, base, None, 1.0), Duration::from_secs(30));
-        assert_eq!(message_backoff(3, base, None, 1.0), Duration::from_secs(120));
-        assert_eq!(message_backoff(30, base, None, 1.0), Duration::from_secs(3600));
+        assert_eq!(
+            message_backoff(3, base, None, 1.0),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            message_backoff(30, base, None, 1.0),
+            Duration::from_secs(3600)
+        );
         assert_eq!(
             message_backoff(1, base, Some(Duration::from_secs(90)), 1.0),
             Duration::from_secs(90)

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
-use crate::kinds::{KindConfig, NotifySpec, TaskKind};
 use crate::ids::{Attempt, TaskId, UserId};
+use crate::kinds::{KindConfig, NotifySpec, TaskKind};
 use crate::time::rfc3339;
 
 /// The statuses of the contract.

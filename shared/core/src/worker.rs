@@ -12,10 +12,10 @@ use secrecy::SecretString;
 use crate::capacity::Admission;
 use crate::engine::{Applied, ApplyError, Engine, Settings};
 use crate::ids::{Attempt, TaskId};
-use crate::machine::{self, Input};
-use crate::net::ALLOW_PRIVATE_NETWORKS_VAR;
 use crate::kinds::message::completion_messages;
+use crate::machine::{self, Input};
 use crate::messages::{Courier, MessageStatus};
+use crate::net::ALLOW_PRIVATE_NETWORKS_VAR;
 use crate::ports::{
     DispatchError, Email, EnvValue, LogStore, QueueMessage, Runner, RunnerEnv, RunnerJob,
     SecretSource, Secrets,
@@ -395,7 +395,11 @@ impl Notifier {
         match result {
             Ok(()) => Disposition::Done,
             Err(e) => {
-                tracing::warn!(subject = message.subject(), error = format!("{e:#}"), "notice not recorded; it will be tried again");
+                tracing::warn!(
+                    subject = message.subject(),
+                    error = format!("{e:#}"),
+                    "notice not recorded; it will be tried again"
+                );
                 Disposition::RetryAfter(backoff(receive_count, None))
             }
         }
@@ -442,6 +446,16 @@ impl Notifier {
 /// The completion email of an attempt, or nothing when there is no address.
 pub fn completion_email(task: &Task, attempt: Attempt, settings: &Settings) -> Option<Email> {
     let to = task.notification_address()?.to_owned();
+    Some(completion_email_to(task, attempt, settings, to))
+}
+
+/// The completion email of an attempt, to `to` (a `notify` channel may name its own address).
+pub fn completion_email_to(
+    task: &Task,
+    attempt: Attempt,
+    settings: &Settings,
+    to: String,
+) -> Email {
     let exec = task.executions.iter().find(|e| e.attempt == attempt);
     let status = match exec.map(|e| e.state) {
         Some(ExecState::Completed) => TaskStatus::Completed,
@@ -460,29 +474,33 @@ pub fn completion_email(task: &Task, attempt: Attempt, settings: &Settings) -> O
         task.id
     );
     let error = exec.and_then(|e| e.error.as_ref()).or(task.error.as_ref());
+    // A repository and a branch are a code change's; the other kinds tell their result.
+    let code_change = !task.task_kind().is_builtin();
     let mut lines = vec![
         format!("Task: {}", task.title),
         format!("Status: {}", status.as_str()),
     ];
-    if task.task_kind().is_builtin() {
-        lines.push(format!("Kind: {}", task.kind));
-        lines.push(format!("Attempt: {attempt}"));
-        if let Some(summary) = exec.and_then(|e| e.result_summary.as_ref()) {
-            lines.push(format!("Result: {summary}"));
-        }
-    } else {
+    if code_change {
         lines.push(format!(
             "Repository: {} ({})",
             task.repo_url, task.base_branch
         ));
-        lines.push(format!("Attempt: {attempt}"));
-        match (&task.pr_url, status) {
-            (Some(pr), _) => lines.push(format!("Pull request: {pr}")),
-            (None, TaskStatus::Completed | TaskStatus::NeedsReview) => {
-                lines.push(format!("Branch: {}", task.branch));
-            }
-            _ => {}
+    } else {
+        lines.push(format!("Kind: {}", task.kind));
+    }
+    lines.push(format!("Attempt: {attempt}"));
+    match (&task.pr_url, status) {
+        (Some(pr), _) => lines.push(format!("Pull request: {pr}")),
+        (None, TaskStatus::Completed | TaskStatus::NeedsReview) if code_change => {
+            lines.push(format!("Branch: {}", task.branch));
         }
+        _ => {}
+    }
+    if let Some(summary) = exec
+        .and_then(|e| e.result_summary.as_ref())
+        .filter(|_| !code_change)
+    {
+        lines.push(format!("Result: {summary}"));
     }
     if let Some(e) = error.filter(|_| status != TaskStatus::Completed) {
         lines.push(format!("Error: {} ({})", e.message, e.code));
@@ -499,14 +517,14 @@ pub fn completion_email(task: &Task, attempt: Attempt, settings: &Settings) -> O
         html_escape(&task.title),
         html_lines.join("")
     );
-    Some(Email {
+    Email {
         idempotency_key: format!("{}-{}", task.id, attempt),
         from: settings.email_from.clone(),
         to,
         subject: format!("[Pithy Jaunt] {headline}: {}", task.title),
         text,
         html,
-    })
+    }
 }
 
 fn html_escape(s: &str) -> String {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::kinds::config::{ApiCallConfig, Auth, Body, HeaderField};
 use crate::kinds::run::{AttemptLog, StepTimer, automatic_retry_delay, invalid_config};
-use crate::kinds::sealed::Sealer;
+use crate::kinds::sealed::{OpenError, Sealer};
 use crate::machine::KindOutcome;
 use crate::outbound::{HeaderValue, HttpClient, HttpError, HttpRequest, HttpResponse};
 use crate::task::{Task, TaskError, codes};
@@ -39,7 +39,7 @@ pub(crate) async fn run(
 ) -> KindOutcome {
     let request = match request(config, task, sealer) {
         Ok(r) => r,
-        Err(outcome) => return outcome,
+        Err(e) => return invalid_config(e.to_string()),
     };
     let credentials = credential_values(&request);
     let shown = format!("{} {}", config.method, loggable_url(&config.url));
@@ -54,7 +54,14 @@ pub(crate) async fn run(
             // the request never reach the stored result.
             let result = scrub(result_of(&response, ms), &credentials);
             let status = response.status;
-            log.system(format!("← {status} in {ms} ms{}", if response.truncated { " (body cut at 256 KiB)" } else { "" }));
+            log.system(format!(
+                "← {status} in {ms} ms{}",
+                if response.truncated {
+                    " (body cut at 256 KiB)"
+                } else {
+                    ""
+                }
+            ));
             let summary = format!("{shown} → {status} in {ms} ms");
             let steps = vec![step.ok(Some(json!({"status": status})))];
             if (200..300).contains(&status) {
@@ -133,12 +140,8 @@ pub(crate) fn scrub(value: Value, secrets: &[String]) -> Value {
 }
 
 /// The request of a config, its credentials opened.
-fn request(config: &ApiCallConfig, task: &Task, sealer: &Sealer) -> Result<HttpRequest, KindOutcome> {
-    let open = |c| {
-        sealer
-            .open(&task.id, c)
-            .map_err(|e| invalid_config(e.to_string()))
-    };
+fn request(config: &ApiCallConfig, task: &Task, sealer: &Sealer) -> Result<HttpRequest, OpenError> {
+    let open = |c| sealer.open(&task.id, c);
     let mut headers: Vec<(String, HeaderValue)> = Vec::new();
     for header in &config.headers {
         let value = match &header.value {
@@ -153,7 +156,10 @@ fn request(config: &ApiCallConfig, task: &Task, sealer: &Sealer) -> Result<HttpR
             let token = open(token)?;
             headers.push((
                 "Authorization".into(),
-                HeaderValue::Secret(SecretString::from(format!("Bearer {}", token.expose_secret()))),
+                HeaderValue::Secret(SecretString::from(format!(
+                    "Bearer {}",
+                    token.expose_secret()
+                ))),
             ));
         }
         Auth::ApiKey { header, value } => {
@@ -173,7 +179,10 @@ fn request(config: &ApiCallConfig, task: &Task, sealer: &Sealer) -> Result<HttpR
         None => None,
         Some(Body::Json(v)) => {
             if !has("content-type") {
-                headers.push(("Content-Type".into(), HeaderValue::Plain("application/json".into())));
+                headers.push((
+                    "Content-Type".into(),
+                    HeaderValue::Plain("application/json".into()),
+                ));
             }
             Some(serde_json::to_vec(v).unwrap_or_default())
         }
@@ -202,9 +211,7 @@ fn request(config: &ApiCallConfig, task: &Task, sealer: &Sealer) -> Result<HttpR
 /// else text (cut at 256 KiB).
 pub(crate) fn result_of(response: &HttpResponse, duration_ms: u64) -> Value {
     let content_type = response.header("content-type").map(str::to_owned);
-    let json_type = content_type
-        .as_deref()
-        .is_some_and(|t| t.contains("json"));
+    let json_type = content_type.as_deref().is_some_and(|t| t.contains("json"));
     let body = if json_type && !response.truncated {
         serde_json::from_slice::<Value>(&response.body).ok()
     } else {

@@ -496,9 +496,18 @@ fn is_credential_header(name: &str) -> bool {
     matches!(
         name.as_str(),
         "authorization" | "proxy-authorization" | "cookie"
-    ) || ["token", "secret", "password", "passwd", "key", "auth", "session", "signature"]
-        .iter()
-        .any(|part| name.contains(part))
+    ) || [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "key",
+        "auth",
+        "session",
+        "signature",
+    ]
+    .iter()
+    .any(|part| name.contains(part))
 }
 
 /// Headers the HTTP client sets itself.
@@ -537,7 +546,9 @@ fn parse_api_call(fields: &Fields<'_>) -> Result<ApiCallConfig, ValidationError>
                     return Err(fields.error(&path, "is not a valid header name"));
                 }
                 if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                    return Err(fields.error(&path, "is set by the HTTP client and cannot be given"));
+                    return Err(
+                        fields.error(&path, "is set by the HTTP client and cannot be given")
+                    );
                 }
                 let value = match value {
                     Value::String(s)
@@ -547,10 +558,7 @@ fn parse_api_call(fields: &Fields<'_>) -> Result<ApiCallConfig, ValidationError>
                         s.clone()
                     }
                     Value::String(_) => {
-                        return Err(fields.error(
-                            &path,
-                            "must be at most 8 KiB on one line",
-                        ));
+                        return Err(fields.error(&path, "must be at most 8 KiB on one line"));
                     }
                     _ => return Err(fields.error(&path, "must be a string")),
                 };
@@ -625,7 +633,9 @@ fn parse_api_call(fields: &Fields<'_>) -> Result<ApiCallConfig, ValidationError>
                     auth.only(&["type", "username", "password"])?;
                     let username = auth.required_str("username")?;
                     if username.contains(':') || username.chars().any(char::is_control) {
-                        return Err(auth.error("username", "must not contain : or control characters"));
+                        return Err(
+                            auth.error("username", "must not contain : or control characters")
+                        );
                     }
                     Auth::Basic {
                         username: username.to_owned(),

@@ -142,7 +142,10 @@ pub fn request(
                 ))),
             ),
             ("Version".into(), HeaderValue::Plain(API_VERSION.into())),
-            ("Accept".into(), HeaderValue::Plain("application/json".into())),
+            (
+                "Accept".into(),
+                HeaderValue::Plain("application/json".into()),
+            ),
             (
                 "Content-Type".into(),
                 HeaderValue::Plain("application/json".into()),
@@ -164,7 +167,8 @@ pub async fn send_sms(
     message: &str,
 ) -> Result<HttpResponse, HttpError> {
     let (method, path, body) = sms_parts(contact_id, message);
-    http.send(&request(settings, key, method, &path, &body)).await
+    http.send(&request(settings, key, method, &path, &body))
+        .await
 }
 
 pub(crate) async fn run(
@@ -282,7 +286,10 @@ mod tests {
             },
             None,
         );
-        assert_eq!((m, p.as_str(), b), ("POST", "/contacts/c1/tags", json!({"tags": ["a"]})));
+        assert_eq!(
+            (m, p.as_str(), b),
+            ("POST", "/contacts/c1/tags", json!({"tags": ["a"]}))
+        );
         let (m, p, b) = request_parts(
             &GhlAction::SendSms {
                 contact_id: "c1".into(),
@@ -319,7 +326,13 @@ mod tests {
     #[test]
     fn every_request_carries_the_bearer_key_and_the_version() {
         let settings = GhlSettings::default();
-        let r = request(&settings, &SecretString::from("pit-key".to_owned()), "POST", "/contacts/", &json!({}));
+        let r = request(
+            &settings,
+            &SecretString::from("pit-key".to_owned()),
+            "POST",
+            "/contacts/",
+            &json!({}),
+        );
         assert_eq!(r.url, "https://services.leadconnectorhq.com/contacts/");
         let header = |n: &str| {
             r.headers

@@ -112,7 +112,11 @@ pub(crate) fn outcome_of_message(
         MessageStatus::Sent => {
             log.system(format!("sent ({})", message.id));
             KindOutcome {
-                summary: Some(format!("{} sent to {}", message.channel.as_str(), shown_to(message))),
+                summary: Some(format!(
+                    "{} sent to {}",
+                    message.channel.as_str(),
+                    shown_to(message)
+                )),
                 steps: vec![step.ok(Some(result.clone()))],
                 result: Some(result),
                 ..KindOutcome::default()
@@ -192,6 +196,9 @@ pub fn completion_messages(
         spec.channels.clone()
     };
     let email = crate::worker::completion_email(task, attempt, settings);
+    // What an email channel says. It goes to the channel's own address when it names one, so
+    // it must not depend on the task having one.
+    let letter = crate::worker::completion_email_to(task, attempt, settings, String::new());
     let event = format!("task.{}", status.as_str());
     channels
         .iter()
@@ -203,14 +210,11 @@ pub fn completion_messages(
                 |e| e.subject.clone(),
             );
             let content = match kind {
-                Channel::Email => {
-                    let e = email.as_ref()?;
-                    MessageContent {
-                        text: e.text.clone(),
-                        html: Some(e.html.clone()),
-                        payload: None,
-                    }
-                }
+                Channel::Email => MessageContent {
+                    text: letter.text.clone(),
+                    html: Some(letter.html.clone()),
+                    payload: None,
+                },
                 Channel::Webhook => MessageContent {
                     text: summary.clone(),
                     html: None,
@@ -223,9 +227,9 @@ pub fn completion_messages(
                 },
             };
             let subject = match (kind, channel) {
-                (Channel::Email, ChannelSpec::Email { subject, .. }) => subject
-                    .clone()
-                    .or_else(|| email.as_ref().map(|e| e.subject.clone())),
+                (Channel::Email, ChannelSpec::Email { subject, .. }) => {
+                    Some(subject.clone().unwrap_or_else(|| letter.subject.clone()))
+                }
                 _ => None,
             };
             Some(OutboundMessage::new(

@@ -84,7 +84,12 @@ pub(crate) async fn run(
         obj.insert("from".into(), rfc3339(from).into());
         obj.insert("to".into(), rfc3339(to).into());
     }
-    let summary = format!("{} ({} to {}): {summary}", config.report.as_str(), from.format("%Y-%m-%d %H:%M"), to.format("%Y-%m-%d %H:%M"));
+    let summary = format!(
+        "{} ({} to {}): {summary}",
+        config.report.as_str(),
+        from.format("%Y-%m-%d %H:%M"),
+        to.format("%Y-%m-%d %H:%M")
+    );
     log.system(&summary);
     let mut steps = vec![step.ok(None)];
     let mut outcome = KindOutcome {
@@ -93,7 +98,10 @@ pub(crate) async fn run(
     };
     if let Some(channel) = &config.deliver {
         let Some((kind, to_addr)) = destination(channel, task.notification_address()) else {
-            outcome.error = Some(TaskError::new(codes::INVALID_CONFIG, "the report's email has no address to go to"));
+            outcome.error = Some(TaskError::new(
+                codes::INVALID_CONFIG,
+                "the report's email has no address to go to",
+            ));
             outcome.result = Some(result);
             outcome.steps = steps;
             return outcome;
@@ -119,7 +127,10 @@ pub(crate) async fn run(
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(task_id = %task.id, error = format!("{e:#}"), "could not record the report's message");
-                outcome.error = Some(TaskError::new(codes::DELIVERY_FAILED, "the report's message could not be recorded"));
+                outcome.error = Some(TaskError::new(
+                    codes::DELIVERY_FAILED,
+                    "the report's message could not be recorded",
+                ));
                 outcome.retry_after = Some(crate::kinds::run::automatic_retry_delay(task, None));
                 outcome.result = Some(result);
                 outcome.steps = steps;
@@ -156,7 +167,9 @@ async fn owner_tasks(
         id: crate::ids::TaskId::parse("tsk_0").expect("a valid id"),
     });
     loop {
-        let page = store.list(&report.owner, None, PAGE, after.as_ref()).await?;
+        let page = store
+            .list(&report.owner, None, PAGE, after.as_ref())
+            .await?;
         let full = page.len() == PAGE;
         for task in page {
             if task.created_at < from {
@@ -190,7 +203,12 @@ async fn owner_messages(
     let mut after: Option<MessageCursor> = None;
     loop {
         let page = store
-            .list(&report.owner, &MessageFilter::default(), PAGE, after.as_ref())
+            .list(
+                &report.owner,
+                &MessageFilter::default(),
+                PAGE,
+                after.as_ref(),
+            )
             .await?;
         let full = page.len() == PAGE;
         for message in page {
@@ -215,7 +233,8 @@ async fn owner_messages(
 }
 
 fn task_summary(tasks: &[Task], partial: bool) -> (Value, String) {
-    let mut by_status: BTreeMap<&str, u64> = TaskStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    let mut by_status: BTreeMap<&str, u64> =
+        TaskStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     let mut by_kind: BTreeMap<&str, u64> = BTreeMap::new();
     for t in tasks {
         *by_status.entry(t.status.as_str()).or_default() += 1;
@@ -229,7 +248,11 @@ fn task_summary(tasks: &[Task], partial: bool) -> (Value, String) {
     let summary = format!(
         "{} task(s){}{}",
         tasks.len(),
-        if counts.is_empty() { String::new() } else { format!(": {}", counts.join(", ")) },
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", counts.join(", "))
+        },
         if partial { " (partial)" } else { "" }
     );
     (
@@ -256,7 +279,8 @@ fn execution_stats(tasks: &[Task], partial: bool) -> (Value, String) {
         durations: Vec<u64>,
     }
     let mut kinds: BTreeMap<&str, Kind> = BTreeMap::new();
-    let (mut input_tokens, mut output_tokens, mut cost, mut cost_known) = (0u64, 0u64, 0.0f64, true);
+    let (mut input_tokens, mut output_tokens, mut cost, mut cost_known) =
+        (0u64, 0u64, 0.0f64, true);
     for t in tasks {
         let k = kinds.entry(t.kind.as_str()).or_default();
         for e in &t.executions {
@@ -299,7 +323,11 @@ fn execution_stats(tasks: &[Task], partial: bool) -> (Value, String) {
     let summary = format!(
         "{attempts} attempt(s), {} succeeded, {input_tokens} input and {output_tokens} output tokens{}{}",
         success.map_or("none finished".to_owned(), |r| format!("{:.0}%", r * 100.0)),
-        if cost_known { format!(", ${cost:.4}") } else { String::new() },
+        if cost_known {
+            format!(", ${cost:.4}")
+        } else {
+            String::new()
+        },
         if partial { " (partial)" } else { "" }
     );
     (
@@ -316,7 +344,11 @@ fn rate(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
-fn webhook_activity(messages: &[OutboundMessage], tasks: &[Task], partial: bool) -> (Value, String) {
+fn webhook_activity(
+    messages: &[OutboundMessage],
+    tasks: &[Task],
+    partial: bool,
+) -> (Value, String) {
     let mut by_channel = serde_json::Map::new();
     for channel in Channel::ALL {
         let counts: BTreeMap<&str, usize> = MessageStatus::ALL
@@ -335,8 +367,14 @@ fn webhook_activity(messages: &[OutboundMessage], tasks: &[Task], partial: bool)
     }
     let accepted: u64 = tasks.iter().map(|t| u64::from(t.callbacks.accepted)).sum();
     let refused: u64 = tasks.iter().map(|t| u64::from(t.callbacks.refused)).sum();
-    let sent = messages.iter().filter(|m| m.status == MessageStatus::Sent).count();
-    let failed = messages.iter().filter(|m| m.status == MessageStatus::Failed).count();
+    let sent = messages
+        .iter()
+        .filter(|m| m.status == MessageStatus::Sent)
+        .count();
+    let failed = messages
+        .iter()
+        .filter(|m| m.status == MessageStatus::Failed)
+        .count();
     let summary = format!(
         "{} outbound message(s): {sent} sent, {failed} failed, {} pending; {accepted} callback(s) accepted, {refused} refused{}",
         messages.len(),

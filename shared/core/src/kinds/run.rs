@@ -99,17 +99,21 @@ impl KindWorker {
                 "completed: {}",
                 outcome.summary.as_deref().unwrap_or("done")
             )),
-            Some(e) if outcome.retry_after.is_some() => log.system(format!(
-                "failed ({}): {}; this may pass",
-                e.code, e.message
-            )),
+            Some(e) if outcome.retry_after.is_some() => {
+                log.system(format!("failed ({}): {}; this may pass", e.code, e.message))
+            }
             Some(e) => log.system(format!("failed ({}): {}", e.code, e.message)),
         }
         log.flush().await;
         self.finish(id, attempt, outcome).await
     }
 
-    async fn finish(&self, id: &TaskId, attempt: Attempt, outcome: KindOutcome) -> anyhow::Result<()> {
+    async fn finish(
+        &self,
+        id: &TaskId,
+        attempt: Attempt,
+        outcome: KindOutcome,
+    ) -> anyhow::Result<()> {
         match self
             .engine
             .apply(id, &Input::Finished { attempt, outcome }, None)
@@ -149,7 +153,15 @@ impl KindWorker {
             }
             KindConfig::GhlAction(action) => {
                 let key = secrets.extra.get(ghl::API_KEY_SECRET);
-                ghl::run(action, task, &settings.ghl, key, self.service_http.as_ref(), log).await
+                ghl::run(
+                    action,
+                    task,
+                    &settings.ghl,
+                    key,
+                    self.service_http.as_ref(),
+                    log,
+                )
+                .await
             }
             KindConfig::Notification(m) => {
                 message::run(task, m, "notification", &self.courier, settings, log).await

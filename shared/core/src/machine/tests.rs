@@ -901,3 +901,362 @@ fn retries_stop_at_the_most_attempts_one_task_may_have() {
         other => panic!("a retry past the cap should be refused, got {other:?}"),
     }
 }
+
+// The built-in kinds: run by the backend, finished with `Input::Finished`.
+
+/// An `api_call` task as created, its first attempt requested.
+fn builtin_task(max_attempts: u32) -> Task {
+    let body = json!({"kind": "api_call", "title": "Call", "config": {"url": "https://api.example.com/x"},
+                      "max_attempts": max_attempts});
+    let new = NewTask::parse(&body, RepoPolicy::HttpsOnly).unwrap();
+    new.into_task(
+        UserId::parse("u1").unwrap(),
+        Some("u1@example.com".into()),
+        3,
+        t0(),
+        &policy(),
+    )
+    .0
+}
+
+/// A built-in task whose current attempt the worker has started.
+fn builtin_running(max_attempts: u32) -> Task {
+    let task = builtin_task(max_attempts);
+    let attempt = task.attempt;
+    let claimed = applied(&task, Input::Claim { attempt });
+    applied(
+        &claimed,
+        Input::Runner {
+            attempt,
+            event: RunnerEvent::Started,
+        },
+    )
+}
+
+fn finished(attempt: Attempt, outcome: KindOutcome) -> Input {
+    Input::Finished { attempt, outcome }
+}
+
+fn succeeded(n: u32) -> KindOutcome {
+    KindOutcome {
+        result: Some(json!({"status": 200, "attempt": n})),
+        summary: Some(format!("GET https://api.example.com/x → 200 (attempt {n})")),
+        steps: vec![Step {
+            action: "request".into(),
+            ok: true,
+            ms: 12,
+            output: Some(json!({"status": 200})),
+            error: None,
+        }],
+        error: None,
+        retry_after: None,
+    }
+}
+
+fn failed_with(retry_after: Option<std::time::Duration>) -> KindOutcome {
+    KindOutcome {
+        result: Some(json!({"status": 503})),
+        summary: Some("GET https://api.example.com/x → 503".into()),
+        steps: Vec::new(),
+        error: Some(TaskError::new(codes::HTTP_ERROR, "the API answered 503")),
+        retry_after,
+    }
+}
+
+#[test]
+fn a_built_in_kind_is_run_by_the_backend_and_its_start_is_no_runner_callback() {
+    let task = builtin_task(3);
+    assert_eq!(task.executions[0].runner, RunnerKind::Builtin);
+    let running = builtin_running(3);
+    assert_eq!(running.status, TaskStatus::Running);
+    assert_eq!(
+        running.callbacks.accepted, 0,
+        "the worker's own start is not a callback"
+    );
+    let code = applied(&fixture("queued_dispatched"), runner(RunnerEvent::Started));
+    assert_eq!(code.callbacks.accepted, 1, "a runner's is");
+}
+
+#[test]
+fn a_finished_attempt_without_error_completes_the_task_with_its_result() {
+    let running = builtin_running(3);
+
+    let t = apply(&running, finished(A1, succeeded(1))).unwrap();
+
+    let now = t0() + Duration::seconds(1);
+    assert_eq!(t.task.status, TaskStatus::Completed);
+    assert_eq!(t.task.error, None);
+    assert_eq!(t.task.completed_at, Some(now));
+    assert_eq!(t.task.result, succeeded(1).result);
+    assert_eq!(t.task.result_summary, succeeded(1).summary);
+    let exec = &t.task.executions[0];
+    assert_eq!(exec.state, ExecState::Completed);
+    assert_eq!(exec.finished_at, Some(now));
+    assert_eq!(exec.result, succeeded(1).result);
+    assert_eq!(exec.result_summary, succeeded(1).summary);
+    assert_eq!(exec.steps, succeeded(1).steps);
+    assert_eq!(exec.duration_ms(), Some(0));
+    assert_eq!(t.task.notify_pending, vec![A1]);
+    assert_eq!(t.effects, vec![Effect::Notify(A1)]);
+}
+
+#[test]
+fn a_failure_that_may_pass_starts_a_new_attempt_after_its_backoff_while_attempts_remain() {
+    let running = builtin_running(3);
+    let delay = std::time::Duration::from_secs(5);
+
+    let t = apply(&running, finished(A1, failed_with(Some(delay)))).unwrap();
+
+    let now = t0() + Duration::seconds(1);
+    let due = now + Duration::seconds(5);
+    assert_eq!(t.task.status, TaskStatus::Queued);
+    assert_eq!(t.task.attempt, Attempt(2));
+    assert_eq!(t.task.error, None, "the task has not failed");
+    assert!(
+        t.task.notify_pending.is_empty(),
+        "no email while attempts remain"
+    );
+    let first = &t.task.executions[0];
+    assert_eq!(first.state, ExecState::Failed);
+    assert_eq!(first.finished_at, Some(now));
+    assert_eq!(first.error.as_ref().unwrap().code, codes::HTTP_ERROR);
+    assert_eq!(first.result_summary, failed_with(None).summary);
+    let second = &t.task.executions[1];
+    assert_eq!(second.attempt, Attempt(2));
+    assert_eq!(second.state, ExecState::Requested);
+    assert_eq!(second.runner, RunnerKind::Builtin);
+    assert_eq!(second.triggered_by, Some(Trigger::AutomaticRetry));
+    assert_eq!(second.not_before, Some(due));
+    assert_eq!(
+        t.task.sweep_at,
+        Some(due + policy().lost_dispatch_after),
+        "the lost-dispatch clock starts when the attempt is due"
+    );
+    assert_eq!(t.effects, vec![Effect::DispatchLater(Attempt(2), delay)]);
+}
+
+#[test]
+fn a_failure_that_may_pass_on_the_last_attempt_fails_the_task() {
+    for max_attempts in [1, 2] {
+        let mut task = builtin_running(max_attempts);
+        if max_attempts == 2 {
+            let retried = applied(
+                &task,
+                finished(A1, failed_with(Some(std::time::Duration::ZERO))),
+            );
+            let claimed = applied(
+                &retried,
+                Input::Claim {
+                    attempt: Attempt(2),
+                },
+            );
+            task = applied(
+                &claimed,
+                Input::Runner {
+                    attempt: Attempt(2),
+                    event: RunnerEvent::Started,
+                },
+            );
+        }
+        let last = Attempt(max_attempts);
+
+        let t = apply(
+            &task,
+            finished(last, failed_with(Some(std::time::Duration::from_secs(5)))),
+        )
+        .unwrap();
+
+        assert_eq!(t.task.status, TaskStatus::Failed, "{max_attempts}");
+        assert_eq!(t.task.attempt, last, "{max_attempts}");
+        assert_eq!(t.task.error.as_ref().unwrap().code, codes::HTTP_ERROR);
+        assert_eq!(t.task.executions.len(), max_attempts as usize);
+        assert_eq!(t.effects, vec![Effect::Notify(last)], "{max_attempts}");
+    }
+}
+
+#[test]
+fn a_final_failure_fails_the_task_at_once_whatever_attempts_remain() {
+    let running = builtin_running(3);
+
+    let t = apply(&running, finished(A1, failed_with(None))).unwrap();
+
+    assert_eq!(t.task.status, TaskStatus::Failed);
+    assert_eq!(t.task.attempt, A1);
+    assert_eq!(t.task.executions.len(), 1);
+    assert_eq!(t.task.error.as_ref().unwrap().code, codes::HTTP_ERROR);
+    assert_eq!(
+        t.task.result,
+        failed_with(None).result,
+        "the answer is kept"
+    );
+    assert_eq!(t.effects, vec![Effect::Notify(A1)]);
+}
+
+#[test]
+fn a_finished_for_an_attempt_that_is_not_the_current_one_is_refused() {
+    let running = builtin_running(3);
+    let retried = applied(
+        &running,
+        finished(A1, failed_with(Some(std::time::Duration::from_secs(5)))),
+    );
+
+    // Attempt 1 again (a worker that ran on past its deadline), and a later attempt.
+    for attempt in [A1, Attempt(3)] {
+        assert!(
+            matches!(
+                apply(&retried, finished(attempt, succeeded(1))),
+                Err(Refusal::Conflict(_))
+            ),
+            "{attempt}"
+        );
+    }
+    // A task that ended, and an attempt a runner runs.
+    let done = applied(&builtin_running(3), finished(A1, succeeded(1)));
+    assert!(matches!(
+        apply(&done, finished(A1, succeeded(1))),
+        Err(Refusal::Conflict(_))
+    ));
+    assert!(matches!(
+        apply(&fixture("running"), finished(A1, succeeded(1))),
+        Err(Refusal::Conflict(_))
+    ));
+}
+
+#[test]
+fn only_the_latest_execution_with_a_result_keeps_it_whole() {
+    let running = builtin_running(3);
+    let retried = applied(
+        &running,
+        finished(A1, failed_with(Some(std::time::Duration::ZERO))),
+    );
+    assert_eq!(retried.executions[0].result, failed_with(None).result);
+    let claimed = applied(
+        &retried,
+        Input::Claim {
+            attempt: Attempt(2),
+        },
+    );
+    let second = applied(
+        &claimed,
+        Input::Runner {
+            attempt: Attempt(2),
+            event: RunnerEvent::Started,
+        },
+    );
+
+    let done = applied(&second, finished(Attempt(2), succeeded(2)));
+
+    assert_eq!(done.executions[0].result, None);
+    assert_eq!(
+        done.executions[0].result_summary,
+        failed_with(None).summary,
+        "the earlier attempt keeps its summary"
+    );
+    assert_eq!(done.executions[1].result, succeeded(2).result);
+    assert_eq!(done.result, succeeded(2).result);
+}
+
+#[test]
+fn a_deadline_passed_on_a_built_in_attempt_is_a_timeout_that_may_pass() {
+    let running = builtin_running(3);
+    let deadline = running.current_execution().unwrap().deadline.unwrap();
+    let early = transition(
+        &running,
+        &Input::DeadlinePassed { attempt: A1 },
+        deadline - Duration::seconds(1),
+        &policy(),
+    );
+    assert!(matches!(early, Err(Refusal::Conflict(_))));
+
+    let t = transition(
+        &running,
+        &Input::DeadlinePassed { attempt: A1 },
+        deadline,
+        &policy(),
+    )
+    .unwrap();
+
+    assert_eq!(t.task.status, TaskStatus::Queued, "unlike a running agent");
+    assert_eq!(t.task.attempt, Attempt(2));
+    assert_eq!(
+        t.task.executions[0].error.as_ref().unwrap().code,
+        codes::TIMEOUT
+    );
+    let backoff = retry_backoff(1, None, 1.0);
+    assert_eq!(
+        t.task.executions[1].not_before,
+        Some(deadline + Duration::from_std(backoff).unwrap())
+    );
+    assert_eq!(
+        t.effects,
+        vec![
+            Effect::StopRunner {
+                attempt: A1,
+                runner: RunnerKind::Builtin,
+                runner_ref: None,
+            },
+            Effect::DispatchLater(Attempt(2), backoff),
+        ]
+    );
+
+    // On the last attempt the task fails with the timeout.
+    let last = builtin_running(1);
+    let t = transition(
+        &last,
+        &Input::DeadlinePassed { attempt: A1 },
+        deadline,
+        &policy(),
+    )
+    .unwrap();
+    assert_eq!(t.task.status, TaskStatus::Failed);
+    assert_eq!(t.task.error.as_ref().unwrap().code, codes::TIMEOUT);
+    assert!(t.effects.contains(&Effect::Notify(A1)));
+}
+
+#[test]
+fn a_refused_callback_is_counted_and_changes_nothing_else() {
+    for name in ["running", "completed", "cancelled"] {
+        let before = fixture(name);
+
+        let t = apply(&before, Input::CallbackRefused).unwrap();
+
+        assert_eq!(
+            t.task.callbacks.refused,
+            before.callbacks.refused + 1,
+            "{name}"
+        );
+        assert_eq!(
+            t.task.callbacks.accepted, before.callbacks.accepted,
+            "{name}"
+        );
+        assert_eq!(t.task.status, before.status, "{name}");
+        assert_eq!(t.task.executions, before.executions, "{name}");
+        assert_eq!(t.task.notify_pending, before.notify_pending, "{name}");
+        assert!(t.effects.is_empty(), "{name}: {:?}", t.effects);
+    }
+    let twice = applied(
+        &applied(&fixture("running"), Input::CallbackRefused),
+        Input::CallbackRefused,
+    );
+    assert_eq!(twice.callbacks.refused, 2);
+}
+
+#[test]
+fn the_automatic_retry_backoff_doubles_from_two_seconds_to_ten_minutes_and_honours_retry_after() {
+    use std::time::Duration as Std;
+    assert_eq!(retry_backoff(1, None, 1.0), Std::from_secs(2));
+    assert_eq!(retry_backoff(2, None, 1.0), Std::from_secs(4));
+    assert_eq!(retry_backoff(4, None, 1.0), Std::from_secs(16));
+    assert_eq!(retry_backoff(30, None, 1.0), Std::from_secs(600));
+    assert_eq!(retry_backoff(1, None, 1.2), Std::from_millis(2_400));
+    assert_eq!(
+        retry_backoff(1, Some(Std::from_secs(30)), 1.2),
+        Std::from_secs(30),
+        "never sooner than Retry-After"
+    );
+    assert_eq!(
+        retry_backoff(1, Some(Std::from_secs(10 * 86_400)), 1.0),
+        Std::from_secs(86_400),
+        "a Retry-After is honoured up to a day"
+    );
+}

@@ -1,6 +1,8 @@
 //! In-memory fakes of the core's ports, with the semantics of the real adapters that the use
-//! cases rely on: the store's compare-and-set on `version`, webhook ids recorded in the same
-//! write, idempotency keys per owner with their fingerprint, logs unique per `(attempt, seq)`.
+//! cases rely on: the stores' compare-and-set on `version`, webhook ids recorded in the same
+//! write, idempotency keys per owner with their fingerprint, logs unique per `(attempt, seq)`,
+//! message records inserted once, queue messages held back for their delay, and an HTTP client
+//! that answers from a script.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
@@ -11,6 +13,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pj_core::ids::{Attempt, TaskId, UserId, WebhookId};
+use pj_core::messages::{
+    MessageCursor, MessageFilter, MessageId, MessageStatus, MessageStore, OutboundMessage,
+};
+use pj_core::outbound::{HttpClient, HttpError, HttpRequest, HttpResponse};
 use pj_core::ports::{
     CreateOutcome, DispatchError, Email, IdempotencyRecord, ListCursor, LogCursor, LogLine,
     LogStore, MailError, Mailer, QueueMessage, QueueName, QueueSender, Runner, RunnerJob,
@@ -235,14 +241,52 @@ pub struct Sent {
     pub delay: Duration,
 }
 
-/// Keeps what was sent, in order, until a test takes it.
-#[derive(Default)]
-pub struct MemoryQueue(Mutex<Vec<(QueueName, Sent)>>);
+/// A message waiting in a queue: visible from `visible_at` on.
+#[derive(Debug, Clone)]
+struct Waiting {
+    queue: QueueName,
+    sent: Sent,
+    visible_at: DateTime<Utc>,
+    receives: u32,
+}
+
+/// Keeps what was sent, in order, until a test takes it; a message sent with a delay becomes
+/// visible that long after it was sent, on the clock the queue was made with.
+pub struct MemoryQueue {
+    clock: Option<Arc<ManualClock>>,
+    waiting: Mutex<Vec<Waiting>>,
+    /// Every message ever sent, for tests that deliver them all again.
+    history: Mutex<Vec<QueueMessage>>,
+}
+
+impl Default for MemoryQueue {
+    /// A queue without a clock: every message is visible at once.
+    fn default() -> Self {
+        MemoryQueue {
+            clock: None,
+            waiting: Mutex::default(),
+            history: Mutex::default(),
+        }
+    }
+}
 
 impl MemoryQueue {
+    pub fn new(clock: Arc<ManualClock>) -> Self {
+        MemoryQueue {
+            clock: Some(clock),
+            ..MemoryQueue::default()
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock
+            .as_ref()
+            .map_or(DateTime::<Utc>::MIN_UTC, |c| c.now())
+    }
+
     /// Everything sent since the last take, oldest first.
     pub fn take(&self) -> Vec<Sent> {
-        lock(&self.0).drain(..).map(|(_, s)| s).collect()
+        lock(&self.waiting).drain(..).map(|w| w.sent).collect()
     }
 
     /// The messages sent since the last take, without their delays.
@@ -252,18 +296,70 @@ impl MemoryQueue {
 
     /// The messages sent since the last take, left in place.
     pub fn messages(&self) -> Vec<QueueMessage> {
-        lock(&self.0)
+        lock(&self.waiting)
             .iter()
-            .map(|(_, s)| s.message.clone())
+            .map(|w| w.sent.message.clone())
+            .collect()
+    }
+
+    /// The messages waiting in one queue, with their delays, left in place.
+    pub fn waiting_in(&self, queue: QueueName) -> Vec<Sent> {
+        lock(&self.waiting)
+            .iter()
+            .filter(|w| w.queue == queue)
+            .map(|w| w.sent.clone())
             .collect()
     }
 
     /// Takes the messages of one queue only, leaving the others.
     pub fn take_from(&self, queue: QueueName) -> Vec<Sent> {
-        let mut all = lock(&self.0);
-        let (taken, kept): (Vec<_>, Vec<_>) = all.drain(..).partition(|(q, _)| *q == queue);
+        let mut all = lock(&self.waiting);
+        let (taken, kept): (Vec<_>, Vec<_>) = all.drain(..).partition(|w| w.queue == queue);
         *all = kept;
-        taken.into_iter().map(|(_, s)| s).collect()
+        taken.into_iter().map(|w| w.sent).collect()
+    }
+
+    /// Takes the messages of every queue that are visible now, oldest first, with how often
+    /// each was received before.
+    pub fn take_visible(&self) -> Vec<(QueueName, QueueMessage, u32)> {
+        let now = self.now();
+        let mut all = lock(&self.waiting);
+        let (taken, kept): (Vec<_>, Vec<_>) = all.drain(..).partition(|w| w.visible_at <= now);
+        *all = kept;
+        taken
+            .into_iter()
+            .map(|w| (w.queue, w.sent.message, w.receives))
+            .collect()
+    }
+
+    /// Puts a received message back, visible again after `after` (a consumer's retry).
+    pub fn put_back(
+        &self,
+        queue: QueueName,
+        message: QueueMessage,
+        receives: u32,
+        after: Duration,
+    ) {
+        let visible_at = self.now() + chrono::Duration::from_std(after).expect("a short delay");
+        lock(&self.waiting).push(Waiting {
+            queue,
+            sent: Sent {
+                message,
+                delay: after,
+            },
+            visible_at,
+            receives,
+        });
+    }
+
+    /// When the next waiting message becomes visible.
+    pub fn next_visible_at(&self) -> Option<DateTime<Utc>> {
+        lock(&self.waiting).iter().map(|w| w.visible_at).min()
+    }
+
+    /// Every message sent since the queue was made, taken or not.
+    pub fn history(&self) -> Vec<QueueMessage> {
+        lock(&self.history).clone()
     }
 }
 
@@ -276,7 +372,18 @@ impl QueueSender for MemoryQueue {
             queue,
             "{message:?} sent to the wrong queue"
         );
-        lock(&self.0).push((queue, Sent { message, delay }));
+        assert!(
+            delay <= pj_core::engine::MAX_QUEUE_DELAY,
+            "{message:?} delayed {delay:?}, longer than a queue holds a message"
+        );
+        let visible_at = self.now() + chrono::Duration::from_std(delay)?;
+        lock(&self.history).push(message.clone());
+        lock(&self.waiting).push(Waiting {
+            queue,
+            sent: Sent { message, delay },
+            visible_at,
+            receives: 0,
+        });
         Ok(())
     }
 }
@@ -363,21 +470,326 @@ impl Runner for FakeRunner {
     }
 }
 
-/// A mailer that keeps what it sent.
+/// How the mailer answers one send.
+#[derive(Debug, Clone)]
+pub enum MailAnswer {
+    Accept,
+    /// A failure that may pass.
+    FailForNow(String),
+    /// The address is refused for good.
+    Refuse(String),
+}
+
+/// A mailer that answers as told (by default: accepted), keeps what it accepted and counts
+/// every try.
 #[derive(Default)]
-pub struct MemoryMailer(pub Mutex<Vec<Email>>);
+pub struct MemoryMailer {
+    sent: Mutex<Vec<Email>>,
+    answers: Mutex<VecDeque<MailAnswer>>,
+    tries: Mutex<Vec<Email>>,
+}
 
 impl MemoryMailer {
+    /// The emails accepted.
     pub fn sent(&self) -> Vec<Email> {
-        lock(&self.0).clone()
+        lock(&self.sent).clone()
+    }
+
+    /// Every email the mailer was asked to send, accepted or not.
+    pub fn tries(&self) -> Vec<Email> {
+        lock(&self.tries).clone()
+    }
+
+    /// The answer to the next send.
+    pub fn answer_next(&self, answer: MailAnswer) {
+        lock(&self.answers).push_back(answer);
     }
 }
 
 #[async_trait]
 impl Mailer for MemoryMailer {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
-        lock(&self.0).push(email.clone());
-        Ok(())
+        lock(&self.tries).push(email.clone());
+        match lock(&self.answers)
+            .pop_front()
+            .unwrap_or(MailAnswer::Accept)
+        {
+            MailAnswer::Accept => {
+                lock(&self.sent).push(email.clone());
+                Ok(())
+            }
+            MailAnswer::FailForNow(why) => Err(MailError::Retryable(anyhow::anyhow!(why))),
+            MailAnswer::Refuse(why) => Err(MailError::Permanent(why)),
+        }
+    }
+}
+
+/// Outbound message records in a map, with the store's compare-and-set on `version`.
+#[derive(Default)]
+pub struct MemoryMessages(Mutex<HashMap<MessageId, OutboundMessage>>);
+
+impl MemoryMessages {
+    /// Every record, oldest first.
+    pub fn all(&self) -> Vec<OutboundMessage> {
+        let mut all: Vec<OutboundMessage> = lock(&self.0).values().cloned().collect();
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        all
+    }
+
+    /// The records of one task, oldest first.
+    pub fn of(&self, task: &TaskId) -> Vec<OutboundMessage> {
+        self.all()
+            .into_iter()
+            .filter(|m| &m.task_id == task)
+            .collect()
+    }
+
+    pub fn record(&self, id: &MessageId) -> OutboundMessage {
+        lock(&self.0)
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no message {id}"))
+    }
+}
+
+#[async_trait]
+impl MessageStore for MemoryMessages {
+    async fn insert(&self, message: &OutboundMessage) -> anyhow::Result<bool> {
+        let mut all = lock(&self.0);
+        if all.contains_key(&message.id) {
+            return Ok(false);
+        }
+        all.insert(message.id.clone(), message.clone());
+        Ok(true)
+    }
+
+    async fn get(&self, id: &MessageId) -> anyhow::Result<Option<OutboundMessage>> {
+        Ok(lock(&self.0).get(id).cloned())
+    }
+
+    async fn update(
+        &self,
+        message: &OutboundMessage,
+        expected_version: u64,
+    ) -> anyhow::Result<bool> {
+        assert_eq!(
+            message.version,
+            expected_version + 1,
+            "a write must raise the version by one"
+        );
+        let mut all = lock(&self.0);
+        match all.get(&message.id) {
+            Some(stored) if stored.version == expected_version => {
+                all.insert(message.id.clone(), message.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn list(
+        &self,
+        owner: &UserId,
+        filter: &MessageFilter,
+        limit: usize,
+        after: Option<&MessageCursor>,
+    ) -> anyhow::Result<Vec<OutboundMessage>> {
+        let mut found: Vec<OutboundMessage> = lock(&self.0)
+            .values()
+            .filter(|m| &m.owner == owner)
+            .filter(|m| filter.task_id.as_ref().is_none_or(|t| &m.task_id == t))
+            .filter(|m| filter.status.is_none_or(|s| m.status == s))
+            .filter(|m| after.is_none_or(|c| (m.created_at, &m.id) < (c.created_at, &c.id)))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn due(&self, now: DateTime<Utc>, limit: usize) -> anyhow::Result<Vec<OutboundMessage>> {
+        let mut due: Vec<OutboundMessage> = lock(&self.0)
+            .values()
+            .filter(|m| m.status == MessageStatus::Pending)
+            .filter(|m| m.next_try_at.is_some_and(|at| at <= now))
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| (a.next_try_at, &a.id).cmp(&(b.next_try_at, &b.id)));
+        due.truncate(limit);
+        Ok(due)
+    }
+}
+
+/// One answer of the fake HTTP client.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Answer {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    Error(HttpError),
+}
+
+impl Reply {
+    /// An answer with a JSON body.
+    pub fn json(status: u16, body: serde_json::Value) -> Reply {
+        Reply::Answer {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(&body).expect("json"),
+        }
+    }
+
+    /// An answer with no body.
+    pub fn status(status: u16) -> Reply {
+        Reply::Answer {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// The same answer with one more header (its name in lower case, as the client gives it).
+    pub fn with_header(self, name: &str, value: &str) -> Reply {
+        match self {
+            Reply::Answer {
+                status,
+                mut headers,
+                body,
+            } => {
+                headers.push((name.to_ascii_lowercase(), value.to_owned()));
+                Reply::Answer {
+                    status,
+                    headers,
+                    body,
+                }
+            }
+            error => error,
+        }
+    }
+}
+
+/// A request as the fake HTTP client received it, credentials exposed.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// When it was received, on the test clock.
+    pub at: DateTime<Utc>,
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Duration,
+    pub follow_redirects: bool,
+    /// The header names whose values were marked secret.
+    pub secret_headers: Vec<String>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// An HTTP client that records every request and answers from a script per URL: the next
+/// scripted reply for that URL, else `200 {}`. Each answer takes `latency` on the test clock.
+pub struct FakeHttp {
+    clock: Arc<ManualClock>,
+    latency: Mutex<chrono::Duration>,
+    scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
+    received: Mutex<Vec<Received>>,
+}
+
+impl FakeHttp {
+    pub fn new(clock: Arc<ManualClock>) -> Self {
+        FakeHttp {
+            clock,
+            latency: Mutex::new(chrono::Duration::zero()),
+            scripts: Mutex::default(),
+            received: Mutex::default(),
+        }
+    }
+
+    /// Queues the next reply to requests to `url`.
+    pub fn reply(&self, url: &str, reply: Reply) {
+        lock(&self.scripts)
+            .entry(url.to_owned())
+            .or_default()
+            .push_back(reply);
+    }
+
+    /// How long each answer takes on the test clock.
+    pub fn take_time(&self, latency: chrono::Duration) {
+        *lock(&self.latency) = latency;
+    }
+
+    /// Every request received, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        lock(&self.received).clone()
+    }
+
+    /// The requests received for `url`.
+    pub fn received_at(&self, url: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.url == url)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl HttpClient for FakeHttp {
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        lock(&self.received).push(Received {
+            at: self.clock.now(),
+            method: request.method.clone(),
+            url: request.url.clone(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.expose().to_owned()))
+                .collect(),
+            body: request.body.clone().unwrap_or_default(),
+            timeout: request.timeout,
+            follow_redirects: request.follow_redirects,
+            secret_headers: request
+                .headers
+                .iter()
+                .filter(|(_, v)| v.is_secret())
+                .map(|(n, _)| n.clone())
+                .collect(),
+        });
+        let latency = *lock(&self.latency);
+        self.clock.advance(latency);
+        let reply = lock(&self.scripts)
+            .get_mut(&request.url)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_else(|| Reply::json(200, serde_json::json!({})));
+        match reply {
+            Reply::Answer {
+                status,
+                headers,
+                mut body,
+            } => {
+                let truncated = body.len() > request.max_body_bytes;
+                body.truncate(request.max_body_bytes);
+                Ok(HttpResponse {
+                    status,
+                    headers,
+                    body,
+                    truncated,
+                    remote_addr: None,
+                })
+            }
+            Reply::Error(e) => Err(e),
+        }
     }
 }
 

@@ -7,14 +7,15 @@ use pj_core::capacity::Capacity;
 use pj_core::engine::Settings;
 use pj_core::ids::Attempt;
 use pj_core::machine::{Input, Policy, transition};
-use pj_core::ports::{DispatchError, QueueMessage};
+use pj_core::messages::MessageStatus;
+use pj_core::ports::{DispatchError, QueueMessage, QueueName};
 use pj_core::task::{ExecState, TaskStatus, codes};
 use pj_core::time::{Clock, rfc3339};
 use pj_core::worker::{CAPACITY_POLL, Disposition};
 use pj_core::{Principal, TaskId};
 use serde_json::json;
 
-use crate::fakes::Sent;
+use crate::fakes::{MailAnswer, Sent};
 use crate::{World, alice, bob, body, dispatch, notify, t0};
 
 fn per_user(n: u32) -> impl FnOnce(&mut Settings) {
@@ -373,7 +374,14 @@ async fn the_notifier_sends_the_email_once_and_not_again_after_it_is_recorded_se
     let sent = world.mailer.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, "alice@example.com");
-    assert_eq!(sent[0].idempotency_key, format!("{}-1", running.id));
+    let records = world.messages.of(&running.id);
+    assert_eq!(records.len(), 1, "one message record");
+    assert_eq!(records[0].status, MessageStatus::Sent);
+    assert_eq!(
+        sent[0].idempotency_key,
+        records[0].id.as_str(),
+        "the record's id, so a mailer that deduplicates does"
+    );
     let task = world.task(&running.id);
     assert_eq!(task.notified, vec![Attempt(1)]);
     assert!(task.notify_pending.is_empty());
@@ -383,6 +391,150 @@ async fn the_notifier_sends_the_email_once_and_not_again_after_it_is_recorded_se
         world.notifier.handle(&notify(&running.id, 1), 2).await,
         Disposition::Done
     );
+    assert_eq!(world.mailer.sent().len(), 1);
+    assert_eq!(world.messages.of(&running.id).len(), 1, "and records none");
+}
+
+/// A code change completed by its runner, whose completion email is pending.
+async fn completed_task(world: &World) -> TaskId {
+    let running = world.running_task().await;
+    world
+        .event(
+            &running.id,
+            1,
+            json!({"type": "task.completed", "branch": "pj/x"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(world.task(&running.id).notify_pending, vec![Attempt(1)]);
+    running.id
+}
+
+#[tokio::test]
+async fn when_the_mailer_refuses_an_address_for_good_the_email_is_recorded_failed_and_not_retried()
+{
+    let world = World::new();
+    let id = completed_task(&world).await;
+    world.queue.take_from(QueueName::Dispatch);
+    world
+        .mailer
+        .answer_next(MailAnswer::Refuse("550 no such mailbox".into()));
+
+    assert_eq!(world.notify_sent().await, vec![Disposition::Done]);
+
+    let task = world.task(&id);
+    assert_eq!(
+        task.status,
+        TaskStatus::Completed,
+        "the task keeps its status"
+    );
+    assert!(task.notify_pending.is_empty());
+    assert_eq!(task.notify_failed, vec![Attempt(1)]);
+    assert!(task.notified.is_empty(), "not recorded as sent");
+    let records = world.messages.of(&id);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, MessageStatus::Failed);
+    assert_eq!(records[0].attempts, 1);
+    assert_eq!(
+        records[0].last_error.as_deref(),
+        Some("550 no such mailbox")
+    );
+    assert!(
+        world.queue.take().is_empty(),
+        "no retry is asked for: {:?}",
+        world.queue.history()
+    );
+
+    // Neither the sweeper a month later nor a redelivered message tries it again.
+    world.clock.advance(Span::days(30));
+    world.sweeper.sweep().await.unwrap();
+    world.redeliver_everything().await;
+    assert_eq!(world.mailer.tries().len(), 1);
+    assert!(world.mailer.sent().is_empty());
+    assert_eq!(world.task(&id).notify_failed, vec![Attempt(1)]);
+}
+
+#[tokio::test]
+async fn when_the_mailer_fails_for_now_the_email_stays_pending_and_a_later_delivery_sends_it_once()
+{
+    let world = World::new();
+    let id = completed_task(&world).await;
+    world.queue.take_from(QueueName::Dispatch);
+    world
+        .mailer
+        .answer_next(MailAnswer::FailForNow("connection reset".into()));
+
+    assert_eq!(world.notify_sent().await, vec![Disposition::Done]);
+
+    let record = world.messages.of(&id).pop().expect("a record");
+    assert_eq!(record.status, MessageStatus::Pending);
+    assert_eq!(record.attempts, 1);
+    assert!(
+        record
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("connection reset")),
+        "{record:?}"
+    );
+    assert!(world.mailer.sent().is_empty());
+    assert!(
+        world.task(&id).notify_failed.is_empty(),
+        "not failed: its retries are the record's"
+    );
+    let retry = match world.queue.waiting_in(QueueName::Notify).as_slice() {
+        [
+            Sent {
+                message: QueueMessage::Deliver { message_id },
+                delay,
+            },
+        ] => {
+            assert_eq!(message_id, &record.id);
+            *delay
+        }
+        other => panic!("one Deliver message expected, got {other:?}"),
+    };
+    assert!(retry >= Duration::from_secs(24), "{retry:?}");
+
+    // Before its backoff nothing is sent; once it passed, the Deliver sends it.
+    world.advance(Span::seconds(20)).await;
+    assert!(world.mailer.sent().is_empty());
+    world
+        .advance(Span::from_std(retry).unwrap() - Span::seconds(20))
+        .await;
+    assert_eq!(world.mailer.sent().len(), 1);
+    let record = world.messages.record(&record.id);
+    assert_eq!(record.status, MessageStatus::Sent);
+    assert_eq!(record.attempts, 2);
+
+    // Nothing more: not the sweeper, not a redelivery.
+    world.clock.advance(Span::days(1));
+    world.sweeper.sweep().await.unwrap();
+    world.redeliver_everything().await;
+    assert_eq!(world.mailer.sent().len(), 1);
+    assert_eq!(world.mailer.tries().len(), 2);
+}
+
+#[tokio::test]
+async fn when_the_retry_of_a_pending_email_is_lost_the_sweeper_sends_it_once() {
+    let world = World::new();
+    let id = completed_task(&world).await;
+    world.queue.take_from(QueueName::Dispatch);
+    world
+        .mailer
+        .answer_next(MailAnswer::FailForNow("connection reset".into()));
+    world.notify_sent().await;
+    world.queue.take(); // the Deliver is lost
+
+    world.clock.advance(Span::seconds(10));
+    world.sweeper.sweep().await.unwrap();
+    assert!(world.mailer.sent().is_empty(), "not due yet");
+    world.clock.advance(Span::hours(1));
+    let report = world.sweeper.sweep().await.unwrap();
+
+    assert_eq!(report.messages, 1);
+    assert_eq!(world.mailer.sent().len(), 1);
+    assert_eq!(world.messages.of(&id)[0].status, MessageStatus::Sent);
+    world.sweeper.sweep().await.unwrap();
     assert_eq!(world.mailer.sent().len(), 1);
 }
 

@@ -30,7 +30,11 @@ fn a_built_in_kind_without_config_is_refused_naming_config() {
 
 #[test]
 fn an_api_call_gets_its_defaults() {
-    let KindConfig::ApiCall(call) = parse(TaskKind::ApiCall, json!({"url": "https://api.example.com/x"})).unwrap() else {
+    let KindConfig::ApiCall(call) = parse(
+        TaskKind::ApiCall,
+        json!({"url": "https://api.example.com/x"}),
+    )
+    .unwrap() else {
         panic!("not an api call")
     };
     assert_eq!(call.method, "GET");
@@ -45,28 +49,100 @@ fn every_wrong_field_of_an_api_call_is_named() {
     let u = "https://api.example.com/";
     assert_eq!(refused(k, json!({})), "config.url");
     assert_eq!(refused(k, json!({"url": "ftp://x/y"})), "config.url");
-    assert_eq!(refused(k, json!({"url": "https://user:pw@example.com/"})), "config.url");
+    assert_eq!(
+        refused(k, json!({"url": "https://user:pw@example.com/"})),
+        "config.url"
+    );
     assert_eq!(refused(k, json!({"url": "https:///path"})), "config.url");
-    assert_eq!(refused(k, json!({"url": u, "method": "TRACE"})), "config.method");
-    assert_eq!(refused(k, json!({"url": u, "headers": []})), "config.headers");
-    assert_eq!(refused(k, json!({"url": u, "headers": {"X-N": 1}})), "config.headers.X-N");
-    assert_eq!(refused(k, json!({"url": u, "headers": {"Bad Name": "v"}})), "config.headers.Bad Name");
-    assert_eq!(refused(k, json!({"url": u, "headers": {"Host": "evil"}})), "config.headers.Host");
-    assert_eq!(refused(k, json!({"url": u, "headers": {"X-A": "a\r\nX-B: b"}})), "config.headers.X-A");
-    assert_eq!(refused(k, json!({"url": u, "body": {"a": 1}})), "config.body");
-    assert_eq!(refused(k, json!({"url": u, "method": "POST", "body": "x".repeat(MAX_BODY_BYTES + 1)})), "config.body");
-    assert_eq!(refused(k, json!({"url": u, "auth": "bearer"})), "config.auth");
-    assert_eq!(refused(k, json!({"url": u, "auth": {"type": "oauth"}})), "config.auth.type");
-    assert_eq!(refused(k, json!({"url": u, "auth": {"type": "bearer"}})), "config.auth.token");
-    assert_eq!(refused(k, json!({"url": u, "auth": {"type": "api_key", "value": "v"}})), "config.auth.header");
-    assert_eq!(refused(k, json!({"url": u, "auth": {"type": "api_key", "header": "X-Key"}})), "config.auth.value");
-    assert_eq!(refused(k, json!({"url": u, "auth": {"type": "basic", "password": "p"}})), "config.auth.username");
-    assert_eq!(refused(k, json!({"url": u, "auth": {"type": "basic", "username": "u"}})), "config.auth.password");
-    assert_eq!(refused(k, json!({"url": u, "auth": {"type": "none", "token": "t"}})), "config.auth.token");
+    assert_eq!(
+        refused(k, json!({"url": u, "method": "TRACE"})),
+        "config.method"
+    );
+    assert_eq!(
+        refused(k, json!({"url": u, "headers": []})),
+        "config.headers"
+    );
+    assert_eq!(
+        refused(k, json!({"url": u, "headers": {"X-N": 1}})),
+        "config.headers.X-N"
+    );
+    assert_eq!(
+        refused(k, json!({"url": u, "headers": {"Bad Name": "v"}})),
+        "config.headers.Bad Name"
+    );
+    assert_eq!(
+        refused(k, json!({"url": u, "headers": {"Host": "evil"}})),
+        "config.headers.Host"
+    );
+    assert_eq!(
+        refused(k, json!({"url": u, "headers": {"X-A": "a\r\nX-B: b"}})),
+        "config.headers.X-A"
+    );
+    assert_eq!(
+        refused(k, json!({"url": u, "body": {"a": 1}})),
+        "config.body"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"url": u, "method": "POST", "body": "x".repeat(MAX_BODY_BYTES + 1)})
+        ),
+        "config.body"
+    );
+    assert_eq!(
+        refused(k, json!({"url": u, "auth": "bearer"})),
+        "config.auth"
+    );
+    assert_eq!(
+        refused(k, json!({"url": u, "auth": {"type": "oauth"}})),
+        "config.auth.type"
+    );
+    assert_eq!(
+        refused(k, json!({"url": u, "auth": {"type": "bearer"}})),
+        "config.auth.token"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"url": u, "auth": {"type": "api_key", "value": "v"}})
+        ),
+        "config.auth.header"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"url": u, "auth": {"type": "api_key", "header": "X-Key"}})
+        ),
+        "config.auth.value"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"url": u, "auth": {"type": "basic", "password": "p"}})
+        ),
+        "config.auth.username"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"url": u, "auth": {"type": "basic", "username": "u"}})
+        ),
+        "config.auth.password"
+    );
+    assert_eq!(
+        refused(k, json!({"url": u, "auth": {"type": "none", "token": "t"}})),
+        "config.auth.token"
+    );
     for bad in [json!(0), json!(301), json!(2.5), json!("30")] {
-        assert_eq!(refused(k, json!({"url": u, "timeout_secs": bad})), "config.timeout_secs");
+        assert_eq!(
+            refused(k, json!({"url": u, "timeout_secs": bad})),
+            "config.timeout_secs"
+        );
     }
-    assert_eq!(refused(k, json!({"url": u, "colour": "red"})), "config.colour");
+    assert_eq!(
+        refused(k, json!({"url": u, "colour": "red"})),
+        "config.colour"
+    );
 }
 
 #[test]
@@ -78,11 +154,18 @@ fn credentials_in_an_api_call_are_kept_apart_from_plain_headers() {
                "auth": {"type": "basic", "username": "me", "password": "pw"}}),
     )
     .unwrap();
-    let KindConfig::ApiCall(call) = &config else { panic!() };
+    let KindConfig::ApiCall(call) = &config else {
+        panic!()
+    };
     let kinds: Vec<(&str, bool)> = call
         .headers
         .iter()
-        .map(|h| (h.name.as_str(), matches!(h.value, HeaderField::Credential(_))))
+        .map(|h| {
+            (
+                h.name.as_str(),
+                matches!(h.value, HeaderField::Credential(_)),
+            )
+        })
         .collect();
     assert!(kinds.contains(&("X-Trace", false)));
     assert!(kinds.contains(&("X-Api-Token", true)));
@@ -103,7 +186,10 @@ fn a_stored_config_holds_sealed_credentials_only() {
                "auth": {"type": "bearer", "token": "tok_s3cr3t"}}),
     )
     .unwrap();
-    assert!(serde_json::to_string(&config).is_err(), "clear credentials were serialized");
+    assert!(
+        serde_json::to_string(&config).is_err(),
+        "clear credentials were serialized"
+    );
     let master = crate::signing::MasterSecret::new(secrecy::SecretString::from(
         "a master secret of some length".to_owned(),
     ))
@@ -120,20 +206,89 @@ fn a_stored_config_holds_sealed_credentials_only() {
 fn every_wrong_field_of_a_ghl_action_is_named() {
     let k = TaskKind::GhlAction;
     assert_eq!(refused(k, json!({})), "config.action");
-    assert_eq!(refused(k, json!({"action": "delete_everything"})), "config.action");
-    assert_eq!(refused(k, json!({"action": "add_contact", "location_id": "loc1"})), "config.email");
-    assert_eq!(refused(k, json!({"action": "add_contact", "email": "x@example.com"})), "config.location_id");
-    assert_eq!(refused(k, json!({"action": "add_contact", "email": "nope", "location_id": "l"})), "config.email");
-    assert_eq!(refused(k, json!({"action": "add_contact", "phone": "call me", "location_id": "l"})), "config.phone");
-    assert_eq!(refused(k, json!({"action": "add_contact", "tags": ["a", ""], "location_id": "l"})), "config.tags[1]");
-    assert_eq!(refused(k, json!({"action": "add_contact", "email": "x@example.com", "location_id": "l/../x"})), "config.location_id");
-    assert_eq!(refused(k, json!({"action": "update_contact", "email": "x@example.com"})), "config.contact_id");
-    assert_eq!(refused(k, json!({"action": "update_contact", "contact_id": "c1"})), "config.first_name");
-    assert_eq!(refused(k, json!({"action": "update_contact", "contact_id": "../x", "phone": "+15550100200"})), "config.contact_id");
-    assert_eq!(refused(k, json!({"action": "add_tag", "contact_id": "c1"})), "config.tags");
-    assert_eq!(refused(k, json!({"action": "add_tag", "contact_id": "c1", "tags": "vip"})), "config.tags");
-    assert_eq!(refused(k, json!({"action": "send_sms", "contact_id": "c1"})), "config.message");
-    assert_eq!(refused(k, json!({"action": "send_sms", "contact_id": "c1", "message": "x".repeat(1601)})), "config.message");
+    assert_eq!(
+        refused(k, json!({"action": "delete_everything"})),
+        "config.action"
+    );
+    assert_eq!(
+        refused(k, json!({"action": "add_contact", "location_id": "loc1"})),
+        "config.email"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"action": "add_contact", "email": "x@example.com"})
+        ),
+        "config.location_id"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"action": "add_contact", "email": "nope", "location_id": "l"})
+        ),
+        "config.email"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"action": "add_contact", "phone": "call me", "location_id": "l"})
+        ),
+        "config.phone"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"action": "add_contact", "tags": ["a", ""], "location_id": "l"})
+        ),
+        "config.tags[1]"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"action": "add_contact", "email": "x@example.com", "location_id": "l/../x"})
+        ),
+        "config.location_id"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"action": "update_contact", "email": "x@example.com"})
+        ),
+        "config.contact_id"
+    );
+    assert_eq!(
+        refused(k, json!({"action": "update_contact", "contact_id": "c1"})),
+        "config.first_name"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"action": "update_contact", "contact_id": "../x", "phone": "+15550100200"})
+        ),
+        "config.contact_id"
+    );
+    assert_eq!(
+        refused(k, json!({"action": "add_tag", "contact_id": "c1"})),
+        "config.tags"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"action": "add_tag", "contact_id": "c1", "tags": "vip"})
+        ),
+        "config.tags"
+    );
+    assert_eq!(
+        refused(k, json!({"action": "send_sms", "contact_id": "c1"})),
+        "config.message"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"action": "send_sms", "contact_id": "c1", "message": "x".repeat(1601)})
+        ),
+        "config.message"
+    );
     let opp = json!({"action": "create_opportunity", "pipeline_id": "p", "stage_id": "s", "name": "Deal",
                      "contact_id": "c1", "location_id": "l"});
     for field in ["pipeline_id", "stage_id", "name", "contact_id"] {
@@ -149,7 +304,10 @@ fn every_wrong_field_of_a_ghl_action_is_named() {
 
 #[test]
 fn a_ghl_location_may_come_from_the_deployment() {
-    let with_default = ConfigContext { ghl_location_configured: true, ..cx() };
+    let with_default = ConfigContext {
+        ghl_location_configured: true,
+        ..cx()
+    };
     let config = json!({"action": "add_contact", "email": "x@example.com"});
     assert!(KindConfig::parse(TaskKind::GhlAction, Some(&config), &with_default).is_ok());
 }
@@ -158,21 +316,81 @@ fn a_ghl_location_may_come_from_the_deployment() {
 fn every_wrong_field_of_a_notification_or_reminder_is_named() {
     let n = TaskKind::Notification;
     assert_eq!(refused(n, json!({"message": "hi"})), "config.channel");
-    assert_eq!(refused(n, json!({"channel": "fax", "message": "hi"})), "config.channel");
+    assert_eq!(
+        refused(n, json!({"channel": "fax", "message": "hi"})),
+        "config.channel"
+    );
     assert_eq!(refused(n, json!({"channel": "email"})), "config.message");
-    assert_eq!(refused(n, json!({"channel": "email", "message": ""})), "config.message");
-    assert_eq!(refused(n, json!({"channel": "email", "to": "a@b", "message": "hi"})), "config.to");
-    assert_eq!(refused(n, json!({"channel": "email", "subject": "a\nb", "message": "hi"})), "config.subject");
-    assert_eq!(refused(n, json!({"channel": "webhook", "message": "hi"})), "config.url");
-    assert_eq!(refused(n, json!({"channel": "webhook", "url": "file:///etc/passwd", "message": "hi"})), "config.url");
-    assert_eq!(refused(n, json!({"channel": "sms", "message": "hi"})), "config.contact_id");
-    assert_eq!(refused(n, json!({"channel": "sms", "contact_id": "c", "message": "x".repeat(1601)})), "config.message");
-    assert_eq!(refused(n, json!({"channel": "webhook", "url": "https://h/", "to": "a@b.c", "message": "hi"})), "config.to");
+    assert_eq!(
+        refused(n, json!({"channel": "email", "message": ""})),
+        "config.message"
+    );
+    assert_eq!(
+        refused(n, json!({"channel": "email", "to": "a@b", "message": "hi"})),
+        "config.to"
+    );
+    assert_eq!(
+        refused(
+            n,
+            json!({"channel": "email", "subject": "a\nb", "message": "hi"})
+        ),
+        "config.subject"
+    );
+    assert_eq!(
+        refused(n, json!({"channel": "webhook", "message": "hi"})),
+        "config.url"
+    );
+    assert_eq!(
+        refused(
+            n,
+            json!({"channel": "webhook", "url": "file:///etc/passwd", "message": "hi"})
+        ),
+        "config.url"
+    );
+    assert_eq!(
+        refused(n, json!({"channel": "sms", "message": "hi"})),
+        "config.contact_id"
+    );
+    assert_eq!(
+        refused(
+            n,
+            json!({"channel": "sms", "contact_id": "c", "message": "x".repeat(1601)})
+        ),
+        "config.message"
+    );
+    assert_eq!(
+        refused(
+            n,
+            json!({"channel": "webhook", "url": "https://h/", "to": "a@b.c", "message": "hi"})
+        ),
+        "config.to"
+    );
     let r = TaskKind::Reminder;
-    assert_eq!(refused(r, json!({"channel": "email", "message": "hi"})), "config.remind_at");
-    assert_eq!(refused(r, json!({"channel": "email", "message": "hi", "remind_at": "soon"})), "config.remind_at");
-    assert_eq!(refused(r, json!({"channel": "email", "message": "hi", "remind_at": "2026-12-01T11:59:59Z"})), "config.remind_at");
-    assert!(parse(r, json!({"channel": "email", "message": "hi", "remind_at": "2026-12-01T12:00:01Z"})).is_ok());
+    assert_eq!(
+        refused(r, json!({"channel": "email", "message": "hi"})),
+        "config.remind_at"
+    );
+    assert_eq!(
+        refused(
+            r,
+            json!({"channel": "email", "message": "hi", "remind_at": "soon"})
+        ),
+        "config.remind_at"
+    );
+    assert_eq!(
+        refused(
+            r,
+            json!({"channel": "email", "message": "hi", "remind_at": "2026-12-01T11:59:59Z"})
+        ),
+        "config.remind_at"
+    );
+    assert!(
+        parse(
+            r,
+            json!({"channel": "email", "message": "hi", "remind_at": "2026-12-01T12:00:01Z"})
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -180,11 +398,47 @@ fn every_wrong_field_of_a_report_is_named() {
     let k = TaskKind::Report;
     assert_eq!(refused(k, json!({})), "config.report");
     assert_eq!(refused(k, json!({"report": "everything"})), "config.report");
-    assert_eq!(refused(k, json!({"report": "task_summary", "from": "yesterday"})), "config.from");
-    assert_eq!(refused(k, json!({"report": "task_summary", "to": 5})), "config.to");
-    assert_eq!(refused(k, json!({"report": "task_summary", "from": "2026-12-02T00:00:00Z", "to": "2026-12-01T00:00:00Z"})), "config.from");
-    assert_eq!(refused(k, json!({"report": "task_summary", "from": "2020-01-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"})), "config.from");
-    assert_eq!(refused(k, json!({"report": "task_summary", "deliver": {"channel": "webhook"}})), "config.deliver.url");
-    assert_eq!(refused(k, json!({"report": "task_summary", "deliver": {"channel": "email", "message": "x"}})), "config.deliver.message");
-    assert!(parse(k, json!({"report": "execution_stats", "deliver": {"channel": "email"}})).is_ok());
+    assert_eq!(
+        refused(k, json!({"report": "task_summary", "from": "yesterday"})),
+        "config.from"
+    );
+    assert_eq!(
+        refused(k, json!({"report": "task_summary", "to": 5})),
+        "config.to"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"report": "task_summary", "from": "2026-12-02T00:00:00Z", "to": "2026-12-01T00:00:00Z"})
+        ),
+        "config.from"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"report": "task_summary", "from": "2020-01-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"})
+        ),
+        "config.from"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"report": "task_summary", "deliver": {"channel": "webhook"}})
+        ),
+        "config.deliver.url"
+    );
+    assert_eq!(
+        refused(
+            k,
+            json!({"report": "task_summary", "deliver": {"channel": "email", "message": "x"}})
+        ),
+        "config.deliver.message"
+    );
+    assert!(
+        parse(
+            k,
+            json!({"report": "execution_stats", "deliver": {"channel": "email"}})
+        )
+        .is_ok()
+    );
 }
