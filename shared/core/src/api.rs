@@ -160,7 +160,17 @@ impl TaskApi {
             owner_has_email: who.email.as_deref().is_some_and(|e| !e.is_empty()),
             ghl_location_configured: settings.ghl.location_id.is_some(),
         };
-        let new = NewTask::parse_in(body, settings.repos, &context)?;
+        let mut new = NewTask::parse_in(body, settings.repos, &context)?;
+        // The fingerprint is stored beside the key, and the body may hold credentials: keyed
+        // with the master secret, it cannot be used to guess them.
+        let secrets = self.engine_secrets().await?;
+        if let Some(master) = secrets.webhook_master.as_ref() {
+            let key = master.derive_key("pithy-jaunt/idempotency-fingerprint/v1");
+            new.fingerprint = crate::create::hex_digest(&crate::signing::hmac_sha256(
+                &key,
+                new.fingerprint.as_bytes(),
+            ));
+        }
         if !TaskKind::of(&new.kind).is_builtin() {
             settings
                 .repo_rules
@@ -195,7 +205,6 @@ impl TaskApi {
         );
         if let Some(config) = &mut task.config {
             // Credentials are sealed before the task is first stored, under its own id.
-            let secrets = self.engine_secrets().await?;
             let master = secrets.webhook_master.as_ref().ok_or_else(|| {
                 AppError::Internal(anyhow::anyhow!("no master secret to seal credentials with"))
             })?;

@@ -246,8 +246,16 @@ mod tests {
             method: "GET".into(),
             url: "https://h/".into(),
             headers: vec![
-                ("Authorization".into(), HeaderValue::Secret(SecretString::from("Basic dXNlcjpodW50ZXIyMg==".to_owned()))),
-                ("X-Key".into(), HeaderValue::Secret(SecretString::from("key-abcdef".to_owned()))),
+                (
+                    "Authorization".into(),
+                    HeaderValue::Secret(SecretString::from(
+                        "Basic dXNlcjpodW50ZXIyMg==".to_owned(),
+                    )),
+                ),
+                (
+                    "X-Key".into(),
+                    HeaderValue::Secret(SecretString::from("key-abcdef".to_owned())),
+                ),
                 ("X-Trace".into(), HeaderValue::Plain("trace-123456".into())),
             ],
             body: None,

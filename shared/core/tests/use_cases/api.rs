@@ -89,6 +89,23 @@ async fn the_same_idempotency_key_with_the_same_body_returns_the_first_task_and_
 }
 
 #[tokio::test]
+async fn a_stored_idempotency_fingerprint_is_keyed_so_it_cannot_be_checked_against_a_guessed_body()
+{
+    use sha2::{Digest, Sha256};
+    let world = World::new();
+    let request = json!({"kind": "api_call", "title": "t",
+        "config": {"url": "https://api.example.com/", "auth": {"type": "basic", "username": "u", "password": "pw1"}}});
+    world
+        .api
+        .create(&alice(), &request, Some("key-1"))
+        .await
+        .unwrap();
+    let guessed = hex::encode(Sha256::digest(serde_json::to_vec(&request).unwrap()));
+    assert_eq!(world.store.fingerprints().len(), 1);
+    assert!(!world.store.fingerprints().contains(&guessed));
+}
+
+#[tokio::test]
 async fn the_same_idempotency_key_with_a_different_body_is_a_conflict() {
     let world = World::new();
     world

@@ -59,6 +59,15 @@ impl MemoryStore {
         lock(&self.state).tasks.len()
     }
 
+    /// The fingerprints stored with idempotency keys.
+    pub fn fingerprints(&self) -> Vec<String> {
+        lock(&self.state)
+            .keys
+            .values()
+            .map(|(f, _, _)| f.clone())
+            .collect()
+    }
+
     /// Puts a task as it is, as a crashed process would have left it.
     pub fn put(&self, task: Task) {
         lock(&self.state).tasks.insert(task.id.clone(), task);
