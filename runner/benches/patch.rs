@@ -143,9 +143,7 @@ impl Tally {
         *self.verdicts.entry((refuse, verdict)).or_default() += 1;
         for map in [
             self.by_kind.entry(case.kind).or_default(),
-            self.by_language
-                .entry((case.language, refuse))
-                .or_default(),
+            self.by_language.entry((case.language, refuse)).or_default(),
             self.by_kind_language
                 .entry((case.kind, case.language))
                 .or_default(),
