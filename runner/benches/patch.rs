@@ -828,8 +828,19 @@ fn variants(seed: usize, rel: &str, diff: &Diff, old: &[u8], new: &[u8]) -> Vec<
             .map(|(i, _)| i)
             .collect();
         let drop = ctx[rng.below(ctx.len())];
-        hunks[pick].body.remove(drop);
-        out.push(case(7, render(rel, true, &hunks, &header)));
+        // A line dropped from between removed and added lines leaves another valid edit (the
+        // removed lines replaced by the added ones) that no tool can tell from the meant one:
+        // such a case is left out rather than counted against anyone.
+        let body = &hunks[pick].body;
+        let marker = |i: Option<usize>| i.and_then(|i| body.get(i)).and_then(|l| l.chars().next());
+        let between = matches!(
+            (marker(drop.checked_sub(1)), marker(Some(drop + 1))),
+            (Some('-'), Some('+')) | (Some('+'), Some('-'))
+        );
+        if !between {
+            hunks[pick].body.remove(drop);
+            out.push(case(7, render(rel, true, &hunks, &header)));
+        }
     }
 
     out.push(case(

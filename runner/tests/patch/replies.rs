@@ -101,3 +101,19 @@ fn when_parts_around_dots_match_several_places_should_refuse() {
     assert!(!report.applied);
     assert_eq!(repo.snapshot(), before);
 }
+
+#[test]
+fn when_dots_end_a_hunk_before_the_next_one_should_not_be_taken_for_a_path() {
+    let repo = repo();
+    let reply = format!(
+        "--- a/src/lib.rs\n+++ b/src/lib.rs\n@@ -3,3 +3,3 @@\n pub struct Point {{\n-    x: i32,\n+    x: i64,\n     y: i32,\n...\n@@ -13,3 +13,3 @@\n     pub fn norm(&self) -> i32 {{\n-{NORM_OLD}\n+{NORM_NEW}\n     }}\n"
+    );
+    let report = repo.apply(&reply);
+    assert!(report.applied, "{}", failures(&report));
+    assert_eq!(report.files, vec!["src/lib.rs"]);
+    assert_eq!(
+        repo.read("src/lib.rs"),
+        LIB.replace(NORM_OLD, NORM_NEW)
+            .replace("    x: i32,", "    x: i64,")
+    );
+}
