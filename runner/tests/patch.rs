@@ -14,9 +14,15 @@ mod endings;
 mod files;
 #[path = "patch/ladder.rs"]
 mod ladder;
+#[path = "patch/order.rs"]
+mod order;
 #[path = "patch/props.rs"]
 mod props;
+#[path = "patch/replies.rs"]
+mod replies;
 #[path = "patch/report.rs"]
 mod report;
 #[path = "patch/safety.rs"]
 mod safety;
+#[path = "patch/whitespace.rs"]
+mod whitespace;

@@ -6,8 +6,10 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use super::ladder::{self, Edit, Miss, Op, Placement};
+use super::indent::Shift;
+use super::ladder::{self, Edit, Hay, Miss, Op};
 use super::model::{Block, Body, FilePatch, Hunk, HunkLine, Operation};
+use super::place::{self, Failure, Fate, Part};
 use super::report::{HunkReport, Outcome, Report, Status, Step};
 use super::safety::{self, PathError, RepoPath};
 use super::text::{NotText, Text};
@@ -394,69 +396,72 @@ impl Tree<'_> {
         Ok(text)
     }
 
-    /// Applies hunks in order; `None` if any failed (each is reported either way).
-    fn run_hunks(&mut self, rel: &str, mut text: Text, hunks: &[Hunk]) -> Option<Text> {
-        let mut from = 0;
-        let mut delta: isize = 0;
-        let mut ok = true;
-        for (i, hunk) in hunks.iter().enumerate() {
-            let ops = hunk_ops(hunk);
-            let stated = hunk.old_start.map(|start| {
-                // A header with an empty old side names the line after which to insert.
-                let base = if hunk.old_count == Some(0) {
-                    start
-                } else {
-                    start.saturating_sub(1)
-                };
-                usize::try_from(base as isize + delta).unwrap_or(0)
-            });
-            let edit = Edit {
-                ops: &ops,
-                stated,
-                numbered: hunk.header_agrees(),
-                from,
-                block: false,
-            };
+    /// Applies the hunks of one file; `None` if any failed (each is reported either way).
+    fn run_hunks(&mut self, rel: &str, text: Text, hunks: &[Hunk]) -> Option<Text> {
+        let (fates, result) = place::place(&text, hunks);
+        // Line numbers as in the file the model saw: every hunk is placed against it.
+        let shown = |pos: usize| pos as isize + 1;
+        for (i, (hunk, fate)) in hunks.iter().zip(fates).enumerate() {
             let name = format!("hunk {}", i + 1);
-            // Report lines as in the file the model saw, before this edit's earlier hunks.
-            let shown = |pos: usize| (pos as isize - delta + 1).max(1);
-            match ladder::locate(&text.lines, &edit) {
-                Ok(placement) => {
-                    let message = placed_message(&name, hunk, &placement, shown(placement.pos));
-                    let (next, end) = ladder::splice(
-                        &text,
-                        &placement,
-                        &ops,
-                        hunk.old_missing_newline,
-                        hunk.new_missing_newline,
-                    );
-                    delta += next.lines.len() as isize - text.lines.len() as isize;
-                    text = next;
-                    from = end;
-                    self.hunks.push(HunkReport {
+            let report = match fate {
+                Fate::Placed(parts) => {
+                    let step = if parts.len() > 1 {
+                        Step::Elision
+                    } else {
+                        parts
+                            .first()
+                            .map_or(Step::ExactAtLine, |p| p.placement.step)
+                    };
+                    HunkReport {
                         file: rel.to_string(),
-                        status: placement.step.status(),
-                        message,
-                        step: Some(placement.step),
-                    });
+                        status: step.status(),
+                        message: placed_message(&name, hunk, &parts, &shown),
+                        step: Some(step),
+                    }
                 }
-                Err(miss) => {
-                    ok = false;
+                Fate::Failed(failure) => {
                     let title = if hunk.header.trim().is_empty() {
                         name
                     } else {
                         format!("{name} (`{}`)", hunk.header.trim())
                     };
-                    self.hunks.push(HunkReport {
+                    let message = match failure {
+                        Failure::Miss { miss, part: None } => {
+                            miss_message(&title, &miss, &shown, "lines", rel)
+                        }
+                        Failure::Miss {
+                            miss,
+                            part: Some(k),
+                        } => miss_message(
+                            &format!("{title}, part {k} of its lines between `...` lines"),
+                            &miss,
+                            &shown,
+                            "lines",
+                            rel,
+                        ),
+                        Failure::Overlaps { other, at } => format!(
+                            "{title}: its lines overlap those of hunk {} at line {}: two hunks \
+                             may not change the same lines; send each change once, and merge \
+                             hunks whose lines touch into one",
+                            other + 1,
+                            shown(at)
+                        ),
+                        Failure::PartsDisagree => format!(
+                            "{title}: its parts between `...` lines are found out of order or \
+                             overlapping; write the hunk's lines in full"
+                        ),
+                    };
+                    HunkReport {
                         file: rel.to_string(),
                         status: Status::Failed,
-                        message: miss_message(&title, &miss, &shown, "lines"),
+                        message,
                         step: None,
-                    });
+                    }
                 }
-            }
+            };
+            self.hunks.push(report);
         }
-        ok.then_some(text)
+        result
     }
 
     /// Applies search/replace blocks in order to `text` (`None`: the file does not exist).
@@ -523,21 +528,24 @@ impl Tree<'_> {
                 (Some(t), false) => t,
             };
             let ops = block_ops(block);
+            let hay = Hay::new(&current.lines);
             let edit = Edit {
                 ops: &ops,
                 stated: None,
                 numbered: false,
-                from: 0,
+                window: 0..hay.len(),
                 block: true,
+                elided_before: false,
+                elided_after: false,
             };
             let shown = |pos: usize| pos as isize + 1;
-            match ladder::locate(&current.lines, &edit) {
+            match ladder::locate(&hay, &edit) {
                 Ok(placement) => {
                     let first = placement.pos + 1;
                     let last = placement.pos + block.search.len();
                     let mut message = format!("{name} replaced lines {first}-{last}");
                     message.push_str(&how(&placement));
-                    let (next, _) = ladder::splice(current, &placement, &ops, false, false);
+                    let next = ladder::splice(current, &placement, &ops, false, false);
                     self.hunks.push(HunkReport {
                         file: rel.to_string(),
                         status: placement.step.status(),
@@ -551,7 +559,7 @@ impl Tree<'_> {
                     self.hunks.push(HunkReport {
                         file: rel.to_string(),
                         status: Status::Failed,
-                        message: miss_message(&name, &miss, &shown, "SEARCH lines"),
+                        message: miss_message(&name, &miss, &shown, "SEARCH lines", rel),
                         step: None,
                     });
                 }
@@ -630,17 +638,6 @@ fn is_executable(_p: &fs::Permissions) -> bool {
     false
 }
 
-fn hunk_ops(hunk: &Hunk) -> Vec<Op> {
-    hunk.lines
-        .iter()
-        .map(|l| match l {
-            HunkLine::Context(t) => Op::Keep(t.clone()),
-            HunkLine::Remove(t) => Op::Del(t.clone()),
-            HunkLine::Add(t) => Op::Add(t.clone()),
-        })
-        .collect()
-}
-
 /// A block as operations: lines that SEARCH and REPLACE share (their longest common
 /// subsequence) are kept, so that those lines keep the file's exact text.
 fn block_ops(block: &Block) -> Vec<Op> {
@@ -684,10 +681,19 @@ fn block_ops(block: &Block) -> Vec<Op> {
 }
 
 /// Where a hunk applied, and how, in words.
-fn placed_message(name: &str, hunk: &Hunk, placement: &Placement, line: isize) -> String {
+fn placed_message(
+    name: &str,
+    hunk: &Hunk,
+    parts: &[Part],
+    shown: &dyn Fn(usize) -> isize,
+) -> String {
+    let Some(first) = parts.first() else {
+        return format!("{name} applied");
+    };
+    let line = shown(first.placement.pos);
     let mut message = format!("{name} applied at line {line}");
     if let Some(stated) = hunk.old_start
-        && placement.step != Step::ExactAtLine
+        && first.placement.step != Step::ExactAtLine
     {
         let diff = line - stated as isize;
         if diff != 0 {
@@ -700,46 +706,73 @@ fn placed_message(name: &str, hunk: &Hunk, placement: &Placement, line: isize) -
     }
     if hunk.old_start.is_none() {
         message.push_str(" (the header had no line numbers)");
-    } else if !hunk.header_agrees() {
+    } else if !hunk.header_agrees() && parts.len() == 1 {
         let (old, new) = hunk.body_counts();
         message.push_str(&format!(
             " (the header's counts were wrong: the body has {old} old and {new} new lines)"
         ));
     }
-    message.push_str(&how(placement));
+    if parts.len() > 1 {
+        let lines: Vec<String> = parts
+            .iter()
+            .map(|p| shown(p.placement.pos).to_string())
+            .collect();
+        message.push_str(&format!(
+            ", in {} parts around its `...` lines, at lines {}",
+            parts.len(),
+            lines.join(", ")
+        ));
+    }
+    for part in parts {
+        message.push_str(&how(&part.placement));
+    }
+    if parts.iter().any(|p| p.by_order) {
+        message.push_str(
+            "; its lines occur at more than one place, and the one between its neighbours in \
+             the diff was taken",
+        );
+    }
     message
 }
 
-fn how(placement: &Placement) -> String {
-    match placement.step {
-        Step::ExactAtLine | Step::SearchExact | Step::ExactElsewhere | Step::Recounted => {
-            String::new()
-        }
+fn how(placement: &ladder::Placement) -> String {
+    let mut s = match placement.step {
+        Step::ExactAtLine
+        | Step::SearchExact
+        | Step::ExactElsewhere
+        | Step::Recounted
+        | Step::Elision => String::new(),
         Step::TrailingWhitespace => {
             ", ignoring trailing whitespace that differs from the file".into()
         }
-        Step::Indentation => format!(
+        Step::Whitespace => ", ignoring whitespace that differs from the file".into(),
+        Step::Indentation => ", ignoring whitespace that differs from the file".into(),
+        Step::MissingLine => {
+            ", keeping the one line of the file that its lines leave out between them".into()
+        }
+        Step::TrimmedContext => format!(
+            ", leaving out {} leading and {} trailing context line(s) that did not match",
+            placement.lead_trim, placement.trail_trim
+        ),
+    };
+    if placement.shift != Shift::Zero {
+        s.push_str(&format!(
             ", with indentation shifted by {} (added lines re-indented the same way)",
             placement.shift.describe()
-        ),
-        Step::TrimmedContext => {
-            let mut s = format!(
-                ", leaving out {} leading and {} trailing context line(s) that did not match",
-                placement.lead_trim, placement.trail_trim
-            );
-            if placement.shift != ladder::Shift::Zero {
-                s.push_str(&format!(
-                    ", with indentation shifted by {}",
-                    placement.shift.describe()
-                ));
-            }
-            s
-        }
+        ));
     }
+    s
 }
 
-/// Why an edit was not placed, with what the model needs to fix it.
-fn miss_message(name: &str, miss: &Miss, shown: &dyn Fn(usize) -> isize, what: &str) -> String {
+/// Why an edit was not placed, with what the model needs to fix it. `rel` is the file, which
+/// exists: the advice is about its lines, never its path.
+fn miss_message(
+    name: &str,
+    miss: &Miss,
+    shown: &dyn Fn(usize) -> isize,
+    what: &str,
+    rel: &str,
+) -> String {
     match miss {
         Miss::NoAnchor => format!(
             "{name} adds lines without any unchanged line around them, so nothing says where \
@@ -754,7 +787,8 @@ fn miss_message(name: &str, miss: &Miss, shown: &dyn Fn(usize) -> isize, what: &
             let lines: Vec<String> = at.iter().map(|&p| shown(p).to_string()).collect();
             let how = match step {
                 Step::TrailingWhitespace => " when trailing whitespace is ignored",
-                Step::Indentation => " when indentation is ignored",
+                Step::Whitespace | Step::Indentation => " when whitespace is ignored",
+                Step::MissingLine => " when one line of the file between them is allowed",
                 Step::TrimmedContext => " once the context lines that do not match are left out",
                 _ => "",
             };
@@ -781,52 +815,39 @@ fn miss_message(name: &str, miss: &Miss, shown: &dyn Fn(usize) -> isize, what: &
              the unchanged lines just before and after the added lines",
             shown(*at)
         ),
-        Miss::OutOfOrder { at } => format!(
-            "{name}: its {what} are at line {}, before the change of the previous hunk; put the \
-             hunks of a file in file order, and check that this hunk is not a repeat",
+        Miss::IndentUnclear { at } => format!(
+            "{name}: its {what} match at line {} only when whitespace is ignored, and its \
+             unchanged and removed lines do not say how the added lines are to be indented \
+             there: copy the unchanged and removed lines exactly as they are in {rel}, \
+             whitespace included",
             shown(*at)
         ),
         Miss::NotFound { closest } => {
-            let mut s = format!("{name}: its {what} were not found in the file.");
+            let mut s = format!("{name}: its {what} were not found in {rel}.");
             match closest {
-                Some(c) if c.matched * 2 >= c.total.max(1) => {
-                    s.push_str(&format!(
-                        " The closest place is line {} ({} of {} non-blank lines match); there:",
-                        shown(c.pos),
-                        c.matched,
-                        c.total
-                    ));
-                    for d in &c.diffs {
-                        match &d.found {
-                            Some(found) => {
-                                let head = format!("  line {}: ", shown(d.at));
-                                s.push_str(&format!(
-                                    "\n{head}expected {:?}\n{:width$}found    {:?}",
-                                    d.expected,
-                                    "",
-                                    found,
-                                    width = head.len(),
-                                ));
-                            }
-                            None => s.push_str(&format!(
-                                "\n  expected {:?} after the end of the file",
-                                d.expected
-                            )),
-                        }
+                Some(c) => {
+                    if c.matched * 2 >= c.total.max(1) {
+                        s.push_str(&format!(
+                            " The closest place is line {} ({} of {} non-blank lines match \
+                             there, whitespace ignored). ",
+                            shown(c.pos),
+                            c.matched,
+                            c.total
+                        ));
+                    } else {
+                        s.push_str(&format!(
+                            " Nothing in {rel} resembles them closely; the most similar place is \
+                             line {} ({} of {} non-blank lines match there, whitespace ignored). ",
+                            shown(c.pos),
+                            c.matched,
+                            c.total
+                        ));
                     }
-                    s.push_str("\nCopy those lines exactly as they are in the file.");
+                    s.push_str(&c.render(rel, shown));
                 }
-                Some(c) => s.push_str(&format!(
-                    " Nothing in the file resembles them closely (at best {} of {} lines match, \
-                     at line {}): check the file path and re-read the file.",
-                    c.matched,
-                    c.total,
-                    shown(c.pos)
+                None => s.push_str(&format!(
+                    " {rel} is empty: to fill it, send a hunk that only adds lines."
                 )),
-                None => s.push_str(
-                    " Nothing in the file resembles them: check the file path and re-read the \
-                     file.",
-                ),
             }
             s
         }

@@ -4,8 +4,12 @@
 //! accepted. A step that finds several places ends the search: every later step is looser and
 //! would find at least those places again, and guessing among them is how wrong edits happen.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
+use super::closest::{self, Closest};
+use super::indent::{Row, Shift, shift_for, squash};
 use super::report::Step;
 use super::text::{Eol, Line, Text};
 
@@ -18,7 +22,7 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    fn old_text(&self) -> Option<&str> {
+    pub fn old_text(&self) -> Option<&str> {
         match self {
             Op::Keep(t) | Op::Del(t) => Some(t),
             Op::Add(_) => None,
@@ -26,79 +30,73 @@ impl Op {
     }
 }
 
-/// An edit to place: a hunk or a search/replace block.
+/// A file's lines as the steps compare them, computed once per file.
+pub(crate) struct Hay<'a> {
+    /// As they are.
+    pub raw: Vec<&'a str>,
+    /// Without trailing whitespace.
+    trimmed: Vec<&'a str>,
+    /// With whitespace ignored but word boundaries ([`squash`]).
+    squashed: Vec<Cow<'a, str>>,
+}
+
+impl<'a> Hay<'a> {
+    pub fn new(lines: &'a [Line]) -> Self {
+        let raw: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        Hay {
+            trimmed: raw.iter().map(|l| l.trim_end()).collect(),
+            squashed: raw.iter().map(|l| squash(l)).collect(),
+            raw,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+}
+
+/// An edit to place: a hunk (or a part of one between `...` lines) or a search/replace block.
 #[derive(Debug)]
 pub(crate) struct Edit<'a> {
     pub ops: &'a [Op],
-    /// 0-based index in the current text where the header says the old lines start.
+    /// 0-based index in the file where the header says the old lines start.
     pub stated: Option<usize>,
     /// The header had line numbers and counts that agree with the body.
     pub numbered: bool,
-    /// Lines before this index are not searched: hunks of one file come in file order.
-    pub from: usize,
+    /// Only places inside these lines are searched: the whole file, unless the order of the
+    /// edits is the evidence that decides among places.
+    pub window: Range<usize>,
     /// A search/replace block: its exact match is the expected case, and it has no context to
     /// trim.
     pub block: bool,
-}
-
-/// How the added lines are re-indented: the file's indentation differs from the edit's by a
-/// constant prefix.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Shift {
-    Zero,
-    /// The file has this prefix where the edit has none.
-    Add(String),
-    /// The edit has this prefix where the file has none.
-    Remove(String),
-}
-
-impl Shift {
-    /// A description for messages: "+4 spaces", "-1 tab".
-    pub fn describe(&self) -> String {
-        let (sign, prefix) = match self {
-            Shift::Zero => return "0".into(),
-            Shift::Add(p) => ('+', p),
-            Shift::Remove(p) => ('-', p),
-        };
-        let tabs = prefix.chars().filter(|&c| c == '\t').count();
-        let spaces = prefix.chars().count() - tabs;
-        let mut parts = Vec::new();
-        if spaces > 0 {
-            parts.push(format!("{spaces} space{}", plural(spaces)));
-        }
-        if tabs > 0 {
-            parts.push(format!("{tabs} tab{}", plural(tabs)));
-        }
-        format!("{sign}{}", parts.join(" "))
-    }
-
-    fn apply(&self, line: &str) -> Option<String> {
-        if line.trim().is_empty() {
-            return Some(line.to_string());
-        }
-        match self {
-            Shift::Zero => Some(line.to_string()),
-            Shift::Add(p) => Some(format!("{p}{line}")),
-            Shift::Remove(p) => line.strip_prefix(p.as_str()).map(str::to_string),
-        }
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+    /// A `...` line stands just before (after) these operations: added lines at that edge are
+    /// pinned by it, not by the edge of the file.
+    pub elided_before: bool,
+    pub elided_after: bool,
 }
 
 /// Where and how an edit applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Placement {
-    /// 0-based index in the current text of the first old line kept after trimming.
+    /// 0-based index in the file of the first old line kept after trimming.
     pub pos: usize,
     /// Leading context lines left out.
     pub lead_trim: usize,
     /// Trailing context lines left out.
     pub trail_trim: usize,
+    /// The edit left out one unchanged line of the file before its old line of this index
+    /// (among the old lines kept): that line is kept.
+    pub gap: Option<usize>,
     pub shift: Shift,
     pub step: Step,
+}
+
+impl Placement {
+    /// How many lines of the file the placed old lines cover.
+    pub fn span(&self, ops: &[Op]) -> usize {
+        let kept = &ops[self.lead_trim..ops.len() - self.trail_trim];
+        kept.iter().filter(|o| o.old_text().is_some()).count() + usize::from(self.gap.is_some())
+    }
 }
 
 /// Why an edit could not be placed.
@@ -110,38 +108,16 @@ pub(crate) enum Miss {
     Weak,
     /// Several places match (0-based indexes), at this step.
     Ambiguous { at: Vec<usize>, step: Step },
-    /// The lines exist only before the previous hunk's end.
-    OutOfOrder { at: usize },
     /// The old lines are nowhere, but the new lines are, once: the edit was applied before.
     AlreadyApplied { at: usize },
     /// The hunk begins (or ends) with added lines, so it belongs at the start (or end) of the
     /// file, but its lines are elsewhere: a context line next to the added lines is missing.
     Unanchored { at: usize },
+    /// The old lines match once with whitespace ignored, but the edit's indentation does not
+    /// say how to indent the added lines.
+    IndentUnclear { at: usize },
     /// No place matches.
     NotFound { closest: Option<Closest> },
-}
-
-/// The place that resembles the old lines most, for a model to see what differs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Closest {
-    /// 0-based index where the old lines would start.
-    pub pos: usize,
-    /// Non-blank old lines that match there.
-    pub matched: usize,
-    /// Non-blank old lines in all.
-    pub total: usize,
-    /// The first differing lines.
-    pub diffs: Vec<LineDiff>,
-}
-
-/// One line that differs at the closest place.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LineDiff {
-    /// 0-based index in the file.
-    pub at: usize,
-    pub expected: String,
-    /// `None` past the end of the file.
-    pub found: Option<String>,
 }
 
 /// How many matches are worth listing in a message.
@@ -157,20 +133,19 @@ const MIN_ANCHOR_LINES: usize = 3;
 const MIN_TRIMMED_ALNUM: usize = 12;
 const MIN_TRIMMED_LINES: usize = 2;
 
-/// Finds the one place where `edit` applies in `file`.
+/// Finds the one place where `edit` applies in `hay`.
 ///
 /// Past the stated line, a place counts as unique only if it is the one place where the old
-/// lines occur even with all whitespace at both ends of each line ignored: otherwise a hunk
-/// whose indentation drifted could match exactly at a copy of the code nested deeper, far
-/// from where it belongs.
-pub(crate) fn locate(file: &[Line], edit: &Edit<'_>) -> Result<Placement, Miss> {
-    let hay: Vec<&str> = file.iter().map(|l| l.text.as_str()).collect();
+/// lines occur even with whitespace ignored: otherwise a hunk whose indentation drifted could
+/// match exactly at a copy of the code nested deeper, far from where it belongs.
+pub(crate) fn locate(hay: &Hay<'_>, edit: &Edit<'_>) -> Result<Placement, Miss> {
     let old: Vec<&str> = edit.ops.iter().filter_map(Op::old_text).collect();
-    let from = edit.from.min(hay.len());
+    let window = edit.window.start.min(hay.len())..edit.window.end.min(hay.len());
     let placed = |pos: usize, shift: Shift, step: Step| Placement {
         pos,
         lead_trim: 0,
         trail_trim: 0,
+        gap: None,
         shift,
         step,
     };
@@ -185,17 +160,35 @@ pub(crate) fn locate(file: &[Line], edit: &Edit<'_>) -> Result<Placement, Miss> 
     if old.is_empty() {
         // Only an empty file takes lines without context: anywhere else, the stated line
         // number of a model is not enough to go by.
-        return if hay.is_empty() {
-            Ok(placed(0, Shift::Zero, unique_step_for_empty(edit)))
+        return if hay.len() == 0 {
+            let step = if edit.block {
+                Step::SearchExact
+            } else {
+                Step::ExactAtLine
+            };
+            Ok(placed(0, Shift::Zero, step))
         } else {
             Err(Miss::NoAnchor)
         };
     }
 
+    let anchored = |p: usize, lead: usize, trail: usize, span: usize| {
+        edit.block
+            || edge_anchored(
+                &edit.ops[lead..edit.ops.len() - trail],
+                p,
+                span,
+                hay.len(),
+                (edit.elided_before, edit.elided_after),
+            )
+    };
+
+    // The stated line is evidence: the old lines exactly there win over any other place.
     if let Some(p) = edit.stated
-        && p >= from
-        && p + old.len() <= hay.len()
-        && hay[p..p + old.len()] == old[..]
+        && p >= window.start
+        && p + old.len() <= window.end
+        && hay.raw[p..p + old.len()] == old[..]
+        && anchored(p, 0, 0, old.len())
     {
         return Ok(placed(p, Shift::Zero, Step::ExactAtLine));
     }
@@ -203,82 +196,71 @@ pub(crate) fn locate(file: &[Line], edit: &Edit<'_>) -> Result<Placement, Miss> 
     if !strong(&old, MIN_ANCHOR_ALNUM, MIN_ANCHOR_LINES) {
         return Err(Miss::Weak);
     }
-
-    let anchored = |p: usize, lead: usize, trail: usize| {
-        edit.block || edge_anchored(&edit.ops[lead..edit.ops.len() - trail], p, hay.len())
-    };
-    let hay_t: Vec<&str> = hay.iter().map(|l| l.trim_end()).collect();
     let old_t: Vec<&str> = old.iter().map(|l| l.trim_end()).collect();
-    let hay_w: Vec<&str> = hay.iter().map(|l| l.trim()).collect();
-    let old_w: Vec<&str> = old.iter().map(|l| l.trim()).collect();
-    let everywhere = find(&hay_w, &old_w, from, |a, b| a == b);
-    let unanchored = everywhere.iter().copied().find(|&p| !anchored(p, 0, 0));
+    let old_s: Vec<Cow<'_, str>> = old.iter().map(|l| squash(l)).collect();
+    let m = old.len();
+    let everywhere = find(&hay.squashed, &old_s, window.clone());
+    let unanchored = everywhere.iter().copied().find(|&p| !anchored(p, 0, 0, m));
     let anywhere: Vec<usize> = everywhere
         .into_iter()
-        .filter(|&p| anchored(p, 0, 0))
+        .filter(|&p| anchored(p, 0, 0, m))
         .collect();
-    let decide = |found: Vec<(usize, Shift)>, step: Step| -> Option<Result<Placement, Miss>> {
-        let mut valid: Vec<(usize, Shift)> = found
+    let ambiguous = |mut at: Vec<usize>, step: Step| {
+        at.sort_unstable();
+        at.dedup();
+        at.truncate(LIST_LIMIT);
+        Err(Miss::Ambiguous { at, step })
+    };
+    let decide = |found: Vec<usize>, step: Step| -> Option<Result<Placement, Miss>> {
+        let valid: Vec<usize> = found
             .into_iter()
-            .filter(|&(p, _)| anchored(p, 0, 0))
+            .filter(|&p| anchored(p, 0, 0, m))
             .collect();
-        match valid.len() {
-            0 => None,
-            1 if anywhere.len() <= 1 => {
-                let (pos, shift) = valid.remove(0);
-                Some(Ok(placed(pos, shift, step)))
-            }
-            _ => {
-                let mut at: Vec<usize> = valid.iter().map(|(p, _)| *p).collect();
-                at.extend(anywhere.iter().copied());
-                at.sort_unstable();
-                at.dedup();
-                at.truncate(LIST_LIMIT);
-                Some(Err(Miss::Ambiguous { at, step }))
-            }
+        match valid[..] {
+            [] => None,
+            [pos] if anywhere.len() <= 1 => Some(Ok(placed(pos, Shift::Zero, step))),
+            _ => Some(ambiguous([valid, anywhere.clone()].concat(), step)),
         }
     };
-    let zero = |ps: Vec<usize>| ps.into_iter().map(|p| (p, Shift::Zero)).collect::<Vec<_>>();
 
-    if let Some(done) = decide(zero(find(&hay, &old, from, |a, b| a == b)), unique_step) {
+    if let Some(done) = decide(find(&hay.raw, &old, window.clone()), unique_step) {
         return done;
     }
     if let Some(done) = decide(
-        zero(find(&hay_t, &old_t, from, |a, b| a == b)),
+        find(&hay.trimmed, &old_t, window.clone()),
         Step::TrailingWhitespace,
     ) {
         return done;
     }
-    let adds: Vec<&str> = edit
-        .ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::Add(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect();
-    if let Some(done) = decide(find_shifted(&hay, &old, &adds, from), Step::Indentation) {
-        return done;
+    match anywhere[..] {
+        [] => {}
+        [pos] => {
+            let rows = rows(hay, edit.ops, pos, None);
+            return match shift_for(&rows) {
+                Some(shift) => {
+                    let step = if shift == Shift::Zero {
+                        Step::Whitespace
+                    } else {
+                        Step::Indentation
+                    };
+                    Ok(placed(pos, shift, step))
+                }
+                None => Err(Miss::IndentUnclear { at: pos }),
+            };
+        }
+        _ => return ambiguous(anywhere, Step::Whitespace),
     }
     if !edit.block {
-        let lines = Lines {
-            hay: &hay,
-            hay_t: &hay_t,
-            hay_w: &hay_w,
-        };
-        if let Some(found) = trimmed(&lines, edit.ops, &adds, from, &anchored)? {
+        if let Some(done) = with_gap(hay, edit.ops, &old_s, window.clone(), &anchored) {
+            return done;
+        }
+        if let Some(found) = trimmed(hay, edit.ops, window.clone(), &anchored)? {
             return Ok(found);
         }
     }
 
     if let Some(at) = unanchored {
         return Err(Miss::Unanchored { at });
-    }
-    if from > 0 {
-        let earlier = find(&hay_t, &old_t, 0, |a, b| a == b);
-        if let Some(&at) = earlier.first() {
-            return Err(Miss::OutOfOrder { at });
-        }
     }
     let new_t: Vec<&str> = edit
         .ops
@@ -289,21 +271,52 @@ pub(crate) fn locate(file: &[Line], edit: &Edit<'_>) -> Result<Placement, Miss> 
         })
         .collect();
     if new_t != old_t && strong(&new_t, MIN_ANCHOR_ALNUM, MIN_ANCHOR_LINES) {
-        let done = find(&hay_t, &new_t, 0, |a, b| a == b);
+        let done = find(&hay.trimmed, &new_t, 0..hay.len());
         if let [at] = done[..] {
             return Err(Miss::AlreadyApplied { at });
         }
     }
     Err(Miss::NotFound {
-        closest: closest(&hay, &old, edit.stated.unwrap_or(from)),
+        closest: closest::find(
+            &hay.raw,
+            &hay.squashed,
+            &old,
+            edit.stated.unwrap_or(window.start),
+        ),
     })
+}
+
+/// The edit's lines lined up with the file at `pos`: each old line beside the file line it
+/// matched, and the added lines between.
+fn rows<'a>(hay: &'a Hay<'_>, ops: &'a [Op], pos: usize, gap: Option<usize>) -> Vec<Row<'a>> {
+    let mut j = 0;
+    ops.iter()
+        .map(|op| match op {
+            Op::Add(t) => Row::Added(t),
+            Op::Keep(t) | Op::Del(t) => {
+                let at = pos + j + usize::from(gap.is_some_and(|g| j >= g));
+                j += 1;
+                Row::Old {
+                    edit: t,
+                    file: hay.raw[at],
+                    removed: matches!(op, Op::Del(_)),
+                }
+            }
+        })
+        .collect()
 }
 
 /// A hunk that begins with a pure insertion has nothing before the added lines to say where
 /// they go, so it belongs at the start of the file, as a clean diff has it; one that ends with
-/// a pure insertion, at the end. Added lines that replace removed lines are pinned by those.
-fn edge_anchored(ops: &[Op], pos: usize, file_len: usize) -> bool {
-    let old_len = ops.iter().filter(|o| o.old_text().is_some()).count();
+/// a pure insertion, at the end. Added lines that replace removed lines are pinned by those,
+/// and added lines next to a `...` line by the elided lines.
+fn edge_anchored(
+    ops: &[Op],
+    pos: usize,
+    span: usize,
+    file_len: usize,
+    (elided_before, elided_after): (bool, bool),
+) -> bool {
     let pure_insertion = |group: &mut dyn Iterator<Item = &Op>| {
         let mut adds = false;
         for op in group {
@@ -315,17 +328,13 @@ fn edge_anchored(ops: &[Op], pos: usize, file_len: usize) -> bool {
         }
         adds
     };
-    let open_start = matches!(ops.first(), Some(Op::Add(_))) && pure_insertion(&mut ops.iter());
-    let open_end = matches!(ops.last(), Some(Op::Add(_))) && pure_insertion(&mut ops.iter().rev());
-    (!open_start || pos == 0) && (!open_end || pos + old_len == file_len)
-}
-
-fn unique_step_for_empty(edit: &Edit<'_>) -> Step {
-    if edit.block {
-        Step::SearchExact
-    } else {
-        Step::ExactAtLine
-    }
+    let open_start = !elided_before
+        && matches!(ops.first(), Some(Op::Add(_)))
+        && pure_insertion(&mut ops.iter());
+    let open_end = !elided_after
+        && matches!(ops.last(), Some(Op::Add(_)))
+        && pure_insertion(&mut ops.iter().rev());
+    (!open_start || pos == 0) && (!open_end || pos + span == file_len)
 }
 
 /// Whether old lines are enough of an anchor to be searched for: enough letters and digits,
@@ -345,14 +354,19 @@ fn anchor_size(old: &[&str]) -> (usize, usize) {
     (alnum, lines)
 }
 
-/// Every start index at or after `from` where `needle` matches, up to [`LIST_LIMIT`].
-fn find(hay: &[&str], needle: &[&str], from: usize, eq: impl Fn(&str, &str) -> bool) -> Vec<usize> {
+/// Every start index inside `window` where `needle` matches, up to [`LIST_LIMIT`].
+fn find<H: AsRef<str>, N: AsRef<str>>(hay: &[H], needle: &[N], window: Range<usize>) -> Vec<usize> {
     let mut out = Vec::new();
-    if needle.is_empty() || needle.len() > hay.len() {
+    let end = window.end.min(hay.len());
+    if needle.is_empty() || window.start + needle.len() > end {
         return out;
     }
-    for p in from..=hay.len() - needle.len() {
-        if needle.iter().enumerate().all(|(j, n)| eq(hay[p + j], n)) {
+    for p in window.start..=end - needle.len() {
+        if needle
+            .iter()
+            .enumerate()
+            .all(|(j, n)| hay[p + j].as_ref() == n.as_ref())
+        {
             out.push(p);
             if out.len() >= LIST_LIMIT {
                 break;
@@ -362,86 +376,113 @@ fn find(hay: &[&str], needle: &[&str], from: usize, eq: impl Fn(&str, &str) -> b
     out
 }
 
-/// Every place where `needle` matches with its indentation shifted by one constant prefix (and
-/// trailing whitespace ignored), where the added lines can be shifted the same way.
-fn find_shifted(hay: &[&str], needle: &[&str], adds: &[&str], from: usize) -> Vec<(usize, Shift)> {
-    let mut out = Vec::new();
-    if needle.is_empty() || needle.len() > hay.len() {
-        return out;
+/// The old lines with one line of the file between two of them that the edit left out: a
+/// context line a model dropped from the middle of a hunk. The left-out line is kept, so it
+/// may only stand where no added line is next to it (whether the added lines go before or after
+/// it, the diff would not say) and not between two removed lines (whether it goes too, neither).
+fn with_gap(
+    hay: &Hay<'_>,
+    ops: &[Op],
+    old_s: &[Cow<'_, str>],
+    window: Range<usize>,
+    anchored: &dyn Fn(usize, usize, usize, usize) -> bool,
+) -> Option<Result<Placement, Miss>> {
+    let m = old_s.len();
+    if m < 2 || window.start + m + 1 > window.end {
+        return None;
     }
-    for p in from..=hay.len() - needle.len() {
-        if let Some(shift) = shift_at(hay, needle, adds, p) {
-            out.push((p, shift));
-            if out.len() >= LIST_LIMIT {
-                break;
+    // `allowed[k]`: the gap may stand before old line k.
+    let mut allowed = vec![false; m];
+    let mut prev: Option<&Op> = None;
+    let mut k = 0;
+    let mut op_of_old = Vec::with_capacity(m);
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            Op::Add(_) => prev = Some(op),
+            Op::Keep(_) | Op::Del(_) => {
+                if k > 0 {
+                    allowed[k] = match prev {
+                        Some(Op::Keep(_)) => true,
+                        Some(Op::Del(_)) => matches!(op, Op::Keep(_)),
+                        _ => false,
+                    };
+                }
+                op_of_old.push(i);
+                prev = Some(op);
+                k += 1;
             }
         }
     }
-    out
-}
-
-/// The shift under which `needle` matches at `p`, if there is one (and it is not zero).
-fn shift_at(hay: &[&str], needle: &[&str], adds: &[&str], p: usize) -> Option<Shift> {
-    let first = needle.iter().position(|l| !l.trim().is_empty())?;
-    let shift = shift_between(hay[p + first], needle[first])?;
-    let fits = needle
-        .iter()
-        .enumerate()
-        .all(|(j, n)| shifted_eq(hay[p + j], n, &shift))
-        && adds.iter().all(|a| shift.apply(a).is_some());
-    fits.then_some(shift)
-}
-
-fn leading_ws(s: &str) -> &str {
-    &s[..s.len() - s.trim_start().len()]
-}
-
-/// The constant prefix that turns the edit's line into the file's, when their content agrees
-/// and only the indentation differs.
-fn shift_between(file_line: &str, edit_line: &str) -> Option<Shift> {
-    let (fw, ew) = (leading_ws(file_line), leading_ws(edit_line));
-    if file_line[fw.len()..].trim_end() != edit_line[ew.len()..].trim_end() {
-        return None;
+    let mut found: BTreeMap<usize, usize> = BTreeMap::new();
+    for p in window.start..=window.end - (m + 1) {
+        let a = (0..m)
+            .take_while(|&j| hay.squashed[p + j] == old_s[j])
+            .count();
+        if a == 0 {
+            continue;
+        }
+        let b = (0..m)
+            .take_while(|&t| hay.squashed[p + m - t] == old_s[m - 1 - t])
+            .count();
+        let lo = 1.max(m.saturating_sub(b));
+        let hi = a.min(m - 1);
+        let ks: Vec<usize> = (lo..=hi).filter(|&k| allowed[k]).collect();
+        let (Some(&first), Some(&last)) = (ks.first(), ks.last()) else {
+            continue;
+        };
+        if !anchored(p, 0, 0, m + 1) {
+            continue;
+        }
+        // Several gaps at one place give one result only when nothing but unchanged lines
+        // lies between them.
+        let same = ops[op_of_old[first - 1] + 1..op_of_old[last]]
+            .iter()
+            .all(|o| matches!(o, Op::Keep(_)));
+        found.insert(p, if same { first } else { usize::MAX });
+        if found.len() >= LIST_LIMIT {
+            break;
+        }
     }
-    if fw.len() > ew.len() && fw.ends_with(ew) {
-        Some(Shift::Add(fw[..fw.len() - ew.len()].to_string()))
-    } else if ew.len() > fw.len() && ew.ends_with(fw) {
-        Some(Shift::Remove(ew[..ew.len() - fw.len()].to_string()))
-    } else {
-        None
+    let mut places = found.into_iter();
+    match (places.next(), places.next()) {
+        (None, _) => None,
+        (Some((pos, gap)), None) if gap != usize::MAX => {
+            let rows = rows(hay, ops, pos, Some(gap));
+            Some(match shift_for(&rows) {
+                Some(shift) => Ok(Placement {
+                    pos,
+                    lead_trim: 0,
+                    trail_trim: 0,
+                    gap: Some(gap),
+                    shift,
+                    step: Step::MissingLine,
+                }),
+                None => Err(Miss::IndentUnclear { at: pos }),
+            })
+        }
+        (Some((first, _)), second) => {
+            let mut at = vec![first];
+            at.extend(second.map(|(p, _)| p));
+            at.extend(places.map(|(p, _)| p));
+            Some(Err(Miss::Ambiguous {
+                at,
+                step: Step::MissingLine,
+            }))
+        }
     }
-}
-
-fn shifted_eq(file_line: &str, edit_line: &str, shift: &Shift) -> bool {
-    if edit_line.trim().is_empty() {
-        return file_line.trim().is_empty();
-    }
-    match shift.apply(edit_line) {
-        Some(s) => s.trim_end() == file_line.trim_end(),
-        None => false,
-    }
-}
-
-/// The file's lines as each step compares them: as they are, without trailing whitespace, and
-/// without whitespace at either end.
-struct Lines<'a> {
-    hay: &'a [&'a str],
-    hay_t: &'a [&'a str],
-    hay_w: &'a [&'a str],
 }
 
 /// Context trimmed from the edges: the last step, for hunks whose outer context lines drifted
 /// or lost a line. At each amount of trimming every split between the two edges is tried, and
-/// the places found (with all whitespace ignored) are compared by where the change itself
-/// lands: only one such place is accepted. An edge is trimmed away completely only when the
-/// change next to it starts (or ends) with a removed line: added lines there would have nothing
-/// to say on which side of a dropped context line they belong.
+/// the places found (with whitespace ignored) are compared by where the change itself lands:
+/// only one such place is accepted. An edge is trimmed away completely only when the change
+/// next to it starts (or ends) with a removed line: added lines there would have nothing to
+/// say on which side of a dropped context line they belong.
 fn trimmed(
-    lines: &Lines<'_>,
+    hay: &Hay<'_>,
     ops: &[Op],
-    adds: &[&str],
-    from: usize,
-    anchored: &dyn Fn(usize, usize, usize) -> bool,
+    window: Range<usize>,
+    anchored: &dyn Fn(usize, usize, usize, usize) -> bool,
 ) -> Result<Option<Placement>, Miss> {
     let lead = ops.iter().take_while(|o| matches!(o, Op::Keep(_))).count();
     if lead == ops.len() {
@@ -463,8 +504,7 @@ fn trimmed(
         trail.saturating_sub(1)
     };
     let old: Vec<&str> = ops.iter().filter_map(Op::old_text).collect();
-    let old_t: Vec<&str> = old.iter().map(|l| l.trim_end()).collect();
-    let old_w: Vec<&str> = old.iter().map(|l| l.trim()).collect();
+    let old_s: Vec<Cow<'_, str>> = old.iter().map(|l| squash(l)).collect();
     let m = old.len();
 
     for t in 1..=lead_max + trail_max {
@@ -476,8 +516,8 @@ fn trimmed(
             if alnum < MIN_TRIMMED_ALNUM || nonblank < MIN_TRIMMED_LINES {
                 continue;
             }
-            for p in find(lines.hay_w, &old_w[k..m - r], from, |a, b| a == b) {
-                if anchored(p, k, r) {
+            for p in find(&hay.squashed, &old_s[k..m - r], window.clone()) {
+                if anchored(p, k, r, m - k - r) {
                     places.entry(p + lead - k).or_default().push((k, r, p));
                 }
             }
@@ -495,17 +535,13 @@ fn trimmed(
             }
         }
         for (k, r, p) in places.into_values().flatten() {
-            let needle = &old[k..m - r];
-            let shift = if lines.hay_t[p..p + needle.len()] == old_t[k..m - r] {
-                Some(Shift::Zero)
-            } else {
-                shift_at(lines.hay, needle, adds, p)
-            };
-            if let Some(shift) = shift {
+            let rows = rows(hay, &ops[k..ops.len() - r], p, None);
+            if let Some(shift) = shift_for(&rows) {
                 return Ok(Some(Placement {
                     pos: p,
                     lead_trim: k,
                     trail_trim: r,
+                    gap: None,
                     shift,
                     step: Step::TrimmedContext,
                 }));
@@ -515,71 +551,28 @@ fn trimmed(
     Ok(None)
 }
 
-/// The place where most non-blank old lines match, ignoring whitespace at both ends; ties go
-/// to the place nearest `near`.
-fn closest(hay: &[&str], old: &[&str], near: usize) -> Option<Closest> {
-    use std::collections::hash_map::DefaultHasher;
-    use std::hash::{Hash, Hasher};
-    let key = |s: &str| {
-        let mut h = DefaultHasher::new();
-        s.trim().hash(&mut h);
-        h.finish()
-    };
-    if hay.is_empty() {
-        return None;
-    }
-    let hay_k: Vec<u64> = hay.iter().map(|l| key(l)).collect();
-    let old_k: Vec<u64> = old.iter().map(|l| key(l)).collect();
-    let counted: Vec<bool> = old.iter().map(|l| !l.trim().is_empty()).collect();
-    let total = counted.iter().filter(|&&c| c).count();
-    let mut best: Option<(usize, usize)> = None;
-    for p in 0..hay.len() {
-        let score = (0..old.len())
-            .filter(|&j| counted[j] && p + j < hay.len() && hay_k[p + j] == old_k[j])
-            .count();
-        let better = match best {
-            None => score > 0,
-            Some((bp, bs)) => score > bs || (score == bs && p.abs_diff(near) < bp.abs_diff(near)),
-        };
-        if better {
-            best = Some((p, score));
-        }
-    }
-    let (pos, matched) = best?;
-    let diffs = old
-        .iter()
-        .enumerate()
-        .filter(|&(j, line)| hay.get(pos + j).map(|h| h.trim()) != Some(line.trim()))
-        .take(4)
-        .map(|(j, line)| LineDiff {
-            at: pos + j,
-            expected: (*line).to_string(),
-            found: hay.get(pos + j).map(|h| (*h).to_string()),
-        })
-        .collect();
-    Some(Closest {
-        pos,
-        matched,
-        total,
-        diffs,
-    })
-}
-
 /// The text after applying `ops` (already trimmed as `placement` says) at `placement.pos`.
-/// Returns it with the index just past the change, for the next hunk to search from.
 pub(crate) fn splice(
     text: &Text,
     placement: &Placement,
     ops: &[Op],
     old_missing_newline: bool,
     new_missing_newline: bool,
-) -> (Text, usize) {
+) -> Text {
     let file = &text.lines;
     let ops = &ops[placement.lead_trim..ops.len() - placement.trail_trim];
     let mut out: Vec<Line> = Vec::with_capacity(file.len() + ops.len());
     out.extend_from_slice(&file[..placement.pos]);
     let mut i = placement.pos;
+    let mut j = 0;
     for op in ops {
+        if op.old_text().is_some() {
+            if placement.gap == Some(j) {
+                out.push(file[i].clone());
+                i += 1;
+            }
+            j += 1;
+        }
         match op {
             Op::Keep(_) => {
                 out.push(file[i].clone());
@@ -619,7 +612,7 @@ pub(crate) fn splice(
         eol: text.eol,
     };
     result.close_inner_lines();
-    (result, end)
+    result
 }
 
 #[cfg(test)]
@@ -645,16 +638,22 @@ mod tests {
             ops,
             stated,
             numbered: stated.is_some(),
-            from: 0,
+            window: 0..usize::MAX,
             block: false,
+            elided_before: false,
+            elided_after: false,
         }
+    }
+
+    fn locate_in(file: &Text, edit: &Edit<'_>) -> Result<Placement, Miss> {
+        locate(&Hay::new(&file.lines), edit)
     }
 
     #[test]
     fn when_text_is_at_stated_line_should_place_it_there_even_if_it_repeats() {
         let file = text("a\nb\nc\na\nb\nc\n");
         let o = ops(&[" a", "-b", "+x", " c"]);
-        let found = locate(&file.lines, &edit(&o, Some(3))).expect("placed");
+        let found = locate_in(&file, &edit(&o, Some(3))).expect("placed");
         assert_eq!((found.pos, found.step), (3, Step::ExactAtLine));
     }
 
@@ -662,7 +661,7 @@ mod tests {
     fn when_stated_line_is_off_should_find_the_unique_place() {
         let file = text("zero\none\nfn alpha() {\n    body();\n}\n");
         let o = ops(&[" fn alpha() {", "-    body();", "+    other();", " }"]);
-        let found = locate(&file.lines, &edit(&o, Some(0))).expect("placed");
+        let found = locate_in(&file, &edit(&o, Some(0))).expect("placed");
         assert_eq!((found.pos, found.step), (2, Step::ExactElsewhere));
     }
 
@@ -670,7 +669,7 @@ mod tests {
     fn when_anchor_matches_twice_should_refuse() {
         let file = text("let total = 1;\nlet other = 2;\nlet total = 1;\n");
         let o = ops(&["-let total = 1;", "+let total = 3;"]);
-        let miss = locate(&file.lines, &edit(&o, None)).expect_err("ambiguous");
+        let miss = locate_in(&file, &edit(&o, None)).expect_err("ambiguous");
         assert!(matches!(miss, Miss::Ambiguous { ref at, .. } if at == &vec![0, 2]));
     }
 
@@ -679,24 +678,31 @@ mod tests {
         let file = text("fn a() {\n}\n");
         let o = ops(&[" }", "+// end"]);
         assert_eq!(
-            locate(&file.lines, &edit(&o, None)).expect_err("weak"),
+            locate_in(&file, &edit(&o, None)).expect_err("weak"),
             Miss::Weak
         );
-        let found = locate(&file.lines, &edit(&o, Some(1))).expect("at line");
+        let found = locate_in(&file, &edit(&o, Some(1))).expect("at line");
         assert_eq!(found.step, Step::ExactAtLine);
     }
 
     #[test]
     fn when_indentation_is_shifted_should_reindent_added_lines() {
         let file = text("impl A {\n    fn f() {\n        one();\n    }\n}\n");
-        let o = ops(&[" fn f() {", "     one();", "+    two();", " }"]);
-        let found = locate(&file.lines, &edit(&o, None)).expect("placed");
+        // The removed line has the context's indentation: the added lines follow it too.
+        let o = ops(&[
+            " fn f() {",
+            "-    one();",
+            "+    two();",
+            "+    three();",
+            " }",
+        ]);
+        let found = locate_in(&file, &edit(&o, None)).expect("placed");
         assert_eq!(found.step, Step::Indentation);
         assert_eq!(found.shift, Shift::Add("    ".into()));
-        let (out, _) = splice(&file, &found, &o, false, false);
+        let out = splice(&file, &found, &o, false, false);
         assert_eq!(
             String::from_utf8(out.to_bytes()).expect("utf8"),
-            "impl A {\n    fn f() {\n        one();\n        two();\n    }\n}\n"
+            "impl A {\n    fn f() {\n        two();\n        three();\n    }\n}\n"
         );
     }
 
@@ -712,23 +718,24 @@ mod tests {
             " fourth_line();",
             " fifth_line();",
         ]);
-        assert!(locate(&file.lines, &edit(&o, None)).is_err());
+        assert!(locate_in(&file, &edit(&o, None)).is_err());
     }
 
     #[test]
-    fn when_outer_context_line_is_missing_should_trim_and_apply() {
+    fn when_outer_context_line_differs_should_trim_and_apply() {
         let file =
             text("first_line();\nsecond_line();\nthird_line();\nfourth_line();\nfifth_line();\n");
         let o = ops(&[
-            " first_line();",
+            " first_line_as_misremembered();",
+            " second_line();",
             " third_line();",
             "+new();",
             " fourth_line();",
             " fifth_line();",
         ]);
-        let found = locate(&file.lines, &edit(&o, None)).expect("placed");
+        let found = locate_in(&file, &edit(&o, None)).expect("placed");
         assert_eq!(found.step, Step::TrimmedContext);
-        let (out, _) = splice(&file, &found, &o, false, false);
+        let out = splice(&file, &found, &o, false, false);
         assert_eq!(
             String::from_utf8(out.to_bytes()).expect("utf8"),
             "first_line();\nsecond_line();\nthird_line();\nnew();\nfourth_line();\nfifth_line();\n"
@@ -739,10 +746,10 @@ mod tests {
     fn when_file_lacks_final_newline_and_diff_says_nothing_should_keep_it_missing() {
         let file = text("a\nb");
         let o = ops(&[" a", " b", "+c"]);
-        let found = locate(&file.lines, &edit(&o, Some(0))).expect("placed");
-        let (out, _) = splice(&file, &found, &o, false, false);
+        let found = locate_in(&file, &edit(&o, Some(0))).expect("placed");
+        let out = splice(&file, &found, &o, false, false);
         assert_eq!(out.to_bytes(), b"a\nb\nc".to_vec());
-        let (out, _) = splice(&file, &found, &o, true, false);
+        let out = splice(&file, &found, &o, true, false);
         assert_eq!(out.to_bytes(), b"a\nb\nc\n".to_vec());
     }
 
@@ -750,5 +757,45 @@ mod tests {
     fn when_shift_is_described_should_count_spaces_and_tabs() {
         assert_eq!(Shift::Add("    ".into()).describe(), "+4 spaces");
         assert_eq!(Shift::Remove("\t".into()).describe(), "-1 tab");
+    }
+
+    #[test]
+    fn when_an_inner_context_line_is_missing_should_keep_it_and_apply() {
+        let file = text("fn a() {\n    one();\n    two();\n    three();\n}\n");
+        let o = ops(&[" fn a() {", "     one();", "     three();", "-}", "+} // a"]);
+        let found = locate_in(&file, &edit(&o, None)).expect("placed");
+        assert_eq!((found.step, found.gap), (Step::MissingLine, Some(2)));
+        let out = splice(&file, &found, &o, false, false);
+        assert_eq!(
+            String::from_utf8(out.to_bytes()).expect("utf8"),
+            "fn a() {\n    one();\n    two();\n    three();\n} // a\n"
+        );
+    }
+
+    #[test]
+    fn when_the_missing_line_was_next_to_added_lines_should_refuse() {
+        // Does `new();` go before or after `two();`? The diff cannot say.
+        let file = text("fn a() {\n    one();\n    two();\n    three();\n}\n");
+        let o = ops(&[
+            " fn a() {",
+            "     one();",
+            "+    new();",
+            "     three();",
+            " }",
+        ]);
+        assert!(locate_in(&file, &edit(&o, None)).is_err());
+    }
+
+    #[test]
+    fn when_lines_occur_twice_a_window_should_decide_between_them() {
+        let file = text("alpha();\nbeta();\ngamma();\nalpha();\nbeta();\ngamma();\n");
+        let o = ops(&[" alpha();", "-beta();", "+BETA();", " gamma();"]);
+        assert!(matches!(
+            locate_in(&file, &edit(&o, None)),
+            Err(Miss::Ambiguous { .. })
+        ));
+        let mut later = edit(&o, None);
+        later.window = 3..6;
+        assert_eq!(locate_in(&file, &later).expect("placed").pos, 3);
     }
 }

@@ -21,14 +21,19 @@
 //! }
 //! ```
 //!
-//! Layout: `parse` (reply to [`FilePatch`]es), `ladder` (where a hunk goes), `text` (files as
-//! lines with their own endings), `safety` (which paths may be touched), `apply` (all results
-//! in memory), `write` (all files or none), `report` (the contract's JSON and feedback).
+//! Layout: `parse` (reply to [`FilePatch`]es), `place` (where every hunk of a file goes),
+//! `ladder` (where one hunk goes), `indent` (whitespace and re-indentation), `closest` (the
+//! file's lines nearest a hunk that was not found, for feedback), `text` (files as lines with
+//! their own endings), `safety` (which paths may be touched), `apply` (all results in memory),
+//! `write` (all files or none), `report` (the contract's JSON and feedback).
 
 mod apply;
+mod closest;
+mod indent;
 mod ladder;
 mod model;
 mod parse;
+mod place;
 mod report;
 mod safety;
 mod text;

@@ -10,7 +10,8 @@ pub enum Status {
     Exact,
     /// The exact text was found elsewhere, or without line numbers.
     Offset,
-    /// Applied ignoring whitespace or indentation, or with context trimmed.
+    /// Applied ignoring whitespace or indentation, with context trimmed, with a context line
+    /// the hunk left out, or in parts around `...` lines.
     Fuzzy,
     /// Not applied.
     Failed,
@@ -30,10 +31,18 @@ pub enum Step {
     Recounted,
     /// The old lines occur once when trailing whitespace is ignored.
     TrailingWhitespace,
-    /// The old lines occur once with their indentation shifted by a constant.
+    /// The old lines occur once with their indentation changed (shifted by a constant, or
+    /// tabs for spaces, or another width); added lines are re-indented the same way.
     Indentation,
+    /// The old lines occur once with whitespace ignored; the edit's changed lines follow the
+    /// file's whitespace and stay as written.
+    Whitespace,
+    /// The old lines occur once with one line of the file between two of them, which is kept.
+    MissingLine,
     /// The hunk's outer context lines were dropped until the rest occurred once.
     TrimmedContext,
+    /// The hunk's lines between `...` lines were placed each on its own, in order.
+    Elision,
 }
 
 impl Step {
@@ -42,7 +51,12 @@ impl Step {
         match self {
             Step::ExactAtLine | Step::SearchExact => Status::Exact,
             Step::ExactElsewhere | Step::Recounted => Status::Offset,
-            Step::TrailingWhitespace | Step::Indentation | Step::TrimmedContext => Status::Fuzzy,
+            Step::TrailingWhitespace
+            | Step::Indentation
+            | Step::Whitespace
+            | Step::MissingLine
+            | Step::TrimmedContext
+            | Step::Elision => Status::Fuzzy,
         }
     }
 
@@ -55,7 +69,10 @@ impl Step {
             Step::Recounted => "recounted",
             Step::TrailingWhitespace => "trailing whitespace",
             Step::Indentation => "indentation",
+            Step::Whitespace => "whitespace",
+            Step::MissingLine => "missing line",
             Step::TrimmedContext => "trimmed context",
+            Step::Elision => "parts around `...`",
         }
     }
 }

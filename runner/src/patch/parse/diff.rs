@@ -123,7 +123,25 @@ impl Scanner<'_> {
         self.push_section(patch, start)
     }
 
+    /// A header of one line, `--- path` or `+++ path`, then hunks: the file to change.
+    pub(super) fn lone_header(&mut self, path: String) -> Result<(), ParseError> {
+        let start = self.at;
+        self.at += 1;
+        let hunks = self.hunks()?;
+        let patch = FilePatch {
+            operation: Operation::Modify {
+                candidates: modify_candidates(&path, &path),
+            },
+            body: Body::Hunks(hunks),
+            new_mode: None,
+            reply_line: start + 1,
+        };
+        self.push_section(patch, start)
+    }
+
     /// Hunks with no file header: the file is named on a line above, or is the previous edit's.
+    /// Hunks of the previous edit's file join its hunks, so that they are placed together
+    /// against the file the model saw (their line numbers count from it).
     pub(super) fn bare_hunks(&mut self) -> Result<(), ParseError> {
         let start = self.at;
         let Some(path) = self.path_above(start) else {
@@ -134,7 +152,17 @@ impl Scanner<'_> {
                     .into(),
             });
         };
-        let hunks = self.hunks()?;
+        let mut hunks = self.hunks()?;
+        if self.continued_file().as_deref() == Some(path.as_str())
+            && let Some(FilePatch {
+                body: Body::Hunks(earlier),
+                ..
+            }) = self.out.last_mut()
+            && !hunks.is_empty()
+        {
+            earlier.append(&mut hunks);
+            return Ok(());
+        }
         let patch = FilePatch {
             operation: Operation::Modify {
                 candidates: modify_candidates(&path, &path),
@@ -221,6 +249,7 @@ impl Scanner<'_> {
                 || is_fence_at_column_0(line)
                 || self.file_header_at(self.at)
                 || blocks::is_search(line)
+                || (self.lone_header_at(self.at).is_some() && counts_allow_end(&hunk))
             {
                 break;
             }
@@ -242,7 +271,11 @@ impl Scanner<'_> {
                     self.at += 1;
                     continue;
                 }
-                Some(_) if self.in_fence && self.hunk_goes_on(self.at + 1) => {
+                // A bare `...` stands for unchanged lines left out, inside a fence or not.
+                Some(_)
+                    if (self.in_fence || matches!(line.trim(), "..." | "…"))
+                        && self.hunk_goes_on(self.at + 1) =>
+                {
                     Some(HunkLine::Context(line.to_string()))
                 }
                 Some(_) => None,
@@ -287,8 +320,17 @@ impl Scanner<'_> {
     }
 }
 
+/// Whether the body read so far may end here: the header's counts are reached, or it had
+/// none. A `--- x` line before them is a removed line `-- x`, not the next file's header.
+fn counts_allow_end(hunk: &Hunk) -> bool {
+    match (hunk.old_count, hunk.new_count) {
+        (Some(old), Some(new)) => counts_of(&hunk.lines) == (old, new),
+        _ => true,
+    }
+}
+
 /// A line that can open a hunk body without a header: a marked line, not a header pair.
-fn starts_body_line(line: &str) -> bool {
+pub(super) fn starts_body_line(line: &str) -> bool {
     (line.starts_with(' ') && !line.trim().is_empty())
         || (line.starts_with('+') && !line.starts_with("+++ "))
         || (line.starts_with('-') && !line.starts_with("--- "))

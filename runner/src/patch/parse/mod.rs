@@ -9,7 +9,7 @@ mod blocks;
 mod diff;
 mod paths;
 
-use super::model::FilePatch;
+use super::model::{Body, FilePatch, Operation};
 
 /// Why a reply could not be read as an edit. The message is written for the model.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +41,7 @@ pub fn parse(reply: &str) -> Result<Vec<FilePatch>, ParseError> {
         lines: &lines,
         at: 0,
         in_fence: false,
+        diff_fence: false,
         out: Vec::new(),
     };
     scanner.run()?;
@@ -57,6 +58,8 @@ struct Scanner<'a> {
     /// Inside a fenced code block: there a line without a diff marker may still be a context
     /// line whose leading space the model dropped.
     in_fence: bool,
+    /// The open fence says its content is a diff (```` ```diff ````, ```` ```patch ````).
+    diff_fence: bool,
     out: Vec<FilePatch>,
 }
 
@@ -66,6 +69,8 @@ impl<'a> Scanner<'a> {
             let line = self.lines[self.at];
             if is_fence(line) {
                 self.in_fence = !self.in_fence;
+                let info = line.trim_start().trim_start_matches(['`', '~']).trim();
+                self.diff_fence = self.in_fence && matches!(info, "diff" | "patch" | "udiff");
                 self.at += 1;
             } else if blocks::is_search(line) {
                 self.search_replace()?;
@@ -73,7 +78,16 @@ impl<'a> Scanner<'a> {
                 self.git_diff(rest)?;
             } else if self.file_header_at(self.at) {
                 self.unified_diff()?;
+            } else if let Some(path) = self.lone_header_at(self.at) {
+                self.lone_header(path)?;
             } else if line.starts_with("@@") {
+                self.bare_hunks()?;
+            } else if self.diff_fence
+                && diff::starts_body_line(line)
+                && self.continued_file().is_some()
+            {
+                // A diff block with neither header nor `@@` line after an edit: more of the
+                // same file, as a model writes a second block for a change further down.
                 self.bare_hunks()?;
             } else if let Some(patch) = diff::binary_line(line, self.at + 1) {
                 self.out.push(patch);
@@ -95,6 +109,32 @@ impl<'a> Scanner<'a> {
             (self.line(at), self.line(at + 1)),
             (Some(a), Some(b)) if a.starts_with("--- ") && b.starts_with("+++ ")
         )
+    }
+
+    /// A `--- path` (or `+++ path`) line alone, followed by an `@@` line: a file header that
+    /// lost its other half. Returns the path.
+    fn lone_header_at(&self, at: usize) -> Option<String> {
+        let line = self.line(at)?;
+        let rest = line
+            .strip_prefix("--- ")
+            .or_else(|| line.strip_prefix("+++ "))?;
+        if !self.line(at + 1)?.starts_with("@@") {
+            return None;
+        }
+        paths::header_path(rest)
+    }
+
+    /// The file of the previous edit, when it is a diff changing an existing file: hunks
+    /// without a header of their own continue it.
+    fn continued_file(&self) -> Option<String> {
+        match self.out.last() {
+            Some(FilePatch {
+                operation: Operation::Modify { candidates },
+                body: Body::Hunks(_),
+                ..
+            }) => candidates.first().cloned(),
+            _ => None,
+        }
     }
 
     /// The path a headerless edit refers to: a path line just above it (above its fence, if

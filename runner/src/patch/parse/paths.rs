@@ -169,7 +169,7 @@ pub(super) fn path_line(line: &str) -> Option<String> {
             s = strip_decoration(&s[label.len()..]);
         }
     }
-    if s.is_empty()
+    if !s.chars().any(char::is_alphanumeric)
         || s.chars().any(char::is_whitespace)
         || s.starts_with("```")
         || s.starts_with("~~~")
@@ -250,5 +250,7 @@ mod tests {
         assert_eq!(path_line("Makefile"), Some("Makefile".into()));
         assert_eq!(path_line("Here is the change:"), None);
         assert_eq!(path_line("```rust"), None);
+        // An elision between hunks is not a file called `...`.
+        assert_eq!(path_line("..."), None);
     }
 }
