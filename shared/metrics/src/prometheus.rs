@@ -617,6 +617,10 @@ mod tests {
                     oldest_visible_age: Some(Duration::from_millis(1_500)),
                 }),
                 QueueName::Notify => anyhow::bail!("the database is locked"),
+                QueueName::Tasks => Ok(QueueStats {
+                    visible: 0,
+                    oldest_visible_age: None,
+                }),
             }
         }
     }
