@@ -14,6 +14,7 @@ use crate::error::{AppError, ValidationError};
 use crate::ids::{Attempt, TaskId, UserId, WebhookId};
 use crate::kinds::config::ConfigContext;
 use crate::kinds::{Sealer, TaskKind};
+use crate::agent::AgentMetadata;
 use crate::machine::{Input, RunnerEvent};
 use crate::ports::{
     CreateOutcome, IdempotencyRecord, ListCursor, LogCursor, LogLine, LogStore, LogStream,
@@ -561,6 +562,8 @@ struct EventBody {
     error: Option<TaskError>,
     #[serde(default)]
     usage: Option<Usage>,
+    #[serde(default)]
+    metadata: Option<AgentMetadata>,
 }
 
 const MAX_ERROR_MESSAGE_CHARS: usize = 4_000;
@@ -587,6 +590,7 @@ impl EventBody {
         };
         let error = self.error.map(clean_error).transpose()?;
         let usage = self.usage.map(check_usage).transpose()?;
+        let metadata = self.metadata.map(AgentMetadata::bounded);
         Ok(match self.kind.as_str() {
             "task.started" => RunnerEvent::Started,
             "task.progress" => RunnerEvent::Progress,
@@ -601,6 +605,7 @@ impl EventBody {
                     branch,
                     pr_url,
                     usage,
+                    metadata,
                 }
             }
             "task.failed" => RunnerEvent::Failed {
@@ -608,12 +613,14 @@ impl EventBody {
                     TaskError::new("failed", "the runner reported a failure without details")
                 }),
                 usage,
+                metadata,
             },
             "task.needs_review" => RunnerEvent::NeedsReview {
                 error,
                 branch,
                 pr_url,
                 usage,
+                metadata,
             },
             _ => {
                 return Err(AppError::validation(

@@ -74,7 +74,7 @@ impl Default for Settings {
                 anthropic_base_url: None,
                 default_model: ModelSpec {
                     provider: Provider::Openai,
-                    name: "gpt-4.1".into(),
+                    name: Provider::Openai.default_model().into(),
                 },
                 keep_alive: false,
             },

@@ -2,6 +2,7 @@
 //! the ports the adapters implement, and the use cases. It knows no AWS and no Lambda; the
 //! embedded deployment and the Lambda functions are two ways of wiring it.
 
+pub mod agent;
 pub mod api;
 pub mod capacity;
 pub mod create;

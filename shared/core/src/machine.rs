@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::agent::AgentMetadata;
 use crate::ids::Attempt;
 use crate::task::{
     ExecState, Execution, RunnerKind, Step, Task, TaskError, TaskStatus, Trigger, Usage, codes,
@@ -50,16 +51,19 @@ pub enum RunnerEvent {
         branch: Option<String>,
         pr_url: Option<String>,
         usage: Option<Usage>,
+        metadata: Option<AgentMetadata>,
     },
     Failed {
         error: TaskError,
         usage: Option<Usage>,
+        metadata: Option<AgentMetadata>,
     },
     NeedsReview {
         error: Option<TaskError>,
         branch: Option<String>,
         pr_url: Option<String>,
         usage: Option<Usage>,
+        metadata: Option<AgentMetadata>,
     },
 }
 
@@ -67,6 +71,16 @@ impl RunnerEvent {
     /// Whether the event reports the attempt's outcome.
     pub fn is_final(&self) -> bool {
         !matches!(self, RunnerEvent::Started | RunnerEvent::Progress)
+    }
+
+    /// What the agent did, as a final event tells it.
+    pub fn metadata(&self) -> Option<&AgentMetadata> {
+        match self {
+            RunnerEvent::Started | RunnerEvent::Progress => None,
+            RunnerEvent::Completed { metadata, .. }
+            | RunnerEvent::Failed { metadata, .. }
+            | RunnerEvent::NeedsReview { metadata, .. } => metadata.as_ref(),
+        }
     }
 }
 
@@ -409,6 +423,9 @@ pub fn transition(
                     runner_ref: exec.runner_ref.clone(),
                 });
             }
+            if let Some(metadata) = event.metadata() {
+                exec.metadata = Some(metadata.clone());
+            }
             match event {
                 RunnerEvent::Progress => return Err(Refusal::AlreadyDone),
                 RunnerEvent::Started => {
@@ -425,6 +442,7 @@ pub fn transition(
                     branch,
                     pr_url,
                     usage,
+                    ..
                 } => {
                     set_delivery(&mut next, branch, pr_url);
                     finish(
@@ -441,6 +459,7 @@ pub fn transition(
                     branch,
                     pr_url,
                     usage,
+                    ..
                 } => {
                     set_delivery(&mut next, branch, pr_url);
                     let error = error.clone().unwrap_or_else(|| {
@@ -455,7 +474,7 @@ pub fn transition(
                         now,
                     );
                 }
-                RunnerEvent::Failed { error, usage } => {
+                RunnerEvent::Failed { error, usage, .. } => {
                     // A runner that reports its own timeout has run its agent: another
                     // attempt would spend the model budget again, as after `DeadlinePassed`
                     // on a running attempt.

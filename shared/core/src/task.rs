@@ -5,6 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::agent::AgentMetadata;
 use crate::error::ValidationError;
 use crate::ids::{Attempt, TaskId, UserId};
 use crate::kinds::{KindConfig, NotifySpec, TaskKind};
@@ -194,6 +195,23 @@ impl Provider {
             Provider::Anthropic => "anthropic",
         }
     }
+
+    /// The provider's model for a task that names none, and the one a runner falls back to
+    /// when the other provider keeps failing.
+    pub const fn default_model(self) -> &'static str {
+        match self {
+            Provider::Openai => "gpt-4.1",
+            Provider::Anthropic => "claude-sonnet-4-5",
+        }
+    }
+
+    /// The other provider.
+    pub const fn other(self) -> Provider {
+        match self {
+            Provider::Openai => Provider::Anthropic,
+            Provider::Anthropic => Provider::Openai,
+        }
+    }
 }
 
 impl ModelSpec {
@@ -372,6 +390,9 @@ pub struct Execution {
     pub result_summary: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
+    /// What a code change's agent did on this attempt (its runner's final event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<AgentMetadata>,
 }
 
 /// What asked for an attempt.
@@ -426,6 +447,7 @@ impl Execution {
             result: None,
             result_summary: None,
             steps: Vec::new(),
+            metadata: None,
         }
     }
 
@@ -625,6 +647,9 @@ pub struct ExecutionView {
     pub result: Option<serde_json::Value>,
     pub result_summary: Option<String>,
     pub steps: Vec<Step>,
+    /// A code change's agent metadata; absent for the built-in kinds and older attempts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<AgentMetadata>,
 }
 
 impl From<&Execution> for ExecutionView {
@@ -642,6 +667,7 @@ impl From<&Execution> for ExecutionView {
             result: e.result.clone(),
             result_summary: e.result_summary.clone(),
             steps: e.steps.clone(),
+            metadata: e.metadata.clone(),
         }
     }
 }

@@ -483,6 +483,7 @@ mod tests {
                             cost_usd: Some(0.25),
                             model: None,
                         }),
+                        metadata: None,
                     },
                 },
             ),

@@ -417,6 +417,7 @@ mod tests {
                     branch: Some("pj/x".into()),
                     pr_url: None,
                     usage: usage(1_000, 200, Some(0.03)),
+                    metadata: None,
                 },
             },
         );
@@ -507,6 +508,7 @@ mod tests {
                     branch: Some("pj/x".into()),
                     pr_url: Some("https://github.com/o/r/pull/1".into()),
                     usage: usage(1_000, 200, Some(0.03)),
+                    metadata: None,
                 },
             },
         );
@@ -561,6 +563,7 @@ mod tests {
                 event: RunnerEvent::Failed {
                     error: TaskError::new(codes::PATCH_FAILED, "no hunk applied"),
                     usage: usage(10, 0, None),
+                    metadata: None,
                 },
             },
         );
@@ -586,6 +589,7 @@ mod tests {
                     branch: Some("pj/x".into()),
                     pr_url: None,
                     usage: None,
+                    metadata: None,
                 },
             },
         );
@@ -649,6 +653,7 @@ mod tests {
                 event: RunnerEvent::Failed {
                     error: TaskError::new(codes::RUNNER_EXITED, "gone"),
                     usage: usage(5, 1, Some(0.001)),
+                    metadata: None,
                 },
             },
         );
@@ -691,6 +696,7 @@ mod tests {
                     branch: None,
                     pr_url: Some("https://github.com/o/r/pull/2".into()),
                     usage: None,
+                    metadata: None,
                 },
             },
         );
@@ -711,6 +717,7 @@ mod tests {
                 event: RunnerEvent::Failed {
                     error: TaskError::new(codes::LLM_FAILED, "no key"),
                     usage: None,
+                    metadata: None,
                 },
             },
         );
@@ -740,6 +747,7 @@ mod tests {
                     branch: Some("pj/x".into()),
                     pr_url: None,
                     usage: None,
+                    metadata: None,
                 },
             },
         );
@@ -813,6 +821,7 @@ mod tests {
                         branch: Some("pj/x".into()),
                         pr_url: None,
                         usage: None,
+                        metadata: None,
                     },
                 },
             );

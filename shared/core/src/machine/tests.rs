@@ -67,6 +67,7 @@ fn completed() -> RunnerEvent {
             cost_usd: Some(0.01),
             model: Some("gpt-4.1".into()),
         }),
+        metadata: None,
     }
 }
 
@@ -74,6 +75,7 @@ fn failed(code: &str) -> RunnerEvent {
     RunnerEvent::Failed {
         error: TaskError::new(code, "it went wrong"),
         usage: None,
+        metadata: None,
     }
 }
 
@@ -112,6 +114,7 @@ fn fixtures() -> Vec<(&'static str, Task)> {
                     branch: None,
                     pr_url: None,
                     usage: None,
+                    metadata: None,
                 }),
             ),
         ),
@@ -253,6 +256,7 @@ fn every_runner_event_in_every_status_is_allowed_or_refused() {
                 branch: None,
                 pr_url: None,
                 usage: None,
+                metadata: None,
             },
         ];
         for (event, expect) in events.into_iter().zip(expects) {
@@ -747,6 +751,7 @@ fn event_sets() -> Vec<Vec<RunnerEvent>> {
                 branch: Some("pj/x".into()),
                 pr_url: Some("https://github.com/o/r/pull/2".into()),
                 usage: None,
+                metadata: None,
             },
         ],
     ]
