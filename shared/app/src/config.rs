@@ -79,6 +79,9 @@ pub struct CoreConfig {
     pub ghl: GhlSettings,
     /// `PJ_MESSAGE_RETRY_SECS`: an outbound message's first retry.
     pub message_retry_base: Duration,
+    /// `PJ_MAX_COST_USD`: the model spend at which an attempt stops and a task gets no new
+    /// attempt; unset, no cap.
+    pub max_cost_usd: Option<f64>,
 }
 
 impl CoreConfig {
@@ -134,7 +137,22 @@ impl CoreConfig {
             (None, Deployment::Embedded) => Some(EMBEDDED_MAX_RUNNING),
             (None, Deployment::Lambda) => None,
         };
+        let max_cost_usd = match env.get(MAX_COST_VAR) {
+            None => None,
+            Some(raw) => Some(
+                raw.parse::<f64>()
+                    .ok()
+                    .filter(|d| d.is_finite() && *d > 0.0)
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            MAX_COST_VAR,
+                            format!("must be a positive amount of US dollars such as 5 or 0.50, not {raw:?}"),
+                        )
+                    })?,
+            ),
+        };
         Ok(CoreConfig {
+            max_cost_usd,
             runner,
             task_timeout: Duration::from_secs(env.number(
                 "PJ_TASK_TIMEOUT_SECS",
@@ -196,6 +214,7 @@ impl CoreConfig {
             runner: self.runner,
             task_timeout: chrono_duration(self.task_timeout),
             lost_dispatch_after: chrono_duration(self.lost_dispatch_after),
+            max_cost_usd: self.max_cost_usd,
             ..Policy::default()
         }
     }
@@ -237,8 +256,11 @@ impl CoreConfig {
     }
 }
 
+/// The spending cap's variable.
+pub const MAX_COST_VAR: &str = "PJ_MAX_COST_USD";
+
 /// The model of a task that names none when only Anthropic's key is configured.
-pub const ANTHROPIC_DEFAULT_MODEL: &str = "claude-sonnet-4-5";
+pub const ANTHROPIC_DEFAULT_MODEL: &str = Provider::Anthropic.default_model();
 
 fn seconds(d: chrono::Duration) -> u64 {
     u64::try_from(d.num_seconds()).unwrap_or(0)
@@ -288,12 +310,27 @@ mod tests {
             ("PJ_ALLOWED_REPOS", "github.com"),
             ("PJ_ALLOW_PRIVATE_NETWORKS", "perhaps"),
             ("PJ_MAX_RUNNING", "0"),
+            ("PJ_MAX_COST_USD", "0"),
+            ("PJ_MAX_COST_USD", "-2"),
+            ("PJ_MAX_COST_USD", "five"),
+            ("PJ_MAX_COST_USD", "inf"),
         ] {
             let err = read(&[(name, value)], Deployment::Embedded).expect_err(name);
             assert_eq!(err.variable(), name, "{err}");
         }
         let err = read(&[("PJ_RUNNER", "local")], Deployment::Lambda).expect_err("local");
         assert_eq!(err.variable(), "PJ_RUNNER");
+    }
+
+    #[test]
+    fn the_spending_cap_is_a_positive_decimal_and_reaches_the_machine() {
+        let c = read(&[("PJ_MAX_COST_USD", "2.50")], Deployment::Lambda).expect("ok");
+        assert_eq!(c.max_cost_usd, Some(2.5));
+        assert_eq!(c.policy().max_cost_usd, Some(2.5));
+        let s = c.settings(None, None, RepoPolicy::HttpsOnly);
+        assert_eq!(s.policy.max_cost_usd, Some(2.5));
+        let c = read(&[], Deployment::Embedded).expect("ok");
+        assert_eq!(c.policy().max_cost_usd, None, "no cap unless set");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::agent::AgentMetadata;
+use crate::agent::{AgentMetadata, usd};
 use crate::ids::Attempt;
 use crate::task::{
     ExecState, Execution, RunnerKind, Step, Task, TaskError, TaskStatus, Trigger, Usage, codes,
@@ -28,6 +28,9 @@ pub struct Policy {
     pub max_requeues: u32,
     /// A pending email older than this is sent again.
     pub notify_retry_after: Duration,
+    /// `PJ_MAX_COST_USD`: once a task's model spend reaches it, no new attempt of the task is
+    /// started (neither an automatic retry nor a user's); runners get it to stop themselves.
+    pub max_cost_usd: Option<f64>,
 }
 
 impl Default for Policy {
@@ -38,6 +41,7 @@ impl Default for Policy {
             lost_dispatch_after: Duration::seconds(300),
             max_requeues: 3,
             notify_retry_after: Duration::seconds(300),
+            max_cost_usd: None,
         }
     }
 }
@@ -277,6 +281,12 @@ pub fn transition(
                 return Err(Refusal::Conflict(format!(
                     "the task has had {MAX_ATTEMPTS_PER_TASK} attempts, the most one task may \
                      have; create a new task"
+                )));
+            }
+            if let Some(reached) = budget_reached(task, policy) {
+                return Err(Refusal::Conflict(format!(
+                    "{}; no new attempt is started",
+                    reached.message
                 )));
             }
             next.attempt = task.attempt.next();
@@ -814,14 +824,54 @@ fn infrastructure_failure(
         exec.finished_at = Some(now);
         exec.error = Some(error.clone());
     }
-    if task.attempt.0 < task.max_attempts.min(MAX_ATTEMPTS_PER_TASK) {
+    let budget = budget_reached(task, policy);
+    if task.attempt.0 < task.max_attempts.min(MAX_ATTEMPTS_PER_TASK) && budget.is_none() {
         task.attempt = task.attempt.next();
         task.started_at = None;
         request_dispatch(task, effects, now, policy, Trigger::AutomaticRetry);
     } else {
         let status = TaskStatus::Failed;
-        finish(task, effects, status, Some(error), &None, now);
+        finish(task, effects, status, Some(error.clone()), &None, now);
+        // The attempt keeps its own cause; the task says why no attempt follows.
+        if let Some(reached) = budget {
+            task.error = Some(TaskError::new(
+                codes::BUDGET_EXCEEDED,
+                format!(
+                    "{}; no new attempt is started after this one's {} ({})",
+                    reached.message, error.code, error.message
+                ),
+            ));
+        }
     }
+}
+
+/// What a task's model calls cost so far, in US dollars: the attempts whose cost is known (a
+/// model without a price counts nothing).
+pub fn model_spend_usd(task: &Task) -> f64 {
+    // A fold from +0: an empty `sum()` of floats is -0, which would read "-0" to a runner.
+    let by_attempt = task
+        .executions
+        .iter()
+        .filter_map(|e| e.usage.as_ref()?.cost_usd)
+        .fold(0.0, |sum, cost| sum + cost);
+    by_attempt.max(task.usage.cost_usd.unwrap_or(0.0))
+}
+
+/// The `budget_exceeded` error when the task's model spend has reached `PJ_MAX_COST_USD`.
+pub fn budget_reached(task: &Task, policy: &Policy) -> Option<TaskError> {
+    let cap = policy.max_cost_usd?;
+    let spent = model_spend_usd(task);
+    // Costs are whole millionths of a dollar; a sum of them may fall a hair short in floats.
+    (spent + 1e-9 >= cap).then(|| {
+        TaskError::new(
+            codes::BUDGET_EXCEEDED,
+            format!(
+                "the task's model spend, {}, reached PJ_MAX_COST_USD ({})",
+                usd(spent),
+                usd(cap)
+            ),
+        )
+    })
 }
 
 /// When the sweeper should look at the task next: a due schedule, a deadline, a dispatch that
@@ -905,3 +955,6 @@ pub fn overdue_notification(task: &Task, now: DateTime<Utc>, policy: &Policy) ->
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod budget_tests;

@@ -362,6 +362,15 @@ pub fn runner_job(
     if settings.repo_rules.network.allow_private {
         env.insert(ALLOW_PRIVATE_NETWORKS_VAR, plain("true"));
     }
+    // The runner stops itself before a model call past the cap, counting what the task's
+    // earlier attempts spent.
+    if let Some(cap) = settings.policy.max_cost_usd {
+        env.insert("PJ_MAX_COST_USD", plain(&cap.to_string()));
+        env.insert(
+            "PJ_TASK_COST_USD",
+            plain(&machine::model_spend_usd(task).to_string()),
+        );
+    }
     Ok(RunnerJob {
         task_id: task.id.clone(),
         attempt: task.attempt,

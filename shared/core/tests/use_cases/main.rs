@@ -2,6 +2,7 @@
 //! the `Engine`) over in-memory fakes of their ports and a clock the tests move.
 
 mod api;
+mod budget;
 mod engine;
 mod fakes;
 mod kinds;
