@@ -190,7 +190,9 @@ impl CoreConfig {
                 burst: env.number("PJ_RATE_LIMIT_BURST", DEFAULT_BURST, 1)?,
             },
             ghl: GhlSettings {
-                api_url: env.url("GHL_API_URL")?.unwrap_or(defaults.ghl.api_url.clone()),
+                api_url: env
+                    .url("GHL_API_URL")?
+                    .unwrap_or(defaults.ghl.api_url.clone()),
                 location_id: match env.get("GHL_LOCATION_ID") {
                     None => None,
                     Some(id) => {

@@ -8,13 +8,13 @@ use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::agent::AgentMetadata;
 use crate::create::{NewTask, validate_branch};
 use crate::engine::{Applied, ApplyError, Engine};
 use crate::error::{AppError, ValidationError};
 use crate::ids::{Attempt, TaskId, UserId, WebhookId};
 use crate::kinds::config::ConfigContext;
 use crate::kinds::{Sealer, TaskKind};
-use crate::agent::AgentMetadata;
 use crate::machine::{Input, RunnerEvent};
 use crate::ports::{
     CreateOutcome, IdempotencyRecord, ListCursor, LogCursor, LogLine, LogStore, LogStream,

@@ -121,7 +121,12 @@ fn when_an_infrastructure_failure_brings_the_spend_to_the_cap_no_new_attempt_sho
     assert_eq!(first.attempt, A2);
 
     let second = start(&first, A2, &policy);
-    let out = step(&second, failed(A2, codes::RUNNER_EXITED, spent(0.5)), &policy).unwrap();
+    let out = step(
+        &second,
+        failed(A2, codes::RUNNER_EXITED, spent(0.5)),
+        &policy,
+    )
+    .unwrap();
     let task = out.task;
 
     assert_eq!(task.status, TaskStatus::Failed);
@@ -131,7 +136,12 @@ fn when_an_infrastructure_failure_brings_the_spend_to_the_cap_no_new_attempt_sho
     assert!(error.message.contains("$1.10"), "{}", error.message);
     assert!(error.message.contains("runner_exited"), "{}", error.message);
     assert_eq!(
-        task.current_execution().unwrap().error.as_ref().unwrap().code,
+        task.current_execution()
+            .unwrap()
+            .error
+            .as_ref()
+            .unwrap()
+            .code,
         codes::RUNNER_EXITED,
         "the attempt keeps its own cause"
     );
@@ -178,7 +188,10 @@ fn when_a_completed_attempt_passes_the_cap_the_task_should_stay_completed_with_i
         &policy,
     );
     assert_eq!(task.status, TaskStatus::Completed);
-    assert_eq!(task.pr_url.as_deref(), Some("https://github.com/o/r/pull/1"));
+    assert_eq!(
+        task.pr_url.as_deref(),
+        Some("https://github.com/o/r/pull/1")
+    );
     assert_eq!(task.usage.cost_usd, Some(0.75));
 }
 
