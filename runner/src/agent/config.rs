@@ -272,6 +272,63 @@ pub struct ModelConfig {
     pub max_attempts: u32,
 }
 
+impl ModelConfig {
+    fn new(
+        provider: Provider,
+        name: String,
+        (base_url, api_key): (Url, Option<SecretString>),
+        limits: CallLimits,
+    ) -> Self {
+        ModelConfig {
+            provider,
+            name,
+            base_url: base_url.as_str().trim_end_matches('/').to_owned(),
+            api_key,
+            timeout: limits.timeout,
+            max_output_tokens: limits.max_output_tokens,
+            max_attempts: limits.max_attempts,
+        }
+    }
+
+    /// `provider/name`, for the log, the commit and the pull request.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.provider.as_str(), self.name)
+    }
+}
+
+/// What every model call of the run is bound by, whichever provider answers.
+#[derive(Debug, Clone, Copy)]
+struct CallLimits {
+    timeout: Duration,
+    max_output_tokens: u32,
+    max_attempts: u32,
+}
+
+/// The variable that holds a provider's key.
+fn key_var(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Openai => "OPENAI_API_KEY",
+        Provider::Anthropic => "ANTHROPIC_API_KEY",
+    }
+}
+
+/// A provider's base URL (its variable or the provider's own) and key.
+fn endpoint(
+    vars: &Vars,
+    provider: Provider,
+    p: &mut Problems,
+) -> Option<(Url, Option<SecretString>)> {
+    let (var, default) = match provider {
+        Provider::Openai => ("OPENAI_BASE_URL", DEFAULT_OPENAI_BASE_URL),
+        Provider::Anthropic => ("ANTHROPIC_BASE_URL", DEFAULT_ANTHROPIC_BASE_URL),
+    };
+    let base = base_url(vars, var, default, p)?;
+    let api_key = vars
+        .get(key_var(provider))
+        .map(|k| SecretString::from(k.trim().to_owned()));
+    Some((base, api_key))
+}
+
 /// Who commits.
 #[derive(Debug, Clone)]
 pub struct Author {
@@ -289,6 +346,9 @@ pub struct Config {
     pub prompt: String,
     pub coderabbit_analysis: Option<String>,
     pub model: ModelConfig,
+    /// The other provider's default model, asked when the task's provider keeps failing; `None`
+    /// without the other provider's key, or with `PJ_LLM_FALLBACK=false`.
+    pub fallback: Option<ModelConfig>,
     pub github_api_url: Url,
     pub github_token: Option<SecretString>,
     pub deadline: DateTime<Utc>,
@@ -373,33 +433,42 @@ impl Config {
         let verify_timeout = secs(vars, "PJ_VERIFY_TIMEOUT_SECS", 600, &mut p);
         let margin = secs(vars, "PJ_DEADLINE_MARGIN_SECS", 20, &mut p);
 
+        let limits = CallLimits {
+            timeout: model_timeout,
+            max_output_tokens: u32::try_from(max_output_tokens).unwrap_or(u32::MAX),
+            max_attempts: u32::try_from(max_attempts.max(1)).unwrap_or(u32::MAX),
+        };
         let model = provider.and_then(|provider| {
-            let (var, default, key_var) = match provider {
-                Provider::Openai => ("OPENAI_BASE_URL", DEFAULT_OPENAI_BASE_URL, "OPENAI_API_KEY"),
-                Provider::Anthropic => (
-                    "ANTHROPIC_BASE_URL",
-                    DEFAULT_ANTHROPIC_BASE_URL,
-                    "ANTHROPIC_API_KEY",
-                ),
-            };
-            let base = base_url(vars, var, default, &mut p)?;
-            let api_key = vars
-                .get(key_var)
-                .map(|k| SecretString::from(k.trim().to_owned()));
+            let endpoint = endpoint(vars, provider, &mut p)?;
             // Anthropic has no keyless local servers to speak of; OpenAI-compatible ones do.
-            if provider == Provider::Anthropic && api_key.is_none() {
-                p.push(key_var, "is not set; the anthropic provider needs it");
+            if provider == Provider::Anthropic && endpoint.1.is_none() {
+                p.push(
+                    key_var(provider),
+                    "is not set; the anthropic provider needs it",
+                );
             }
-            Some(ModelConfig {
+            Some(ModelConfig::new(
                 provider,
-                name: model_name.clone()?,
-                base_url: base.as_str().trim_end_matches('/').to_owned(),
-                api_key,
-                timeout: model_timeout,
-                max_output_tokens: u32::try_from(max_output_tokens).unwrap_or(u32::MAX),
-                max_attempts: u32::try_from(max_attempts.max(1)).unwrap_or(u32::MAX),
-            })
+                model_name.clone()?,
+                endpoint,
+                limits,
+            ))
         });
+        let fallback_allowed = vars.get("PJ_LLM_FALLBACK").is_none_or(|v| flag(Some(v)));
+        // Only with the other provider's own key: a keyless endpoint there is not a provider
+        // the operator chose to send the task to.
+        let fallback = provider
+            .map(Provider::other)
+            .filter(|other| fallback_allowed && vars.get(key_var(*other)).is_some())
+            .and_then(|other| {
+                let endpoint = endpoint(vars, other, &mut p)?;
+                Some(ModelConfig::new(
+                    other,
+                    other.default_model().to_owned(),
+                    endpoint,
+                    limits,
+                ))
+            });
 
         let verify_cmd = vars
             .get("PJ_VERIFY_CMD")
@@ -451,6 +520,7 @@ impl Config {
             prompt,
             coderabbit_analysis,
             model,
+            fallback,
             github_api_url,
             github_token: vars
                 .get("GITHUB_TOKEN")

@@ -450,7 +450,7 @@ impl Work<'_> {
                 c.model.name
             ))
             .await?;
-        let model = ModelClient::new(self.http.clone(), c.model.clone());
+        let model = ModelClient::new(self.http.clone(), c.model.clone(), c.fallback.clone());
         let conversation = Conversation::new(
             prompt::SYSTEM.to_owned(),
             prompt::task_message(&c.prompt, c.coderabbit_analysis.as_deref(), &context),
@@ -673,7 +673,7 @@ impl Work<'_> {
             prompt::title(&self.config.prompt),
             self.task_id,
             self.attempt,
-            model.label()
+            model.described()
         );
         Scrubber::new(self.vars.secret_values()).scrub(&message)
     }
@@ -702,7 +702,7 @@ impl Work<'_> {
             "| Task | `{}` (attempt {}) |\n",
             self.task_id, self.attempt
         ));
-        body.push_str(&format!("| Model | `{}` |\n", model.label()));
+        body.push_str(&format!("| Model | `{}` |\n", model.described()));
         body.push_str(&format!(
             "| Tokens | {} in, {} out |\n",
             usage.input_tokens, usage.output_tokens

@@ -45,6 +45,8 @@ async fn a_rate_limited_model_is_asked_again_after_retry_after() {
 async fn a_model_that_does_not_answer_in_time_fails_with_llm_failed() {
     let mut world = World::new().await;
     world.set("PJ_LLM_TIMEOUT_SECS", "1");
+    // No other provider to fall back on (fallback.rs has those runs).
+    world.unset("ANTHROPIC_API_KEY");
     world
         .openai_answers([
             openai_answer(&edit_reply("hello", "hello, world")).set_delay(Duration::from_secs(5))

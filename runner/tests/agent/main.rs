@@ -3,6 +3,7 @@
 
 mod delivery;
 mod failures;
+mod fallback;
 mod hygiene;
 mod rounds;
 mod support;

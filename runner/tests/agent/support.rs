@@ -463,6 +463,15 @@ impl World {
             .await;
     }
 
+    /// The Anthropic endpoint answers with these, in turn.
+    pub async fn anthropic_answers(&self, answers: impl IntoIterator<Item = ResponseTemplate>) {
+        Mock::given(method("POST"))
+            .and(path("/v1/messages"))
+            .respond_with(InTurn::new(answers))
+            .mount(&self.llm)
+            .await;
+    }
+
     /// The GitHub API has no open pull request for the branch and opens one as #7.
     pub async fn github_opens_pull_requests(&self) {
         Mock::given(method("GET"))

@@ -1,10 +1,13 @@
 //! Asking the model: OpenAI Chat Completions or Anthropic Messages, with retries on rate limits
-//! and server errors, a time limit per call, and token counts for the usage report.
+//! and server errors, a time limit per call, and token counts for the usage report. When the
+//! task's provider keeps failing, the other provider's default model answers instead (OpenAI
+//! first, Anthropic as fallback, and the other way round), for the rest of the attempt.
 
 pub mod anthropic;
 pub mod openai;
 pub mod price;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -70,6 +73,8 @@ impl Conversation {
 /// What the model said, and what it cost.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The model that answered, as configured (the fallback's, after a fallback).
+    pub model: String,
     pub text: String,
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -90,64 +95,153 @@ pub enum LlmError {
     BadResponse(String),
     #[error("{last} (gave up after {attempts} attempts)")]
     GaveUp { attempts: u32, last: Box<LlmError> },
+    #[error("{first}; the fallback {fallback} failed too: {second}")]
+    FallbackFailed {
+        first: Box<LlmError>,
+        fallback: String,
+        second: Box<LlmError>,
+    },
 }
 
 impl LlmError {
+    /// Rate limits (429), time-outs the server reports (408), server errors and network
+    /// errors may pass: the same call is tried again.
     fn is_retryable(&self) -> bool {
         match self {
-            LlmError::Status { status, .. } => {
-                StatusCode::from_u16(*status).is_ok_and(is_retryable)
-            }
+            LlmError::Status { status, .. } => StatusCode::from_u16(*status)
+                .is_ok_and(|s| s == StatusCode::REQUEST_TIMEOUT || is_retryable(s)),
             LlmError::Network(_) => true,
             _ => false,
         }
     }
+
+    /// The provider itself is in trouble (what may pass did not, or it did not answer in
+    /// time), so the other provider may answer. A request the provider refuses (a 4xx other
+    /// than 408 and 429: a bad request, a bad key) or an answer not understood is the
+    /// request's fault, and would be the fallback's too.
+    pub fn warrants_fallback(&self) -> bool {
+        match self {
+            LlmError::Timeout(_) => true,
+            LlmError::GaveUp { last, .. } => last.warrants_fallback(),
+            LlmError::Status { .. } | LlmError::Network(_) => self.is_retryable(),
+            LlmError::BadResponse(_) | LlmError::FallbackFailed { .. } => false,
+        }
+    }
 }
 
-/// A client for the configured model.
-#[derive(Clone)]
+/// A client for the task's model, with the other provider's default model to fall back on.
 pub struct ModelClient {
     http: reqwest::Client,
-    config: ModelConfig,
+    primary: ModelConfig,
+    fallback: Option<ModelConfig>,
+    /// Set when the primary failed and the fallback was asked: every later call of the
+    /// attempt goes to the fallback, so one conversation does not hop between providers.
+    on_fallback: AtomicBool,
 }
 
 impl ModelClient {
-    pub fn new(http: reqwest::Client, config: ModelConfig) -> Self {
-        ModelClient { http, config }
+    pub fn new(http: reqwest::Client, primary: ModelConfig, fallback: Option<ModelConfig>) -> Self {
+        ModelClient {
+            http,
+            primary,
+            fallback,
+            on_fallback: AtomicBool::new(false),
+        }
     }
 
-    /// `provider/model`, for notes and the pull request.
+    /// The model calls go to now.
+    fn active(&self) -> &ModelConfig {
+        match &self.fallback {
+            Some(fallback) if self.on_fallback.load(Ordering::Relaxed) => fallback,
+            _ => &self.primary,
+        }
+    }
+
+    /// `provider/model` of the model calls go to now, for notes.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.config.provider.as_str(), self.config.name)
+        self.active().label()
     }
 
-    /// The model's name as configured.
-    pub fn name(&self) -> &str {
-        &self.config.name
+    /// `provider/model` of the fallback, once calls went to it.
+    pub fn fell_back_to(&self) -> Option<String> {
+        self.on_fallback
+            .load(Ordering::Relaxed)
+            .then(|| self.fallback.as_ref().map(ModelConfig::label))
+            .flatten()
     }
 
-    /// The usage of one reply, priced.
+    /// The model for the commit and the pull request: the one that answered, and after a
+    /// fallback the one that failed.
+    pub fn described(&self) -> String {
+        match self.fell_back_to() {
+            Some(fallback) => format!("{fallback} (fallback: {} failed)", self.primary.label()),
+            None => self.primary.label(),
+        }
+    }
+
+    /// The usage of one reply, priced as the model that gave it.
     pub fn usage_of(&self, reply: &Reply) -> Usage {
         Usage {
             input_tokens: reply.input_tokens,
             output_tokens: reply.output_tokens,
-            cost_usd: price::cost(&self.config.name, reply.input_tokens, reply.output_tokens),
-            model: Some(self.config.name.clone()),
+            cost_usd: price::cost(&reply.model, reply.input_tokens, reply.output_tokens),
+            model: Some(reply.model.clone()),
         }
     }
 
-    /// Asks once, trying again after rate limits and server errors (never after a timeout: a
-    /// second wait as long would eat the attempt's time). No wait runs past `until`.
+    /// Asks the active model; when the task's own provider keeps failing (see
+    /// [`LlmError::warrants_fallback`]) and there is a fallback, asks the fallback instead, and
+    /// keeps to it for the rest of the attempt. One log line says so.
     pub async fn complete(
         &self,
         conversation: &Conversation,
         log: &Log,
         until: Instant,
     ) -> Result<Reply, LlmError> {
-        let max = self.config.max_attempts.max(1);
+        if self.fell_back_to().is_some() {
+            return self
+                .complete_with(self.active(), conversation, log, until)
+                .await;
+        }
+        let first = match self
+            .complete_with(&self.primary, conversation, log, until)
+            .await
+        {
+            Ok(reply) => return Ok(reply),
+            Err(e) => e,
+        };
+        let Some(fallback) = self.fallback.as_ref().filter(|_| first.warrants_fallback()) else {
+            return Err(first);
+        };
+        log.system(format!(
+            "{} keeps failing ({first}); asking {} instead for the rest of this attempt",
+            self.primary.label(),
+            fallback.label()
+        ));
+        self.on_fallback.store(true, Ordering::Relaxed);
+        self.complete_with(fallback, conversation, log, until)
+            .await
+            .map_err(|second| LlmError::FallbackFailed {
+                first: Box::new(first),
+                fallback: fallback.label(),
+                second: Box::new(second),
+            })
+    }
+
+    /// Asks `config`'s model once, trying again after rate limits and server errors (never
+    /// after a timeout: a second wait as long would eat the attempt's time). No wait runs past
+    /// `until`.
+    async fn complete_with(
+        &self,
+        config: &ModelConfig,
+        conversation: &Conversation,
+        log: &Log,
+        until: Instant,
+    ) -> Result<Reply, LlmError> {
+        let max = config.max_attempts.max(1);
         let mut attempt = 1;
         loop {
-            let (error, asked) = match self.send(conversation).await {
+            let (error, asked) = match self.send(config, conversation).await {
                 Ok(reply) => return Ok(reply),
                 Err(failed) => failed,
             };
@@ -177,9 +271,9 @@ impl ModelClient {
     /// One request. On failure, also the wait the server asked for.
     async fn send(
         &self,
+        c: &ModelConfig,
         conversation: &Conversation,
     ) -> Result<Reply, (LlmError, Option<Duration>)> {
-        let c = &self.config;
         let request = match c.provider {
             Provider::Openai => {
                 let body = openai::request(&c.name, conversation, c.max_output_tokens);
@@ -232,6 +326,10 @@ impl ModelClient {
             Provider::Openai => parse_openai(&body),
             Provider::Anthropic => parse_anthropic(&body),
         }
+        .map(|reply| Reply {
+            model: c.name.clone(),
+            ..reply
+        })
         .map_err(|e| (e, None))
     }
 }
@@ -266,6 +364,7 @@ fn parse_openai(body: &[u8]) -> Result<Reply, LlmError> {
         .map(|u| (u.prompt_tokens, u.completion_tokens))
         .unwrap_or((0, 0));
     Ok(Reply {
+        model: String::new(),
         text,
         input_tokens,
         output_tokens,
@@ -286,6 +385,7 @@ fn parse_anthropic(body: &[u8]) -> Result<Reply, LlmError> {
         .map(|u| (u.input_tokens, u.output_tokens))
         .unwrap_or((0, 0));
     Ok(Reply {
+        model: String::new(),
         text,
         input_tokens,
         output_tokens,
@@ -334,6 +434,39 @@ mod tests {
         assert_eq!(reply.text, "ab");
         assert_eq!((reply.input_tokens, reply.output_tokens), (7, 2));
         assert!(!reply.truncated);
+    }
+
+    #[test]
+    fn a_provider_in_trouble_warrants_a_fallback_and_a_refused_request_does_not() {
+        let status = |status| LlmError::Status {
+            status,
+            message: "x".into(),
+        };
+        let gave_up = |last| LlmError::GaveUp {
+            attempts: 4,
+            last: Box::new(last),
+        };
+        for e in [
+            gave_up(status(503)),
+            gave_up(status(529)),
+            gave_up(status(429)),
+            status(408),
+            status(500),
+            LlmError::Timeout(180),
+            gave_up(LlmError::Network("reset".into())),
+        ] {
+            assert!(e.warrants_fallback(), "{e}");
+        }
+        for e in [
+            status(400),
+            status(401),
+            status(403),
+            status(404),
+            status(422),
+            LlmError::BadResponse("no choices".into()),
+        ] {
+            assert!(!e.warrants_fallback(), "{e}");
+        }
     }
 
     #[test]
