@@ -19,6 +19,7 @@ use pj_core::time::parse_rfc3339;
 use reqwest::Url;
 use secrecy::SecretString;
 
+use super::budget::Budget;
 use super::sandbox::SandboxConfig;
 
 /// The variables that hold secrets: never printed, never passed to a child process.
@@ -368,6 +369,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Which addresses an `http(s)` `TARGET_REPO` may resolve to.
     pub network: NetworkPolicy,
+    /// `PJ_MAX_COST_USD` and `PJ_TASK_COST_USD`; `None`: no cap.
+    pub budget: Option<Budget>,
 }
 
 impl Config {
@@ -432,6 +435,18 @@ impl Config {
         let context_tokens = number(vars, "PJ_CONTEXT_TOKENS", 24_000, &mut p);
         let verify_timeout = secs(vars, "PJ_VERIFY_TIMEOUT_SECS", 600, &mut p);
         let margin = secs(vars, "PJ_DEADLINE_MARGIN_SECS", 20, &mut p);
+        let budget = dollars(vars, "PJ_MAX_COST_USD", &mut p)
+            .filter(|cap| {
+                let positive = *cap > 0.0;
+                if !positive {
+                    p.push("PJ_MAX_COST_USD", "must be more than 0");
+                }
+                positive
+            })
+            .map(|cap| Budget {
+                cap,
+                earlier: dollars(vars, "PJ_TASK_COST_USD", &mut p).unwrap_or(0.0),
+            });
 
         let limits = CallLimits {
             timeout: model_timeout,
@@ -550,6 +565,7 @@ impl Config {
             network: NetworkPolicy {
                 allow_private: flag(vars.get("PJ_ALLOW_PRIVATE_NETWORKS")),
             },
+            budget,
         })
     }
 }
@@ -630,6 +646,19 @@ fn number(vars: &Vars, name: &'static str, default: u64, p: &mut Problems) -> u6
                 default
             }
         },
+    }
+}
+
+/// An amount of US dollars (a decimal, at least 0); `None` when unset or wrong (then a problem
+/// names the variable).
+fn dollars(vars: &Vars, name: &'static str, p: &mut Problems) -> Option<f64> {
+    let raw = vars.get(name)?;
+    match raw.trim().parse::<f64>() {
+        Ok(d) if d.is_finite() && d >= 0.0 => Some(d),
+        _ => {
+            p.push(name, "must be an amount of US dollars, such as 5 or 0.50");
+            None
+        }
     }
 }
 

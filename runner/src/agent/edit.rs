@@ -9,6 +9,7 @@ use std::time::Duration;
 use pj_core::task::Usage;
 use tokio::time::Instant;
 
+use super::budget::{Budget, Spend};
 use super::git::{Git, GitError};
 use super::llm::{Conversation, LlmError, ModelClient};
 use super::log::{Log, Stream};
@@ -60,6 +61,9 @@ pub enum EditError {
     Git(#[from] GitError),
     #[error("the patch engine stopped: {0}")]
     Engine(String),
+    /// `PJ_MAX_COST_USD` holds the next model call back.
+    #[error("{0}")]
+    Budget(String),
 }
 
 /// What the conversation needs.
@@ -77,6 +81,8 @@ pub struct Editor<'a> {
     pub allow_workflows: bool,
     /// When the work must be done.
     pub until: Instant,
+    /// The spending cap, checked before each model call.
+    pub budget: Option<Budget>,
 }
 
 impl Editor<'_> {
@@ -87,15 +93,27 @@ impl Editor<'_> {
         let mut verify_rounds = 0;
         let mut last_failure: Option<Checked> = None;
         let mut round = 0;
+        let mut spend = self.budget.map(Spend::new);
         loop {
             round += 1;
+            if let Some(spend) = &spend {
+                spend
+                    .check(self.model.active_name())
+                    .map_err(EditError::Budget)?;
+            }
             self.log
                 .system(format!("asking {} (round {round})", self.model.label()));
             let reply = self
                 .model
                 .complete(&conversation, self.log, self.until)
                 .await?;
-            self.count(&reply);
+            let cost = self.count(&reply);
+            if let Some(note) = spend
+                .as_mut()
+                .and_then(|s| s.record(&reply.model, reply.input_tokens, cost))
+            {
+                self.log.system(note);
+            }
             self.log.system(format!(
                 "the model replied ({} tokens in, {} out):",
                 reply.input_tokens, reply.output_tokens
@@ -174,10 +192,12 @@ impl Editor<'_> {
         }
     }
 
-    fn count(&self, reply: &super::llm::Reply) {
+    /// Adds the reply's usage to the attempt's; returns its cost.
+    fn count(&self, reply: &super::llm::Reply) -> Option<f64> {
         let call = self.model.usage_of(reply);
         let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         *usage = usage.add(&call);
+        call.cost_usd
     }
 
     /// Applies a reply with the patch engine, off the async threads (it reads and writes files).

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use pj_core::agent::usd;
 use pj_core::task::{TaskError, Usage, codes};
 use tokio::time::Instant;
 
@@ -466,11 +467,20 @@ impl Work<'_> {
             verify_timeout: c.verify_timeout,
             allow_workflows: c.allow_workflows,
             until: self.until,
+            budget: c.budget,
         };
+        if let Some(budget) = &c.budget {
+            self.log.system(format!(
+                "spending cap PJ_MAX_COST_USD {}; earlier attempts of the task spent {}",
+                usd(budget.cap),
+                usd(budget.earlier)
+            ));
+        }
         let edited = editor.run(conversation).await.map_err(|e| match e {
             super::edit::EditError::Llm(e) => failed(codes::LLM_FAILED, e.to_string()),
             super::edit::EditError::Git(e) => failed(extra_codes::GIT_FAILED, e.to_string()),
             super::edit::EditError::Engine(e) => failed(codes::PATCH_FAILED, e),
+            super::edit::EditError::Budget(e) => failed(codes::BUDGET_EXCEEDED, e),
         })?;
         let (files, checked) = match edited {
             Edited::Changed { files, checked } => (files, checked),

@@ -9,12 +9,14 @@
 //! - `log` and `callback`: the log stream and the signed events, both scrubbed of secrets;
 //! - `git`: the `git` command line, hardened, with the token in a private credential file;
 //! - [`llm`]: OpenAI Chat Completions and Anthropic Messages, with retries and prices;
-//! - `edit` and `verify`: the rounds of asking, patching and checking;
+//! - `edit` and `verify`: the rounds of asking, patching and checking, and `budget`, the
+//!   spending cap held before each model call;
 //! - `sandbox` and `process`: where repository code runs, and children that cannot outlive the
 //!   work;
 //! - `github`: the pull request;
 //! - `flow`: the attempt from start to report, under the deadline's watchdog.
 
+mod budget;
 mod callback;
 pub mod config;
 mod edit;

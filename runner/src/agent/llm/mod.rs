@@ -157,6 +157,11 @@ impl ModelClient {
         }
     }
 
+    /// The name of the model calls go to now.
+    pub fn active_name(&self) -> &str {
+        &self.active().name
+    }
+
     /// `provider/model` of the model calls go to now, for notes.
     pub fn label(&self) -> String {
         self.active().label()
