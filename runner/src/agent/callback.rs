@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use pj_core::agent::AgentMetadata;
 use pj_core::ids::WebhookId;
 use pj_core::signing::signed_headers;
 use pj_core::task::{TaskError, Usage};
@@ -55,6 +56,8 @@ pub struct Event {
     pub pr_url: Option<String>,
     pub error: Option<TaskError>,
     pub usage: Option<Usage>,
+    /// What the agent did; on final events.
+    pub metadata: Option<AgentMetadata>,
 }
 
 impl Event {
@@ -67,6 +70,7 @@ impl Event {
             pr_url: None,
             error: None,
             usage: None,
+            metadata: None,
         }
     }
 
@@ -93,6 +97,8 @@ struct EventWire<'a> {
     error: Option<TaskError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<&'a Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a AgentMetadata>,
 }
 
 /// One log line as the contract sends it.
@@ -197,6 +203,7 @@ impl Callbacks {
                 message: self.clean(&e.message),
             }),
             usage: event.usage.as_ref(),
+            metadata: event.metadata.as_ref(),
         };
         let body = match serde_json::to_vec(&wire) {
             Ok(body) => body,

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use pj_core::agent::{AgentMetadata, HunkPlacement};
 use pj_core::task::Usage;
 use tokio::time::Instant;
 
 use super::budget::{Budget, Spend};
 use super::git::{Git, GitError};
 use super::llm::{Conversation, LlmError, ModelClient};
-use super::log::{Log, Stream};
+use super::log::Log;
 use super::prompt;
 use super::sandbox::Jail;
 use super::verify::{self, Verdict, VerifyCommand};
@@ -71,6 +72,8 @@ pub struct Editor<'a> {
     pub repo: &'a Path,
     pub model: &'a ModelClient,
     pub usage: &'a Arc<Mutex<Usage>>,
+    /// What the agent did, kept up to date round by round.
+    pub metadata: &'a Arc<Mutex<AgentMetadata>>,
     pub log: &'a Log,
     pub git: &'a Git,
     /// The check and where it runs; `None` when there is none to run.
@@ -101,12 +104,17 @@ impl Editor<'_> {
                     .check(self.model.active_name())
                     .map_err(EditError::Budget)?;
             }
-            self.log
-                .system(format!("asking {} (round {round})", self.model.label()));
-            let reply = self
+            let label = self.model.label();
+            let answered = self
                 .model
                 .complete(&conversation, self.log, self.until)
-                .await?;
+                .await;
+            let fallback = self.model.fell_back_to();
+            self.note(|m| {
+                m.rounds = round;
+                m.fallback = fallback;
+            });
+            let reply = answered?;
             let cost = self.count(&reply);
             if let Some(note) = spend
                 .as_mut()
@@ -114,18 +122,37 @@ impl Editor<'_> {
             {
                 self.log.system(note);
             }
+            // One line per round: the reply itself is not kept in the log (the metadata and
+            // the engine's report below say what it did).
             self.log.system(format!(
-                "the model replied ({} tokens in, {} out):",
-                reply.input_tokens, reply.output_tokens
+                "round {round}: {} replied with {} bytes ({} tokens in, {} out{})",
+                self.model.label(),
+                reply.text.len(),
+                reply.input_tokens,
+                reply.output_tokens,
+                if self.model.label() == label {
+                    ""
+                } else {
+                    ", as the fallback"
+                }
             ));
-            self.log.write(Stream::Stdout, &reply.text);
             if reply.truncated {
                 self.log
                     .system("the reply hit the output token limit (PJ_MAX_OUTPUT_TOKENS); it may be cut off");
             }
 
-            let feedback = match self.apply(&reply.text).await? {
-                Applied::Written { files, summary } => {
+            let applied = self.apply(&reply.text).await?;
+            self.note(|m| {
+                if round == 1 {
+                    m.first_round_applied = Some(matches!(applied, Applied::Written { .. }));
+                }
+                if let Applied::Written { hunks, .. } = &applied {
+                    m.hunks
+                        .extend(hunks.iter().map(|h| HunkPlacement { round, ..h.clone() }));
+                }
+            });
+            let feedback = match applied {
+                Applied::Written { files, summary, .. } => {
                     self.log.system(format!("the edits applied:\n{summary}"));
                     patch_rounds = 0;
                     touched.extend(files);
@@ -192,6 +219,12 @@ impl Editor<'_> {
         }
     }
 
+    /// Updates what the attempt's final event will say the agent did.
+    fn note(&self, change: impl FnOnce(&mut AgentMetadata)) {
+        let mut metadata = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
+        change(&mut metadata);
+    }
+
     /// Adds the reply's usage to the attempt's; returns its cost.
     fn count(&self, reply: &super::llm::Reply) -> Option<f64> {
         let call = self.model.usage_of(reply);
@@ -214,8 +247,12 @@ impl Editor<'_> {
 /// What the engine did with one reply.
 #[derive(Debug)]
 enum Applied {
-    /// Every edit applied; these files were written.
-    Written { files: Vec<String>, summary: String },
+    /// Every edit applied; these files were written, the hunks placed so.
+    Written {
+        files: Vec<String>,
+        summary: String,
+        hunks: Vec<HunkPlacement>,
+    },
     /// Nothing was written. `report` is for the log, `feedback` for the model.
     Rejected { report: String, feedback: String },
 }
@@ -228,9 +265,20 @@ fn apply_reply(repo: &Path, reply: &str, allow_workflows: bool) -> Applied {
     let report = patch::apply_reply(repo, reply, &options);
     let summary = summarize(&report);
     if report.applied {
+        let hunks = report
+            .hunks
+            .iter()
+            .map(|h| HunkPlacement {
+                file: h.file.clone(),
+                round: 0,
+                status: h.status.as_str().to_owned(),
+                step: h.step.map(|s| s.id().to_owned()),
+            })
+            .collect();
         Applied::Written {
             files: report.files,
             summary,
+            hunks,
         }
     } else {
         // The engine words its feedback for the model: what failed, and that nothing changed.
@@ -248,10 +296,8 @@ fn summarize(report: &patch::Report) -> String {
         .iter()
         .map(|h| {
             let status = match h.status {
-                patch::Status::Exact => "exact",
-                patch::Status::Offset => "offset",
-                patch::Status::Fuzzy => "fuzzy",
                 patch::Status::Failed => "FAILED",
+                other => other.as_str(),
             };
             format!("  {} [{status}] {}", h.file, h.message)
         })

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use pj_core::agent::usd;
+use pj_core::agent::{AgentMetadata, usd};
 use pj_core::task::{TaskError, Usage, codes};
 use tokio::time::Instant;
 
@@ -136,7 +136,7 @@ pub async fn run(vars: Vars, mut out: Output, stop: impl Future<Output = &'stati
             log.system(problems.to_string());
             let outcome = failed(extra_codes::INVALID_ENVIRONMENT, problems.to_string());
             let until = Instant::now() + Duration::from_secs(60);
-            let finish = report(&reporter, &log, outcome, Usage::default(), until).await;
+            let finish = report(&reporter, &log, outcome, Usage::default(), None, until).await;
             shipper.close();
             return finish;
         }
@@ -185,6 +185,7 @@ pub async fn run(vars: Vars, mut out: Output, stop: impl Future<Output = &'stati
     }
 
     let stage = Arc::new(Mutex::new("starting"));
+    let metadata = Arc::new(Mutex::new(AgentMetadata::default()));
     let work = Work {
         config: &config,
         vars: &vars,
@@ -192,6 +193,7 @@ pub async fn run(vars: Vars, mut out: Output, stop: impl Future<Output = &'stati
         log: &log,
         reporter: &reporter,
         usage: &usage,
+        metadata: &metadata,
         stage: &stage,
         until: work_until,
         task_id: reporting.task_id.as_str(),
@@ -224,7 +226,10 @@ pub async fn run(vars: Vars, mut out: Output, stop: impl Future<Output = &'stati
         outcome = work.run() => outcome,
     };
     let spent = usage.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let finish = report(&reporter, &log, outcome, spent, deadline).await;
+    let did = metadata.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // Before the first model call the agent did nothing worth telling.
+    let did = (did.rounds > 0).then(|| did.bounded());
+    let finish = report(&reporter, &log, outcome, spent, did, deadline).await;
     shipper.close();
     finish
 }
@@ -235,6 +240,7 @@ async fn report(
     log: &Log,
     outcome: Outcome,
     usage: Usage,
+    metadata: Option<AgentMetadata>,
     until: Instant,
 ) -> Finish {
     log.note_dropped();
@@ -272,10 +278,14 @@ async fn report(
     };
     note_outcome(log, &event);
     note_usage(log, &usage);
+    if let Some(m) = &metadata {
+        note_metadata(log, m);
+    }
     let left = until.saturating_duration_since(Instant::now());
     log.flush(FINAL_FLUSH.min(left / 2)).await;
     let event = Event {
         usage: Some(usage),
+        metadata,
         ..event
     };
     match reporter
@@ -331,6 +341,19 @@ fn note_usage(log: &Log, usage: &Usage) {
     ));
 }
 
+fn note_metadata(log: &Log, m: &AgentMetadata) {
+    let first = match m.first_round_applied {
+        Some(true) => "applied",
+        Some(false) => "did not apply",
+        None => "none",
+    };
+    log.system(format!(
+        "the agent: {} rounds, first round's edits {first}; {} files changed, +{} -{} lines, a \
+         {}-byte patch",
+        m.rounds, m.files_changed, m.lines_added, m.lines_removed, m.patch_bytes
+    ));
+}
+
 /// The tokio instant of a wall-clock time (now, when it is past).
 fn instant_of(at: chrono::DateTime<Utc>) -> Instant {
     let left = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
@@ -345,6 +368,7 @@ struct Work<'a> {
     log: &'a Log,
     reporter: &'a Reporter,
     usage: &'a Arc<Mutex<Usage>>,
+    metadata: &'a Arc<Mutex<AgentMetadata>>,
     stage: &'a Arc<Mutex<&'static str>>,
     until: Instant,
     task_id: &'a str,
@@ -460,6 +484,7 @@ impl Work<'_> {
             repo,
             model: &model,
             usage: self.usage,
+            metadata: self.metadata,
             log: self.log,
             git: &git,
             verify: verify.as_ref().zip(jail.as_ref()),
@@ -508,6 +533,19 @@ impl Work<'_> {
             .map_err(|e| failed(extra_codes::GIT_FAILED, e.to_string()))?;
         if !staged {
             return Ok(no_changes());
+        }
+        match git.staged_stat(repo).await {
+            Ok(stat) => {
+                let mut m = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
+                m.files_changed = stat.files;
+                m.lines_added = stat.added;
+                m.lines_removed = stat.removed;
+                m.patch_bytes = stat.bytes;
+            }
+            // The numbers are for reports; the change goes on without them.
+            Err(e) => self
+                .log
+                .system(format!("could not measure the change: {e}")),
         }
         let message = self.commit_message(&model);
         git.commit(repo, &message, &c.author.name, &c.author.email)

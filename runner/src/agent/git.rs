@@ -68,6 +68,16 @@ pub struct GitError {
     pub stderr: String,
 }
 
+/// The size of a staged change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DiffStat {
+    pub files: u32,
+    pub added: u64,
+    pub removed: u64,
+    /// The unified diff's size in bytes.
+    pub bytes: u64,
+}
+
 /// What a git command printed.
 #[derive(Debug, Clone)]
 pub struct GitOutput {
@@ -337,6 +347,38 @@ impl Git {
     }
 
     /// Commits what is staged, as `name <email>`.
+    /// The staged change against `HEAD`: files, lines added and removed (a binary file counts
+    /// no lines), and the size of its unified diff (of at most the 4 MiB of output kept).
+    pub async fn staged_stat(&self, repo: &Path) -> Result<DiffStat, GitError> {
+        let plain = [
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-renames",
+        ];
+        let mut args = vec!["diff", "--cached", "--numstat"];
+        args.extend(plain);
+        let numstat = self.local(repo, &args).await?;
+        let mut stat = DiffStat::default();
+        for line in numstat.stdout.lines().filter(|l| !l.is_empty()) {
+            let mut fields = line.split('\t');
+            let mut count = || {
+                fields
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            stat.added += count();
+            stat.removed += count();
+            stat.files += 1;
+        }
+        let mut args = vec!["diff", "--cached"];
+        args.extend(plain);
+        let diff = self.local(repo, &args).await?;
+        stat.bytes = diff.stdout.len() as u64;
+        Ok(stat)
+    }
+
     pub async fn commit(
         &self,
         repo: &Path,

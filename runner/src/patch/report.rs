@@ -17,6 +17,18 @@ pub enum Status {
     Failed,
 }
 
+impl Status {
+    /// The contract's name: `exact`, `offset`, `fuzzy` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Exact => "exact",
+            Status::Offset => "offset",
+            Status::Fuzzy => "fuzzy",
+            Status::Failed => "failed",
+        }
+    }
+}
+
 /// The step of the ladder that placed a hunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Step {
@@ -57,6 +69,22 @@ impl Step {
             | Step::MissingLine
             | Step::TrimmedContext
             | Step::Elision => Status::Fuzzy,
+        }
+    }
+
+    /// The step as an identifier, for metadata (`exact_at_line`, `indentation`, ...).
+    pub fn id(self) -> &'static str {
+        match self {
+            Step::ExactAtLine => "exact_at_line",
+            Step::SearchExact => "search_exact",
+            Step::ExactElsewhere => "exact_elsewhere",
+            Step::Recounted => "recounted",
+            Step::TrailingWhitespace => "trailing_whitespace",
+            Step::Indentation => "indentation",
+            Step::Whitespace => "whitespace",
+            Step::MissingLine => "missing_line",
+            Step::TrimmedContext => "trimmed_context",
+            Step::Elision => "elision",
         }
     }
 

@@ -6,6 +6,7 @@ mod delivery;
 mod failures;
 mod fallback;
 mod hygiene;
+mod metadata;
 mod rounds;
 mod support;
 mod untrusted;
