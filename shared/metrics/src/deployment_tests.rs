@@ -105,6 +105,10 @@ fn the_dashboard_should_show_every_product_metric_without_dimensions() {
         };
         for entry in metrics {
             let entry = entry.as_array().expect("a metric is an array");
+            // Metric math over the metrics beside it (a rate) names no metric of its own.
+            if entry.len() == 1 && entry[0].get("expression").is_some() {
+                continue;
+            }
             let namespace = entry[0].as_str().expect("a namespace");
             let name = entry[1].as_str().expect("a metric name");
             if namespace != DASHBOARD_NAMESPACE {

@@ -95,6 +95,11 @@ pub mod names {
     pub const TOKENS_OUTPUT: &str = "tokens_output";
     /// Cost in US dollars the runners reported, where the model's price is known (`None`).
     pub const COST_USD: &str = "cost_usd";
+    /// An attempt whose first model reply's edits applied (`Count`); with
+    /// [`PATCH_FIRST_ROUND_REJECTED`], the first-round apply rate.
+    pub const PATCH_FIRST_ROUND_APPLIED: &str = "patch_first_round_applied";
+    /// An attempt whose first model reply's edits did not apply (`Count`).
+    pub const PATCH_FIRST_ROUND_REJECTED: &str = "patch_first_round_rejected";
 }
 
 /// Every product metric with its unit, in the order `infra/README.md` lists them.

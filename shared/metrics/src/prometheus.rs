@@ -17,6 +17,7 @@
 //! | `pj_runner_duration_seconds{kind,status}` (histogram) | `runner_duration_ms` |
 //! | `pj_tokens_total{kind,type}` (`input`, `output`) | `tokens_input`, `tokens_output` |
 //! | `pj_cost_usd_total{kind}` | `cost_usd` |
+//! | `pj_patch_first_round_total{kind,applied}` (`true`, `false`) | `patch_first_round_applied`, `patch_first_round_rejected` |
 //!
 //! Besides: `pj_callbacks_accepted_total{callback}` and `pj_callbacks_refused_total{callback,reason}`
 //! (`callback` is `event` or `logs`, `reason` the error code of the answer), and per queue,
@@ -71,6 +72,12 @@ struct TokenLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct FirstRoundLabels {
+    kind: String,
+    applied: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CallbackLabels {
     callback: &'static str,
 }
@@ -108,6 +115,7 @@ pub struct Exporter {
     runner_duration: Durations<OutcomeLabels>,
     tokens: Counts<TokenLabels>,
     cost_usd: Family<KindLabels, Counter<f64, AtomicU64>>,
+    patch_first_round: Counts<FirstRoundLabels>,
     callbacks_accepted: Counts<CallbackLabels>,
     callbacks_refused: Counts<RefusalLabels>,
     queue_depth: Family<QueueLabels, Gauge>,
@@ -132,6 +140,7 @@ impl Exporter {
             runner_duration: durations(),
             tokens: Family::default(),
             cost_usd: Family::default(),
+            patch_first_round: Family::default(),
             callbacks_accepted: Family::default(),
             callbacks_refused: Family::default(),
             queue_depth: Family::default(),
@@ -190,6 +199,11 @@ impl Exporter {
             "pj_cost_usd",
             "US dollars the runners reported, where the model's price is known",
             e.cost_usd.clone(),
+        );
+        registry.register(
+            "pj_patch_first_round",
+            "Attempts by whether their first model reply's edits applied (the first-round apply rate)",
+            e.patch_first_round.clone(),
         );
         registry.register(
             "pj_callbacks_accepted",
@@ -290,6 +304,19 @@ impl Exporter {
                     if o.value.is_finite() && o.value > 0.0 {
                         self.cost_usd.get_or_create(&by_kind()).inc_by(o.value);
                     }
+                }
+                Metric::PatchFirstRoundApplied | Metric::PatchFirstRoundRejected => {
+                    let applied = if o.metric == Metric::PatchFirstRoundApplied {
+                        "true"
+                    } else {
+                        "false"
+                    };
+                    self.patch_first_round
+                        .get_or_create(&FirstRoundLabels {
+                            kind: kind.clone(),
+                            applied,
+                        })
+                        .inc_by(count);
                 }
             }
         }
@@ -602,6 +629,31 @@ mod tests {
             sample(
                 &text,
                 r#"pj_callbacks_refused_total{callback="logs",reason="unauthorized"}"#
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn the_first_round_patches_should_be_counted_by_whether_they_applied() {
+        let exporter = Exporter::new(None);
+        exporter.record(&[
+            observed(Metric::PatchFirstRoundApplied, 1.0, "code_change", None),
+            observed(Metric::PatchFirstRoundApplied, 1.0, "code_change", None),
+            observed(Metric::PatchFirstRoundRejected, 1.0, "code_change", None),
+        ]);
+        let text = exporter.encode();
+        assert_eq!(
+            sample(
+                &text,
+                r#"pj_patch_first_round_total{kind="code_change",applied="true"}"#
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"pj_patch_first_round_total{kind="code_change",applied="false"}"#
             ),
             Some(1.0)
         );

@@ -27,11 +27,13 @@ pub enum Metric {
     TokensInput,
     TokensOutput,
     CostUsd,
+    PatchFirstRoundApplied,
+    PatchFirstRoundRejected,
 }
 
 impl Metric {
     /// Every product metric, in the order `infra/README.md` lists them.
-    pub const ALL: [Metric; 15] = [
+    pub const ALL: [Metric; 17] = [
         Metric::TaskCreated,
         Metric::TaskCompleted,
         Metric::TaskFailed,
@@ -47,6 +49,8 @@ impl Metric {
         Metric::TokensInput,
         Metric::TokensOutput,
         Metric::CostUsd,
+        Metric::PatchFirstRoundApplied,
+        Metric::PatchFirstRoundRejected,
     ];
 
     /// The metric's name in CloudWatch (one of [`names`]).
@@ -67,6 +71,8 @@ impl Metric {
             Metric::TokensInput => names::TOKENS_INPUT,
             Metric::TokensOutput => names::TOKENS_OUTPUT,
             Metric::CostUsd => names::COST_USD,
+            Metric::PatchFirstRoundApplied => names::PATCH_FIRST_ROUND_APPLIED,
+            Metric::PatchFirstRoundRejected => names::PATCH_FIRST_ROUND_REJECTED,
         }
     }
 
@@ -129,6 +135,7 @@ pub fn change_observations<'a>(before: &Task, after: &'a Task) -> Vec<Observatio
     let mut retried = 0u64;
     let mut dispatch_errors = 0u64;
     let mut timed_out = 0u64;
+    let mut first_round = [0u64; 2];
     let mut usage = UsageDelta::default();
     for exec in &after.executions {
         let prev = before.executions.iter().find(|e| e.attempt == exec.attempt);
@@ -161,6 +168,12 @@ pub fn change_observations<'a>(before: &Task, after: &'a Task) -> Vec<Observatio
             }
         }
         usage.add(prev.and_then(|p| p.usage.as_ref()), exec.usage.as_ref());
+        let first = |e: &Execution| e.metadata.as_ref().and_then(|m| m.first_round_applied);
+        if let Some(applied) = first(exec)
+            && prev.and_then(first).is_none()
+        {
+            first_round[usize::from(!applied)] += 1;
+        }
     }
     let counts = [
         (Metric::AttemptRequested, requested),
@@ -169,6 +182,8 @@ pub fn change_observations<'a>(before: &Task, after: &'a Task) -> Vec<Observatio
         (Metric::AttemptTimedOut, timed_out),
         (Metric::TokensInput, usage.input_tokens),
         (Metric::TokensOutput, usage.output_tokens),
+        (Metric::PatchFirstRoundApplied, first_round[0]),
+        (Metric::PatchFirstRoundRejected, first_round[1]),
     ];
     for (metric, n) in counts {
         if n > 0 {
@@ -829,5 +844,79 @@ mod tests {
         };
         assert!(transition_metrics(&notified.0, &notified.1).is_empty());
         assert!(transition_metrics(&before, &before).is_empty());
+    }
+
+    fn reported(first_round_applied: Option<bool>) -> Option<pj_core::agent::AgentMetadata> {
+        Some(pj_core::agent::AgentMetadata {
+            rounds: 2,
+            first_round_applied,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn the_first_rounds_patch_should_count_once_as_applied_or_not() {
+        let before = running();
+        let needs_review = at(
+            &before,
+            90,
+            Input::Runner {
+                attempt: A1,
+                event: RunnerEvent::NeedsReview {
+                    error: None,
+                    branch: None,
+                    pr_url: None,
+                    usage: None,
+                    metadata: reported(Some(false)),
+                },
+            },
+        );
+        let metrics = transition_metrics(&before, &needs_review);
+        assert_eq!(
+            value(&metrics, names::PATCH_FIRST_ROUND_REJECTED),
+            Some(1.0)
+        );
+        assert_eq!(value(&metrics, names::PATCH_FIRST_ROUND_APPLIED), None);
+        assert_eq!(
+            unit(&metrics, names::PATCH_FIRST_ROUND_REJECTED),
+            Unit::Count
+        );
+        // A later change of the same task does not count it again.
+        let notified = at(&needs_review, 95, Input::Notified { attempt: A1 });
+        assert!(transition_metrics(&needs_review, &notified).is_empty());
+
+        let completed = at(
+            &before,
+            90,
+            Input::Runner {
+                attempt: A1,
+                event: RunnerEvent::Completed {
+                    branch: Some("pj/x".into()),
+                    pr_url: None,
+                    usage: None,
+                    metadata: reported(Some(true)),
+                },
+            },
+        );
+        let metrics = transition_metrics(&before, &completed);
+        assert_eq!(value(&metrics, names::PATCH_FIRST_ROUND_APPLIED), Some(1.0));
+        assert_eq!(value(&metrics, names::PATCH_FIRST_ROUND_REJECTED), None);
+
+        // No first reply (the model failed), or no metadata at all: nothing to count.
+        let failed = at(
+            &before,
+            90,
+            Input::Runner {
+                attempt: A1,
+                event: RunnerEvent::Failed {
+                    error: TaskError::new(codes::LLM_FAILED, "overloaded"),
+                    usage: None,
+                    metadata: reported(None),
+                },
+            },
+        );
+        let metrics = transition_metrics(&before, &failed);
+        assert_eq!(value(&metrics, names::PATCH_FIRST_ROUND_APPLIED), None);
+        assert_eq!(value(&metrics, names::PATCH_FIRST_ROUND_REJECTED), None);
     }
 }
