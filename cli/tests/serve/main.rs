@@ -2,6 +2,7 @@
 //! callback protocol, real HTTP.
 
 mod agent;
+mod budget;
 mod exposition;
 mod limits;
 mod metrics;
