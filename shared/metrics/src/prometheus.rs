@@ -670,10 +670,7 @@ mod tests {
                     oldest_visible_age: Some(Duration::from_millis(1_500)),
                 }),
                 QueueName::Notify => anyhow::bail!("the database is locked"),
-                QueueName::Tasks => Ok(QueueStats {
-                    visible: 0,
-                    oldest_visible_age: None,
-                }),
+                QueueName::Tasks => Ok(QueueStats::default()),
             }
         }
     }
