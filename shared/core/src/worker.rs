@@ -463,15 +463,26 @@ pub fn completion_email(task: &Task, attempt: Attempt, settings: &Settings) -> O
     let mut lines = vec![
         format!("Task: {}", task.title),
         format!("Status: {}", status.as_str()),
-        format!("Repository: {} ({})", task.repo_url, task.base_branch),
-        format!("Attempt: {attempt}"),
     ];
-    match (&task.pr_url, status) {
-        (Some(pr), _) => lines.push(format!("Pull request: {pr}")),
-        (None, TaskStatus::Completed | TaskStatus::NeedsReview) => {
-            lines.push(format!("Branch: {}", task.branch));
+    if task.task_kind().is_builtin() {
+        lines.push(format!("Kind: {}", task.kind));
+        lines.push(format!("Attempt: {attempt}"));
+        if let Some(summary) = exec.and_then(|e| e.result_summary.as_ref()) {
+            lines.push(format!("Result: {summary}"));
         }
-        _ => {}
+    } else {
+        lines.push(format!(
+            "Repository: {} ({})",
+            task.repo_url, task.base_branch
+        ));
+        lines.push(format!("Attempt: {attempt}"));
+        match (&task.pr_url, status) {
+            (Some(pr), _) => lines.push(format!("Pull request: {pr}")),
+            (None, TaskStatus::Completed | TaskStatus::NeedsReview) => {
+                lines.push(format!("Branch: {}", task.branch));
+            }
+            _ => {}
+        }
     }
     if let Some(e) = error.filter(|_| status != TaskStatus::Completed) {
         lines.push(format!("Error: {} ({})", e.message, e.code));

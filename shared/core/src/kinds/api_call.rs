@@ -41,6 +41,7 @@ pub(crate) async fn run(
         Ok(r) => r,
         Err(outcome) => return outcome,
     };
+    let credentials = credential_values(&request);
     let shown = format!("{} {}", config.method, loggable_url(&config.url));
     log.system(format!("→ {shown}"));
     log.flush().await;
@@ -49,7 +50,9 @@ pub(crate) async fn run(
     let ms = step.ms();
     match answer {
         Ok(response) => {
-            let result = result_of(&response, ms);
+            // A target may echo what it was sent (its headers among it): the credentials of
+            // the request never reach the stored result.
+            let result = scrub(result_of(&response, ms), &credentials);
             let status = response.status;
             log.system(format!("← {status} in {ms} ms{}", if response.truncated { " (body cut at 256 KiB)" } else { "" }));
             let summary = format!("{shown} → {status} in {ms} ms");
@@ -92,6 +95,40 @@ pub(crate) async fn run(
                 ..KindOutcome::default()
             }
         }
+    }
+}
+
+/// The values of the request's secret headers, and their parts (a bearer token without its
+/// scheme), as they could come back in an answer.
+pub(crate) fn credential_values(request: &HttpRequest) -> Vec<String> {
+    let mut values = Vec::new();
+    for (_, value) in request.headers.iter().filter(|(_, v)| v.is_secret()) {
+        let value = value.expose();
+        values.push(value.to_owned());
+        if let Some((_, rest)) = value.split_once(' ') {
+            values.push(rest.to_owned());
+            if let Ok(decoded) = B64.decode(rest)
+                && let Ok(pair) = String::from_utf8(decoded)
+            {
+                values.extend(pair.split_once(':').map(|(_, p)| p.to_owned()));
+                values.push(pair);
+            }
+        }
+    }
+    values.retain(|v| v.len() >= 6);
+    values
+}
+
+/// `value` with each of `secrets` replaced wherever it appears in its text.
+pub(crate) fn scrub(value: Value, secrets: &[String]) -> Value {
+    if secrets.is_empty() {
+        return value;
+    }
+    let text = value.to_string();
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    match crate::redact::redact_values(&text, &refs) {
+        std::borrow::Cow::Borrowed(_) => value,
+        std::borrow::Cow::Owned(clean) => serde_json::from_str(&clean).unwrap_or(Value::Null),
     }
 }
 
@@ -194,6 +231,30 @@ mod tests {
         for s in [200, 301, 400, 401, 403, 404, 409, 422] {
             assert!(!is_retryable_status(s), "{s}");
         }
+    }
+
+    #[test]
+    fn credentials_echoed_by_a_target_are_scrubbed_from_the_result() {
+        let request = HttpRequest {
+            method: "GET".into(),
+            url: "https://h/".into(),
+            headers: vec![
+                ("Authorization".into(), HeaderValue::Secret(SecretString::from("Basic dXNlcjpodW50ZXIyMg==".to_owned()))),
+                ("X-Key".into(), HeaderValue::Secret(SecretString::from("key-abcdef".to_owned()))),
+                ("X-Trace".into(), HeaderValue::Plain("trace-123456".into())),
+            ],
+            body: None,
+            timeout: Duration::from_secs(1),
+            max_body_bytes: 10,
+            follow_redirects: false,
+        };
+        let echoed = json!({"headers": {"authorization": "Basic dXNlcjpodW50ZXIyMg==", "x-key": "key-abcdef",
+                                        "x-trace": "trace-123456"}, "password": "hunter22"});
+        let clean = scrub(echoed, &credential_values(&request)).to_string();
+        for secret in ["dXNlcjpodW50ZXIyMg", "key-abcdef", "hunter22"] {
+            assert!(!clean.contains(secret), "{secret} in {clean}");
+        }
+        assert!(clean.contains("trace-123456"));
     }
 
     #[test]

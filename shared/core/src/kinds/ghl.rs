@@ -8,7 +8,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
-use crate::kinds::api_call::{is_retryable_status, result_of};
+use crate::kinds::api_call::{is_retryable_status, result_of, scrub};
 use crate::kinds::config::{ContactFields, GhlAction, GhlConfig};
 use crate::kinds::run::{AttemptLog, StepTimer, automatic_retry_delay, invalid_config};
 use crate::machine::KindOutcome;
@@ -198,7 +198,10 @@ pub(crate) async fn run(
         Ok(response) => {
             let status = response.status;
             log.system(format!("← {status} in {ms} ms"));
-            let answer = result_of(&response, ms)["body"].clone();
+            let answer = scrub(
+                result_of(&response, ms)["body"].clone(),
+                &[key.expose_secret().to_owned()],
+            );
             let summary = format!("GoHighLevel {action} → {status} in {ms} ms");
             let steps = vec![step.ok(Some(json!({"status": status})))];
             if (200..300).contains(&status) {
