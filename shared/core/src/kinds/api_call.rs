@@ -133,6 +133,8 @@ pub(crate) fn scrub(value: Value, secrets: &[String]) -> Value {
 }
 
 /// The request of a config, its credentials opened.
+// The error is the attempt's whole outcome, made at most once per attempt: not worth a box.
+#[allow(clippy::result_large_err)]
 fn request(config: &ApiCallConfig, task: &Task, sealer: &Sealer) -> Result<HttpRequest, KindOutcome> {
     let open = |c| {
         sealer
