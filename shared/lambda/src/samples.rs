@@ -29,6 +29,10 @@ pub const CANCEL_TASK: &str = "tsk_01kaq7m3v9x2c4d6f8g0h1j2k5";
 /// The webhook master secret of the development deployment. Never a real deployment's.
 pub const DEV_WEBHOOK_MASTER_SECRET: &str =
     "pj-dev-webhook-master-secret-only-for-local-development";
+/// The key outbound webhooks are signed with in the development deployment (the secret's
+/// `outbound_secret`; the 32 bytes `pj-dev-outbound-webhook-key-only`). Never a real
+/// deployment's.
+pub const DEV_OUTBOUND_SECRET: &str = "whsec_cGotZGV2LW91dGJvdW5kLXdlYmhvb2sta2V5LW9ubHk=";
 /// The HS256 secret `log-stream-request`'s token is signed with (`PJ_JWT_SECRET` in dev).
 pub const DEV_JWT_SECRET: &str = "pj-dev-jwt-secret-only-for-local-development-0123456789";
 /// The `runner_ref` the running sample task's runner has.
@@ -176,6 +180,8 @@ pub fn dev_secret_document() -> Value {
         "github_app_id": "",
         "github_app_private_key": "",
         "daytona_api_key": "",
+        "ghl_api_key": "",
+        "outbound_secret": DEV_OUTBOUND_SECRET,
     })
 }
 

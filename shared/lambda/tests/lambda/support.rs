@@ -13,6 +13,7 @@ use http::{HeaderMap, StatusCode};
 use lambda_http::RequestExt;
 use pj_aws::AwsContext;
 use pj_aws::provision::{self, ProvisionedQueues};
+use pj_core::kinds::run::KindWorker;
 use pj_core::ports::{DispatchError, QueueName, Runner, RunnerJob};
 use pj_core::signing::CallbackSecret;
 use pj_core::task::RunnerKind;
@@ -177,7 +178,7 @@ impl TestApp {
     }
 
     pub fn api(&self, wiring: &Wiring) -> Router {
-        functions::api(wiring, self.queues.urls.clone())
+        functions::api(wiring, self.queues.urls.clone(), &self.secret_id)
     }
 
     pub fn webhook(&self, wiring: &Wiring) -> Router {
@@ -206,13 +207,31 @@ impl TestApp {
         functions::notify(
             wiring,
             self.queues.urls.clone(),
+            wiring.secrets(&self.secret_id),
             PUBLIC_URL,
             &self.email_from,
         )
+        .expect("the notify function is built")
+    }
+
+    pub fn tasks(&self, wiring: &Wiring) -> QueueWorker<KindWorker> {
+        functions::tasks(
+            wiring,
+            self.queues.urls.clone(),
+            wiring.secrets(&self.secret_id),
+            &self.email_from,
+        )
+        .expect("the tasks function is built")
     }
 
     pub fn sweeper(&self, wiring: &Wiring) -> Sweeper {
-        functions::sweeper(wiring, self.queues.urls.clone())
+        functions::sweeper(
+            wiring,
+            self.queues.urls.clone(),
+            wiring.secrets(&self.secret_id),
+            &self.email_from,
+        )
+        .expect("the sweeper function is built")
     }
 
     /// The stored task.
