@@ -69,7 +69,7 @@ const EXPIRES: &str = "expires_us";
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
-/// The DynamoDB task and log store. Cheap to clone.
+/// The DynamoDB task, log and message store. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
