@@ -45,7 +45,8 @@ pub fn api(wiring: &Wiring, queues: QueueUrls, secret_id: &str) -> Router {
         wiring.logs(),
         wiring.secrets(secret_id),
         wiring.core.shared.rate_limits.limiter(),
-    );
+    )
+    .with_messages(wiring.messages());
     let auth = Authenticator::default().trusting_gateway();
     with_gateway_claims(router(api, auth, Duration::from_secs(1), RouteGroup::Users))
 }
