@@ -69,7 +69,15 @@ async fn main() -> anyhow::Result<()> {
     // Warm up: connections, the database, the workers.
     run_tasks(&client, &base, &target_url, 200, 32, None).await?;
 
-    let burst = run_tasks(&client, &base, &target_url, BURST_TASKS, BURST_CONCURRENCY, None).await?;
+    let burst = run_tasks(
+        &client,
+        &base,
+        &target_url,
+        BURST_TASKS,
+        BURST_CONCURRENCY,
+        None,
+    )
+    .await?;
     let paced = run_tasks(
         &client,
         &base,
@@ -204,7 +212,9 @@ async fn run_tasks(
         }
         let created = time_ms(&task["created_at"])?;
         let completed = time_ms(&task["completed_at"])?;
-        let call = task["result"]["duration_ms"].as_f64().context("duration_ms")?;
+        let call = task["result"]["duration_ms"]
+            .as_f64()
+            .context("duration_ms")?;
         first = first.min(created);
         last = last.max(completed);
         totals.push(completed - created);
@@ -223,7 +233,11 @@ async fn run_tasks(
 }
 
 /// Polls until every task is terminal; returns them.
-async fn wait_all(client: &reqwest::Client, base: &str, ids: &[String]) -> anyhow::Result<Vec<Value>> {
+async fn wait_all(
+    client: &reqwest::Client,
+    base: &str,
+    ids: &[String],
+) -> anyhow::Result<Vec<Value>> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let found: Vec<anyhow::Result<Value>> = futures::stream::iter(ids)
@@ -241,7 +255,12 @@ async fn wait_all(client: &reqwest::Client, base: &str, ids: &[String]) -> anyho
         let found: Vec<Value> = found.into_iter().collect::<Result<_, _>>()?;
         let open = found
             .iter()
-            .filter(|t| !matches!(t["status"].as_str(), Some("completed" | "failed" | "cancelled")))
+            .filter(|t| {
+                !matches!(
+                    t["status"].as_str(),
+                    Some("completed" | "failed" | "cancelled")
+                )
+            })
             .count();
         if open == 0 {
             return Ok(found);

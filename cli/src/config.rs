@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use pj_app::{CoreConfig, Deployment, Env};
 use pj_core::Settings;
-use secrecy::SecretString;
+use pj_core::signing::CallbackSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Everything `pj serve` reads from its environment: what both deployments share
 /// ([`pj_app::CoreConfig`]), and what only the embedded one has.
@@ -42,6 +43,12 @@ pub struct ServeConfig {
     pub remote: Option<pj_remote::RemoteConfig>,
     /// `PJ_METRICS_TOKEN`: the bearer token `GET /metrics` needs; unset, it is open.
     pub metrics_token: Option<SecretString>,
+    /// `GHL_API_KEY`: GoHighLevel's Private Integration token (the `ghl_action` kind and the
+    /// SMS channel).
+    pub ghl_api_key: Option<SecretString>,
+    /// `PJ_OUTBOUND_SECRET` (`whsec_...`): signs outbound webhooks; unset, `pj serve` keeps one
+    /// of its own in the data dir.
+    pub outbound_secret: Option<SecretString>,
 }
 
 impl ServeConfig {
@@ -81,6 +88,16 @@ impl ServeConfig {
                 None => None,
                 Some(path) if Path::new(&path).is_file() => Some(PathBuf::from(path)),
                 Some(path) => bail!("PJ_RUNNER_GIT_CONFIG: {path} is not a file"),
+            },
+            ghl_api_key: env.secret("GHL_API_KEY"),
+            outbound_secret: match env.secret("PJ_OUTBOUND_SECRET") {
+                None => None,
+                Some(s) => match CallbackSecret::parse(s.expose_secret()) {
+                    Ok(_) => Some(s),
+                    Err(problem) => bail!(
+                        "PJ_OUTBOUND_SECRET {problem} (a Standard Webhooks secret: whsec_ and the base64 of 32 bytes)"
+                    ),
+                },
             },
             metrics_token: match env.get("PJ_METRICS_TOKEN") {
                 None => None,

@@ -10,12 +10,18 @@ use anyhow::Context;
 use base64::Engine as _;
 use pj_core::create::RepoPolicy;
 use pj_core::engine::Feed;
+use pj_core::kinds::ghl::API_KEY_SECRET;
+use pj_core::kinds::message::{ChannelSender, OUTBOUND_SECRET};
+use pj_core::kinds::run::KindWorker;
 use pj_core::machine::Input;
+use pj_core::messages::{Courier, MessageObserver, MessageStore};
+use pj_core::net::NetworkPolicy;
+use pj_core::outbound::HttpClient;
 use pj_core::ports::{
     LogStore, Mailer, QueueConsumer, QueueInspector, QueueMessage, QueueName, QueueSender, Runner,
     SecretSource, Secrets, StaticSecrets, TaskStore,
 };
-use pj_core::signing::MasterSecret;
+use pj_core::signing::{CallbackSecret, MasterSecret};
 use pj_core::task::{ExecState, RunnerKind};
 use pj_core::time::SystemClock;
 use pj_core::worker::{Dispatcher, Disposition, Notifier, Sweeper};
@@ -23,6 +29,7 @@ use pj_core::{Engine, TaskApi};
 use pj_http::{AppState, Authenticator, MetricsState};
 use pj_local::{LocalRunner, OutboxMailer, RunnerExit, SmtpMailer};
 use pj_metrics::prometheus::Exporter;
+use pj_outbound::GuardedClient;
 use pj_sqlite::{QueueConfig, SqliteStore};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
@@ -35,8 +42,14 @@ use crate::config::{ServeConfig, kept_secret, runner_command, shell_quote};
 /// How long a received message stays invisible while it is handled.
 const DISPATCH_VISIBILITY: Duration = Duration::from_secs(120);
 const NOTIFY_VISIBILITY: Duration = Duration::from_secs(60);
-/// Messages handled at once per queue.
+/// An attempt of a built-in kind may wait on one call for as long as the longest `api_call`
+/// timeout (300 s); a minute more, so a slow call is never taken by a second worker.
+const TASKS_VISIBILITY: Duration = Duration::from_secs(360);
+/// Messages handled at once on the dispatch and notify queues.
 const CONCURRENCY: usize = 16;
+/// Attempts of the built-in kinds run at once. They mostly wait on the network, so many fit on
+/// two cores; measured with `scripts/bench-kinds` (README, "Task kinds").
+const TASKS_CONCURRENCY: usize = 64;
 /// How long shutdown waits for work in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -113,12 +126,33 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         });
     }
 
+    let outbound_secret = match &config.outbound_secret {
+        Some(s) => s.clone(),
+        None => {
+            let path = data_dir.join("outbound-secret");
+            let (value, _) = kept_secret(&path, || {
+                let key: [u8; 32] = rand::random();
+                format!(
+                    "whsec_{}",
+                    base64::engine::general_purpose::STANDARD.encode(key)
+                )
+            })?;
+            CallbackSecret::parse(&value)
+                .map_err(|m| anyhow::anyhow!("the outbound secret in {}: {m}", path.display()))?;
+            SecretString::from(value)
+        }
+    };
+    let mut extra = config.runner_secrets.clone();
+    extra.insert(OUTBOUND_SECRET.to_owned(), outbound_secret);
+    if let Some(key) = &config.ghl_api_key {
+        extra.insert(API_KEY_SECRET.to_owned(), key.clone());
+    }
     let secrets: Arc<dyn SecretSource> = Arc::new(StaticSecrets(Arc::new(Secrets {
         webhook_master: Some(master),
         github_token: config.github_token.clone(),
         openai_api_key: config.openai_api_key.clone(),
         anthropic_api_key: config.anthropic_api_key.clone(),
-        extra: config.runner_secrets.clone(),
+        extra,
     })));
 
     let repos = if allow_local_repos {
@@ -144,12 +178,16 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         observer: Some(metrics.clone()),
     };
     let logs = store.clone() as Arc<dyn LogStore>;
-    let api = Arc::new(TaskApi::new(
-        engine.clone(),
-        logs.clone(),
-        secrets.clone(),
-        config.core.rate_limits.limiter(),
-    ));
+    let messages = store.clone() as Arc<dyn MessageStore>;
+    let api = Arc::new(
+        TaskApi::new(
+            engine.clone(),
+            logs.clone(),
+            secrets.clone(),
+            config.core.rate_limits.limiter(),
+        )
+        .with_messages(messages.clone()),
+    );
 
     let (exit_tx, exit_rx) = mpsc::unbounded_channel::<RunnerExit>();
     let local_runner = match config.core.runner {
@@ -179,13 +217,47 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         runner.clone(),
         secrets.clone(),
     ));
+    // Addresses users name (API calls, webhooks) go through the address guard of
+    // PJ_ALLOW_PRIVATE_NETWORKS; GoHighLevel is the operator's, wherever GHL_API_URL points.
+    let http: Arc<dyn HttpClient> =
+        Arc::new(GuardedClient::new(settings.repo_rules.network).context("the HTTP client")?);
+    let service_http: Arc<dyn HttpClient> = Arc::new(
+        GuardedClient::new(NetworkPolicy {
+            allow_private: true,
+        })
+        .context("the HTTP client of GoHighLevel")?,
+    );
+    let courier = Arc::new(Courier {
+        store: messages.clone(),
+        sender: Arc::new(ChannelSender {
+            mailer,
+            http: http.clone(),
+            service_http: service_http.clone(),
+            secrets: secrets.clone(),
+            settings: settings.clone(),
+        }),
+        clock: Arc::new(SystemClock),
+        queue: store.clone() as Arc<dyn QueueSender>,
+        retry_base: settings.message_retry_base,
+        observer: Some(metrics.clone() as Arc<dyn MessageObserver>),
+    });
     let notifier = Arc::new(Notifier {
         engine: engine.clone(),
-        mailer,
+        courier: courier.clone(),
     });
     let sweeper = Arc::new(Sweeper {
         engine: engine.clone(),
         logs: logs.clone(),
+        courier: Some(courier.clone()),
+    });
+    let kinds = Arc::new(KindWorker {
+        engine: engine.clone(),
+        logs: logs.clone(),
+        http,
+        service_http,
+        courier,
+        messages,
+        secrets: secrets.clone(),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -201,6 +273,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         store.clone(),
         QueueName::Dispatch,
         DISPATCH_VISIBILITY,
+        CONCURRENCY,
         store.queue_signal(QueueName::Dispatch),
         stop_rx.clone(),
         move |message, count| {
@@ -212,11 +285,24 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         store.clone(),
         QueueName::Notify,
         NOTIFY_VISIBILITY,
+        CONCURRENCY,
         store.queue_signal(QueueName::Notify),
         stop_rx.clone(),
         move |message, count| {
             let n = notifier.clone();
             async move { n.handle(&message, count).await }
+        },
+    ));
+    background.spawn(consume(
+        store.clone(),
+        QueueName::Tasks,
+        TASKS_VISIBILITY,
+        TASKS_CONCURRENCY,
+        store.queue_signal(QueueName::Tasks),
+        stop_rx.clone(),
+        move |message, count| {
+            let k = kinds.clone();
+            async move { k.handle(&message, count).await }
         },
     ));
     background.spawn(sweep_loop(sweeper, config.sweep_interval, stop_rx.clone()));
@@ -231,6 +317,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         data_dir,
         dev_token.as_ref(),
         config.metrics_token.is_some(),
+        config.outbound_secret.is_none(),
     );
 
     let metrics = MetricsState::new(
@@ -278,9 +365,18 @@ fn print_banner(
     data_dir: &Path,
     dev_token: Option<&DevToken>,
     metrics_token: bool,
+    outbound_secret_kept: bool,
 ) {
     println!("Pithy Jaunt is listening on {base_url}");
     println!("  data dir: {}", data_dir.display());
+    if outbound_secret_kept {
+        println!(
+            "  webhooks: outbound webhooks are signed with the secret kept in {}",
+            data_dir.join("outbound-secret").display()
+        );
+    } else {
+        println!("  webhooks: outbound webhooks are signed with PJ_OUTBOUND_SECRET");
+    }
     if metrics_token {
         println!("  metrics:  {base_url}/metrics (Authorization: Bearer $PJ_METRICS_TOKEN)");
     } else {
@@ -463,6 +559,7 @@ async fn consume<H, F>(
     queue: Arc<SqliteStore>,
     name: QueueName,
     visibility: Duration,
+    concurrency: usize,
     signal: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     handler: H,
@@ -470,7 +567,7 @@ async fn consume<H, F>(
     H: Fn(QueueMessage, u32) -> F + Send + Sync + 'static + Clone,
     F: Future<Output = Disposition> + Send + 'static,
 {
-    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let permits = Arc::new(Semaphore::new(concurrency));
     let mut in_flight = JoinSet::new();
     while !*stop.borrow() {
         while in_flight.try_join_next().is_some() {}

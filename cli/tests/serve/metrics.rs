@@ -112,7 +112,7 @@ async fn after_tasks_run_the_metrics_should_count_them_by_kind_and_status_with_c
         Some(1.0)
     );
 
-    for queue in ["dispatch", "notify"] {
+    for queue in ["dispatch", "notify", "tasks"] {
         let depth = m
             .value("pj_queue_depth", &[("queue", queue)])
             .unwrap_or_else(|| panic!("the depth of {queue}"));

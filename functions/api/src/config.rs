@@ -4,8 +4,10 @@ use pj_lambda::config::{self, ConfigError, CoreConfig, Env, QueueUrls};
 
 pub struct Config {
     pub core: CoreConfig,
-    /// `PJ_DISPATCH_QUEUE_URL`, `PJ_NOTIFY_QUEUE_URL`.
+    /// `PJ_DISPATCH_QUEUE_URL`, `PJ_NOTIFY_QUEUE_URL`, `PJ_TASKS_QUEUE_URL`.
     pub queues: QueueUrls,
+    /// `PJ_SECRET_ARN`: the master secret that seals the credentials of a new task's config.
+    pub secret_id: String,
 }
 
 impl Config {
@@ -14,6 +16,7 @@ impl Config {
         Ok(Config {
             core: CoreConfig::from_env(&env)?,
             queues: config::queue_urls(&env)?,
+            secret_id: config::secret_id(&env)?,
         })
     }
 }

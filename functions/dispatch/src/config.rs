@@ -5,7 +5,8 @@ use pj_lambda::config::{self, ConfigError, CoreConfig, Env, QueueUrls};
 pub struct Config {
     /// With `PJ_RUNNER` and `PJ_DISPATCH_MAX_RECEIVES` (the queue's `maxReceiveCount`).
     pub core: CoreConfig,
-    /// `PJ_DISPATCH_QUEUE_URL`, `PJ_NOTIFY_QUEUE_URL`.
+    /// `PJ_DISPATCH_QUEUE_URL`, `PJ_NOTIFY_QUEUE_URL`, `PJ_TASKS_QUEUE_URL` (the attempts of
+    /// the built-in kinds go there).
     pub queues: QueueUrls,
     /// `PJ_SECRET_ARN`: the webhook master secret and the runners' credentials.
     pub secret_id: String,

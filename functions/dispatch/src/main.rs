@@ -1,5 +1,6 @@
 //! `dispatch`: batches of the dispatch queue (dispatch and stop messages) → the core's
-//! `Dispatcher`, answered with a partial batch response.
+//! `Dispatcher` (a runner, or the tasks queue for a built-in kind), answered with a partial
+//! batch response.
 
 mod config;
 mod handler;

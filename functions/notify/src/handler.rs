@@ -1,4 +1,5 @@
-//! SQS batch → one `Notifier::handle` per message: `Done` is deleted by Lambda;
+//! SQS batch → one `Notifier::handle` per message (a notify message: the attempt's notices; a
+//! deliver message: an outbound message tried again): `Done` is deleted by Lambda;
 //! `RetryAfter(d)` sets the message's visibility to `d` and reports it as a batch item failure.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -10,13 +11,14 @@ use crate::config::Config;
 
 pub type Worker = QueueWorker<Notifier>;
 
-pub fn worker(config: &Config, wiring: &Wiring) -> Worker {
-    functions::notify(
+pub fn worker(config: &Config, wiring: &Wiring) -> Result<Worker, Error> {
+    Ok(functions::notify(
         wiring,
         config.queues.clone(),
+        wiring.secrets(&config.secret_id),
         &config.public_url,
         &config.email_from,
-    )
+    )?)
 }
 
 pub async fn handle(

@@ -8,8 +8,13 @@ use pj_lambda::{Error, Wiring};
 
 use crate::config::Config;
 
-pub fn sweeper(config: &Config, wiring: &Wiring) -> Sweeper {
-    functions::sweeper(wiring, config.queues.clone())
+pub fn sweeper(config: &Config, wiring: &Wiring) -> Result<Sweeper, Error> {
+    Ok(functions::sweeper(
+        wiring,
+        config.queues.clone(),
+        wiring.secrets(&config.secret_id),
+        &config.email_from,
+    )?)
 }
 
 pub async fn handle(

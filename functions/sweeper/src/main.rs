@@ -1,4 +1,5 @@
-//! `sweeper`: the EventBridge schedule (every minute) → the core's `Sweeper::sweep`.
+//! `sweeper`: the EventBridge schedule (every minute) → the core's `Sweeper::sweep` (tasks and
+//! outbound messages).
 
 mod config;
 mod handler;
@@ -13,6 +14,6 @@ async fn main() -> Result<(), Error> {
     logging::init();
     let config = config::Config::from_env()?;
     let wiring = Wiring::from_env(config.core.clone(), FUNCTION).await;
-    let sweeper = handler::sweeper(&config, &wiring);
+    let sweeper = handler::sweeper(&config, &wiring)?;
     lambda_runtime::run(service_fn(|event| handler::handle(&sweeper, event))).await
 }

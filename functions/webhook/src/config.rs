@@ -4,8 +4,8 @@ use pj_lambda::config::{self, ConfigError, CoreConfig, Env, QueueUrls};
 
 pub struct Config {
     pub core: CoreConfig,
-    /// `PJ_DISPATCH_QUEUE_URL`, `PJ_NOTIFY_QUEUE_URL`: a final event asks for its email, an
-    /// infrastructure failure for the next attempt.
+    /// `PJ_DISPATCH_QUEUE_URL`, `PJ_NOTIFY_QUEUE_URL`, `PJ_TASKS_QUEUE_URL`: a final event
+    /// asks for its email, an infrastructure failure for the next attempt.
     pub queues: QueueUrls,
     /// `PJ_SECRET_ARN`: the webhook master secret the callback keys derive from.
     pub secret_id: String,

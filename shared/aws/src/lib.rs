@@ -1,5 +1,5 @@
-//! The AWS adapters of the serverless deployment: the task and log store on one DynamoDB
-//! table, the queues on SQS, completion email through SES v2, the deployment's secrets from
+//! The AWS adapters of the serverless deployment: the task, log and outbound message store on
+//! one DynamoDB table, the queues on SQS, email through SES v2, the deployment's secrets from
 //! Secrets Manager, and counters of every request the SDK sends.
 //!
 //! Build one [`AwsContext`] per execution environment (in a Lambda function's `main`): it loads
@@ -129,12 +129,13 @@ impl AwsContext {
         &self.secrets
     }
 
-    /// The task and log store on `table` (laid out as `provision::create_table` makes it).
+    /// The task, log and message store on `table` (laid out as `provision::create_table` makes
+    /// it).
     pub fn dynamo_store(&self, table: impl Into<String>) -> DynamoStore {
         DynamoStore::new(self.dynamodb.clone(), table)
     }
 
-    /// The dispatch and notify queues.
+    /// The dispatch, notify and tasks queues.
     pub fn sqs_queue(&self, urls: QueueUrls) -> SqsQueue {
         SqsQueue::new(self.sqs.clone(), urls)
     }

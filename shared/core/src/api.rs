@@ -16,6 +16,9 @@ use crate::ids::{Attempt, TaskId, UserId, WebhookId};
 use crate::kinds::config::ConfigContext;
 use crate::kinds::{Sealer, TaskKind};
 use crate::machine::{Input, RunnerEvent};
+use crate::messages::{
+    MessageCursor, MessageFilter, MessageId, MessageStatus, MessageStore, OutboundMessage,
+};
 use crate::ports::{
     CreateOutcome, IdempotencyRecord, ListCursor, LogCursor, LogLine, LogStore, LogStream,
     SecretSource, WebhookReceipt,
@@ -45,6 +48,13 @@ pub struct Principal {
 #[derive(Debug)]
 pub struct TaskPage {
     pub tasks: Vec<Task>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of a user's outbound messages.
+#[derive(Debug)]
+pub struct MessagePage {
+    pub messages: Vec<OutboundMessage>,
     pub next_cursor: Option<String>,
 }
 
@@ -81,6 +91,8 @@ pub struct TaskApi {
     pub engine: Engine,
     pub logs: Arc<dyn LogStore>,
     pub secrets: Arc<dyn SecretSource>,
+    /// The outbound message records (`GET /messages`); see [`TaskApi::with_messages`].
+    pub messages: Arc<dyn MessageStore>,
     /// One bucket per user for every request that changes something.
     pub limiter: RateLimiter,
     /// Resolves repository hosts for the address rule.
@@ -127,11 +139,19 @@ impl TaskApi {
             engine,
             logs,
             secrets,
+            messages: Arc::new(NoMessageStore),
             limiter,
             resolver: Arc::new(SystemResolver),
             streams: StreamSlots::default(),
             attempts_seen: AttemptsSeen::default(),
         }
+    }
+
+    /// Gives `GET /messages` the deployment's message records. Without them it is a `500`
+    /// (logged as such), never an empty list that would say no message was sent.
+    pub fn with_messages(mut self, messages: Arc<dyn MessageStore>) -> Self {
+        self.messages = messages;
+        self
     }
 
     /// Replaces the system's resolver (tests resolve names of their own).
@@ -333,6 +353,47 @@ impl TaskApi {
             None => None,
         };
         Ok(LogPage { lines, next_cursor })
+    }
+
+    /// `GET /messages`: the caller's outbound messages, newest first, optionally of one task or
+    /// in one status.
+    pub async fn messages(
+        &self,
+        who: &Principal,
+        task_id: Option<&str>,
+        status: Option<&str>,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<MessagePage, AppError> {
+        let filter = MessageFilter {
+            task_id: task_id
+                .filter(|t| !t.is_empty())
+                .map(TaskId::parse)
+                .transpose()?,
+            status: status
+                .filter(|s| !s.is_empty())
+                .map(MessageStatus::parse)
+                .transpose()?,
+        };
+        let limit = parse_limit(limit, 20, 100)?;
+        let after = cursor
+            .filter(|c| !c.is_empty())
+            .map(decode_message_cursor)
+            .transpose()?;
+        let mut messages = self
+            .messages
+            .list(&who.user, &filter, limit + 1, after.as_ref())
+            .await?;
+        let next_cursor = if messages.len() > limit {
+            messages.truncate(limit);
+            messages.last().map(encode_message_cursor)
+        } else {
+            None
+        };
+        Ok(MessagePage {
+            messages,
+            next_cursor,
+        })
     }
 
     /// The key a delivery for `task` / `attempt` must be signed with; `401` on any mismatch.
@@ -722,6 +783,63 @@ fn decode_list_cursor(raw: &str) -> Result<ListCursor, AppError> {
     })
 }
 
+fn encode_message_cursor(message: &OutboundMessage) -> String {
+    B64URL.encode(format!(
+        "{}|{}",
+        message.created_at.timestamp_micros(),
+        message.id
+    ))
+}
+
+fn decode_message_cursor(raw: &str) -> Result<MessageCursor, AppError> {
+    let bad = || AppError::validation("cursor", "is not a cursor this API gave out");
+    let bytes = B64URL.decode(raw).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (micros, id) = text.split_once('|').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    Ok(MessageCursor {
+        created_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
+        id: MessageId::parse(id).map_err(|_| bad())?,
+    })
+}
+
+/// The message store of a deployment that wired none: every call is an error, so a missing
+/// store shows as a failure and never as "no messages".
+struct NoMessageStore;
+
+#[async_trait::async_trait]
+impl MessageStore for NoMessageStore {
+    async fn insert(&self, _: &OutboundMessage) -> anyhow::Result<bool> {
+        anyhow::bail!("this deployment has no message store")
+    }
+
+    async fn get(&self, _: &MessageId) -> anyhow::Result<Option<OutboundMessage>> {
+        anyhow::bail!("this deployment has no message store")
+    }
+
+    async fn update(&self, _: &OutboundMessage, _: u64) -> anyhow::Result<bool> {
+        anyhow::bail!("this deployment has no message store")
+    }
+
+    async fn list(
+        &self,
+        _: &UserId,
+        _: &MessageFilter,
+        _: usize,
+        _: Option<&MessageCursor>,
+    ) -> anyhow::Result<Vec<OutboundMessage>> {
+        anyhow::bail!("this deployment has no message store")
+    }
+
+    async fn due(
+        &self,
+        _: chrono::DateTime<chrono::Utc>,
+        _: usize,
+    ) -> anyhow::Result<Vec<OutboundMessage>> {
+        anyhow::bail!("this deployment has no message store")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -803,5 +921,36 @@ mod tests {
         assert!(matches!(event, RunnerEvent::Completed { .. }));
         let zero = br#"{"task_id": "tsk_1", "attempt": 0, "type": "task.started"}"#;
         assert!(parse_event_body(zero).is_err(), "attempts count from 1");
+    }
+
+    #[test]
+    fn a_message_cursor_reads_back_and_a_made_up_one_names_the_cursor() {
+        let task = TaskId::generate(chrono::Utc::now());
+        let at = DateTime::from_timestamp_micros(1_767_225_600_123_456).unwrap();
+        let message = OutboundMessage::new(
+            MessageId::derive(&task, Attempt(1), "completion/0"),
+            UserId::parse("alice").unwrap(),
+            task,
+            Attempt(1),
+            crate::messages::Channel::Email,
+            "alice@example.com".into(),
+            None,
+            crate::messages::MessageContent {
+                text: "hi".into(),
+                html: None,
+                payload: None,
+            },
+            at,
+            chrono::Duration::hours(24),
+        );
+        let cursor = decode_message_cursor(&encode_message_cursor(&message)).unwrap();
+        assert_eq!(cursor.created_at, at);
+        assert_eq!(cursor.id, message.id);
+        for bad in ["x", "MTIz", &B64URL.encode("12|tsk_1")] {
+            match decode_message_cursor(bad) {
+                Err(AppError::Validation(v)) => assert_eq!(v.field, "cursor"),
+                other => panic!("{bad}: expected a validation error, got {other:?}"),
+            }
+        }
     }
 }

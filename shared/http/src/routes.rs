@@ -62,7 +62,7 @@ pub fn router(state: Shared) -> Router {
 /// function each) mounts only its own; anything else is the contract's `404`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteGroup {
-    /// Users' task routes (but the log stream) and `GET /healthz`.
+    /// Users' task routes (but the log stream), `GET /messages` and `GET /healthz`.
     Users,
     /// `POST /webhooks/runner`.
     RunnerEvents,
@@ -84,7 +84,8 @@ impl RouteGroup {
                 .route("/tasks/{id}/cancel", post(cancel))
                 .route("/tasks/{id}/retry", post(retry))
                 .route("/tasks/{id}/executions", get(executions))
-                .route("/tasks/{id}/logs", get(logs)),
+                .route("/tasks/{id}/logs", get(logs))
+                .route("/messages", get(list_messages)),
             RouteGroup::RunnerEvents => router.route("/webhooks/runner", post(runner_event)),
             RouteGroup::RunnerLogs => router.route("/webhooks/runner/logs", post(runner_logs)),
             RouteGroup::LogStream => router.route("/tasks/{id}/logs/stream", get(stream_logs)),
@@ -260,6 +261,28 @@ async fn list_tasks(
     let tasks: Vec<Value> = page.tasks.iter().map(view).collect();
     Ok(Json(
         json!({"tasks": tasks, "next_cursor": page.next_cursor}),
+    ))
+}
+
+async fn list_messages(
+    State(state): State<Shared>,
+    caller: Caller,
+    query: Params,
+) -> Result<Json<Value>, ApiError> {
+    let q = params(query)?;
+    let page = state
+        .api
+        .messages(
+            &caller.0,
+            q.get("task_id").map(String::as_str),
+            q.get("status").map(String::as_str),
+            q.get("limit").map(String::as_str),
+            q.get("cursor").map(String::as_str),
+        )
+        .await?;
+    let messages: Vec<Value> = page.messages.iter().map(|m| m.view()).collect();
+    Ok(Json(
+        json!({"messages": messages, "next_cursor": page.next_cursor}),
     ))
 }
 

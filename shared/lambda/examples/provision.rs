@@ -74,11 +74,14 @@ async fn main() -> anyhow::Result<()> {
         ),
         ("PJ_DISPATCH_QUEUE_URL", queues.urls.dispatch.clone()),
         ("PJ_NOTIFY_QUEUE_URL", queues.urls.notify.clone()),
+        ("PJ_TASKS_QUEUE_URL", queues.urls.tasks.clone()),
         ("PJ_SECRET_ARN", secret),
         ("PJ_PUBLIC_URL", PUBLIC_URL.into()),
         ("PJ_EMAIL_FROM", EMAIL_FROM.into()),
         ("PJ_JWT_SECRET", DEV_JWT_SECRET.into()),
         ("PJ_JWT_AUDIENCE", "authenticated".into()),
+        // The targets of a walkthrough's api_call and webhook tasks run on this machine.
+        ("PJ_ALLOW_PRIVATE_NETWORKS", "true".into()),
     ];
 
     let core = CoreConfig::from_env(&Env::from_pairs(vars.iter().map(|(k, v)| (*k, v.as_str()))))?;

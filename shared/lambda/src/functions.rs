@@ -7,18 +7,25 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use pj_aws::QueueUrls;
-use pj_core::ports::{Mailer, QueueConsumer, QueueSender, Runner, SecretSource};
-use pj_core::worker::{Dispatcher, Notifier, SweepReport, Sweeper};
+#[cfg(feature = "outbound")]
+use pj_core::kinds::run::KindWorker;
+use pj_core::ports::{QueueConsumer, QueueSender, Runner, SecretSource};
+#[cfg(feature = "outbound")]
+use pj_core::worker::Notifier;
+use pj_core::worker::{Dispatcher, SweepReport, Sweeper};
 use serde::Serialize;
 use tracing::Instrument;
 
+#[cfg(feature = "outbound")]
+use crate::outbound::{HttpClients, courier};
 use crate::sqs::QueueWorker;
 use crate::wiring::Wiring;
 
 #[cfg(feature = "http")]
 pub use crate::routers::{STREAM_DEADLINE_MARGIN, api, log_ingest, log_stream, webhook};
 
-/// `dispatch`: starts and stops runners.
+/// `dispatch`: starts and stops runners, and hands the attempts of the built-in kinds to the
+/// tasks queue.
 pub fn dispatch(
     wiring: &Wiring,
     queues: QueueUrls,
@@ -35,29 +42,75 @@ pub fn dispatch(
     QueueWorker::new(dispatcher, queue as Arc<dyn QueueConsumer>)
 }
 
-/// `notify`: sends completion email through SES.
+/// `notify`: the notices of attempts' outcomes (by default the completion email, through SES;
+/// a task's `notify` channels) and the retries of outbound messages (`Deliver`).
+#[cfg(feature = "outbound")]
 pub fn notify(
     wiring: &Wiring,
     queues: QueueUrls,
+    secrets: Arc<dyn SecretSource>,
     public_url: &str,
     email_from: &str,
-) -> QueueWorker<Notifier> {
+) -> anyhow::Result<QueueWorker<Notifier>> {
     let queue = wiring.queues(queues);
     let engine = wiring.engine(
         Some(queue.clone() as Arc<dyn QueueSender>),
         wiring.settings(Some(public_url), Some(email_from)),
     );
-    let mailer: Arc<dyn Mailer> = Arc::new(wiring.aws.ses_mailer());
-    QueueWorker::new(Notifier { engine, mailer }, queue as Arc<dyn QueueConsumer>)
+    let clients = HttpClients::new(&engine.settings)?;
+    let courier = courier(wiring, &engine, &clients, secrets);
+    Ok(QueueWorker::new(
+        Notifier { engine, courier },
+        queue as Arc<dyn QueueConsumer>,
+    ))
 }
 
-/// `sweeper`: deadlines, lost dispatches, due schedules, emails not sent.
-pub fn sweeper(wiring: &Wiring, queues: QueueUrls) -> Sweeper {
-    let queue: Arc<dyn QueueSender> = wiring.queues(queues);
-    Sweeper {
-        engine: wiring.engine(Some(queue), wiring.settings(None, None)),
+/// `tasks`: runs the attempts of the built-in kinds (`api_call`, `ghl_action`,
+/// `notification`, `reminder`, `report`) that `dispatch` claimed.
+#[cfg(feature = "outbound")]
+pub fn tasks(
+    wiring: &Wiring,
+    queues: QueueUrls,
+    secrets: Arc<dyn SecretSource>,
+    email_from: &str,
+) -> anyhow::Result<QueueWorker<KindWorker>> {
+    let queue = wiring.queues(queues);
+    let engine = wiring.engine(
+        Some(queue.clone() as Arc<dyn QueueSender>),
+        wiring.settings(None, Some(email_from)),
+    );
+    let clients = HttpClients::new(&engine.settings)?;
+    let courier = courier(wiring, &engine, &clients, secrets.clone());
+    let worker = KindWorker {
+        engine,
         logs: wiring.logs(),
-    }
+        http: clients.http,
+        service_http: clients.service_http,
+        courier,
+        messages: wiring.messages(),
+        secrets,
+    };
+    Ok(QueueWorker::new(worker, queue as Arc<dyn QueueConsumer>))
+}
+
+/// `sweeper`: deadlines, lost dispatches, due schedules, notices not sent, outbound messages
+/// whose retry is overdue.
+#[cfg(feature = "outbound")]
+pub fn sweeper(
+    wiring: &Wiring,
+    queues: QueueUrls,
+    secrets: Arc<dyn SecretSource>,
+    email_from: &str,
+) -> anyhow::Result<Sweeper> {
+    let queue: Arc<dyn QueueSender> = wiring.queues(queues);
+    let engine = wiring.engine(Some(queue), wiring.settings(None, Some(email_from)));
+    let clients = HttpClients::new(&engine.settings)?;
+    let courier = courier(wiring, &engine, &clients, secrets);
+    Ok(Sweeper {
+        engine,
+        logs: wiring.logs(),
+        courier: Some(courier),
+    })
 }
 
 /// What a sweep answers (and logs).
@@ -66,6 +119,8 @@ pub struct SweepSummary {
     pub looked_at: usize,
     pub changed: usize,
     pub purged: u64,
+    /// Outbound messages whose retry was overdue, tried.
+    pub messages: usize,
 }
 
 impl From<SweepReport> for SweepSummary {
@@ -74,6 +129,7 @@ impl From<SweepReport> for SweepSummary {
             looked_at: r.looked_at,
             changed: r.changed,
             purged: r.purged,
+            messages: r.messages,
         }
     }
 }
@@ -95,6 +151,7 @@ pub async fn sweep(
             looked_at = report.looked_at,
             changed = report.changed,
             purged = report.purged,
+            messages = report.messages,
             "sweep done"
         );
         Ok(report)

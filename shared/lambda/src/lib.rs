@@ -1,4 +1,4 @@
-//! The Lambda wiring of Pithy Jaunt, shared by the seven function crates under `functions/`.
+//! The Lambda wiring of Pithy Jaunt, shared by the eight function crates under `functions/`.
 //!
 //! A function crate is wiring only: its `config.rs` reads the variables it gets into the typed
 //! pieces of [`config`] (failing fast, naming the variable), its `main.rs` builds a [`Wiring`]
@@ -10,7 +10,9 @@
 //!   after each stored change).
 //! - [`functions`]: what each function runs: the `pj_http` router limited to the function's
 //!   routes (`api`, `webhook`, `log-ingest`, `log-stream`), the SQS workers (`dispatch`,
-//!   `notify`) and the sweep.
+//!   `notify`, `tasks`) and the sweep.
+//! - [`outbound`]: the built-in kinds' outbound HTTP clients (pj-outbound's address guard) and
+//!   the courier of outbound messages.
 //! - [`sqs`]: the batch loop with partial batch responses and `ChangeMessageVisibility` for a
 //!   message that should come again later.
 //! - [`http`]: the layers around the router: the function's routes only, API Gateway's JWT
@@ -19,8 +21,8 @@
 //! - [`runner`]: the runner of `PJ_RUNNER`.
 //!
 //! Features keep each function's graph to what it uses: `http` (axum, `lambda_http`, pj-http:
-//! the four HTTP functions) and `remote` (pj-remote: `dispatch`). `notify` and `sweeper` take
-//! neither.
+//! the four HTTP functions), `remote` (pj-remote: `dispatch`) and `outbound` (pj-outbound:
+//! `tasks`, `notify` and `sweeper`, the functions that send requests and messages out).
 //! - [`logging`]: JSON logs.
 //! - [`samples`]: the ids and development secrets of `events/` and `scripts/dev-aws`.
 
@@ -31,6 +33,8 @@ pub mod http;
 #[cfg(feature = "http")]
 pub mod jwks;
 pub mod logging;
+#[cfg(feature = "outbound")]
+pub mod outbound;
 #[cfg(feature = "http")]
 mod routers;
 #[cfg(feature = "remote")]

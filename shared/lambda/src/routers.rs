@@ -35,16 +35,18 @@ fn webhook_limiter() -> RateLimiter {
 }
 
 /// `api`: the users' routes. API Gateway's JWT authorizer verified the caller; the user is the
-/// authorizer's `sub` and `email`.
-pub fn api(wiring: &Wiring, queues: QueueUrls) -> Router {
+/// authorizer's `sub` and `email`. The master secret (`secret_id`) seals the credentials in a
+/// new task's config before it is stored.
+pub fn api(wiring: &Wiring, queues: QueueUrls, secret_id: &str) -> Router {
     let queue: Arc<dyn QueueSender> = wiring.queues(queues);
     let engine = wiring.engine(Some(queue), wiring.settings(None, None));
     let api = TaskApi::new(
         engine,
         wiring.logs(),
-        no_secrets(),
+        wiring.secrets(secret_id),
         wiring.core.shared.rate_limits.limiter(),
-    );
+    )
+    .with_messages(wiring.messages());
     let auth = Authenticator::default().trusting_gateway();
     with_gateway_claims(router(api, auth, Duration::from_secs(1), RouteGroup::Users))
 }

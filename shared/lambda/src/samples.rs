@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use pj_core::create::NewTask;
 use pj_core::engine::ApplyError;
+use pj_core::kinds::config::ConfigContext;
 use pj_core::machine::Input;
 use pj_core::signing::{MasterSecret, signed_headers};
 use pj_core::{Attempt, Engine, Principal, TaskId, UserId, WebhookId};
@@ -26,9 +27,16 @@ pub const RUNNER_TASK: &str = "tsk_01kaq7m3v9x2c4d6f8g0h1j2k3";
 pub const QUEUED_TASK: &str = "tsk_01kaq7m3v9x2c4d6f8g0h1j2k4";
 /// The task `api-cancel-task` cancels: queued, not executed.
 pub const CANCEL_TASK: &str = "tsk_01kaq7m3v9x2c4d6f8g0h1j2k5";
+/// The built-in kind `tasks-batch` runs: a `notification` by email to the sample user, its
+/// first attempt claimed by `dispatch`, which put its run message on the tasks queue.
+pub const KIND_TASK: &str = "tsk_01kaq7m3v9x2c4d6f8g0h1j2k6";
 /// The webhook master secret of the development deployment. Never a real deployment's.
 pub const DEV_WEBHOOK_MASTER_SECRET: &str =
     "pj-dev-webhook-master-secret-only-for-local-development";
+/// The key outbound webhooks are signed with in the development deployment (the secret's
+/// `outbound_secret`; the 32 bytes `pj-dev-outbound-webhook-key-only`). Never a real
+/// deployment's.
+pub const DEV_OUTBOUND_SECRET: &str = "whsec_cGotZGV2LW91dGJvdW5kLXdlYmhvb2sta2V5LW9ubHk=";
 /// The HS256 secret `log-stream-request`'s token is signed with (`PJ_JWT_SECRET` in dev).
 pub const DEV_JWT_SECRET: &str = "pj-dev-jwt-secret-only-for-local-development-0123456789";
 /// The `runner_ref` the running sample task's runner has.
@@ -48,9 +56,10 @@ pub fn dev_master_secret() -> MasterSecret {
         .unwrap_or_else(|why| unreachable!("the development secret is valid: {why}"))
 }
 
-/// Makes the three sample tasks the events refer to, unless they exist: [`RUNNER_TASK`]
-/// (dispatched to a runner that has not reported yet), [`QUEUED_TASK`] (dispatch requested; its message goes on the
-/// dispatch queue) and [`CANCEL_TASK`] (not executed). Returns the ids made now.
+/// Makes the four sample tasks the events refer to, unless they exist: [`RUNNER_TASK`]
+/// (dispatched to a runner that has not reported yet), [`QUEUED_TASK`] (dispatch requested; its
+/// message goes on the dispatch queue), [`CANCEL_TASK`] (not executed) and [`KIND_TASK`] (a
+/// notification claimed for the tasks queue). Returns the ids made now.
 pub async fn seed_sample_tasks(engine: &Engine) -> anyhow::Result<Vec<TaskId>> {
     let mut made = Vec::new();
     for (id, execute, prompt) in [
@@ -77,7 +86,60 @@ pub async fn seed_sample_tasks(engine: &Engine) -> anyhow::Result<Vec<TaskId>> {
     if made.contains(&dispatched) {
         dispatch_to_sample_runner(engine, &dispatched).await?;
     }
+    let kind = TaskId::parse(KIND_TASK)?;
+    if engine.store.get(&kind).await?.is_none() {
+        seed_kind_task(engine, &kind).await?;
+        made.push(kind);
+    }
     Ok(made)
+}
+
+/// The notification of [`KIND_TASK`], claimed as `dispatch` claims a built-in kind's attempt
+/// before it sends the run message.
+async fn seed_kind_task(engine: &Engine, id: &TaskId) -> anyhow::Result<()> {
+    let body = json!({
+        "kind": "notification",
+        "title": "Tell Ada the nightly import finished",
+        "config": {
+            "channel": "email",
+            "subject": "Nightly import finished",
+            "message": "The nightly import finished: 1,204 contacts updated.",
+        },
+        "notify": {"on_complete": false, "on_failure": false},
+    });
+    let settings = &engine.settings;
+    let who = sample_principal()?;
+    let context = ConfigContext {
+        now: engine.now(),
+        owner_has_email: true,
+        ghl_location_configured: settings.ghl.location_id.is_some(),
+    };
+    let (mut task, _) = NewTask::parse_in(&body, settings.repos, &context)?.into_task(
+        who.user,
+        who.email,
+        settings.max_attempts,
+        engine.now(),
+        &settings.policy,
+    );
+    task.id = id.clone();
+    engine.store.create(&task, None).await?;
+    if let Some(observer) = &engine.observer {
+        observer.created(&task);
+    }
+    match engine
+        .apply(
+            id,
+            &Input::Claim {
+                attempt: Attempt::FIRST,
+            },
+            None,
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(ApplyError::Refused(why)) => bail!("the sample notification refused its claim: {why}"),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    }
 }
 
 async fn seed_task(
@@ -176,6 +238,8 @@ pub fn dev_secret_document() -> Value {
         "github_app_id": "",
         "github_app_private_key": "",
         "daytona_api_key": "",
+        "ghl_api_key": "",
+        "outbound_secret": DEV_OUTBOUND_SECRET,
     })
 }
 

@@ -1,4 +1,4 @@
-//! The SQS batch loop of `dispatch` and `notify`: every message of a batch is handled on its
+//! The SQS batch loop of `dispatch`, `notify` and `tasks`: every message of a batch is handled on its
 //! own (one span each), and only the messages that must come again are reported as failed
 //! (`ReportBatchItemFailures`), so one bad message is retried alone while Lambda deletes the
 //! rest.
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use pj_app::{Settlement, carry_out, settle};
+use pj_core::kinds::run::KindWorker;
 use pj_core::ports::{QueueConsumer, QueueMessage, QueueName};
 use pj_core::worker::{Dispatcher, Disposition, Notifier};
 use tracing::Instrument;
@@ -16,7 +17,8 @@ use tracing::Instrument;
 /// The attribute Lambda's event source puts the receive count in.
 const RECEIVE_COUNT: &str = "ApproximateReceiveCount";
 
-/// A use case that takes queue messages (the core's [`Dispatcher`] and [`Notifier`]).
+/// A use case that takes queue messages (the core's [`Dispatcher`], [`Notifier`] and
+/// [`KindWorker`]).
 pub trait MessageHandler: Send + Sync {
     /// The queue its messages come from.
     fn queue(&self) -> QueueName;
@@ -54,6 +56,20 @@ impl MessageHandler for Notifier {
         receive_count: u32,
     ) -> impl Future<Output = Disposition> + Send {
         Notifier::handle(self, message, receive_count)
+    }
+}
+
+impl MessageHandler for KindWorker {
+    fn queue(&self) -> QueueName {
+        QueueName::Tasks
+    }
+
+    fn handle(
+        &self,
+        message: &QueueMessage,
+        receive_count: u32,
+    ) -> impl Future<Output = Disposition> + Send {
+        KindWorker::handle(self, message, receive_count)
     }
 }
 
@@ -113,6 +129,7 @@ impl<H: MessageHandler> QueueWorker<H> {
             receive_count,
             task_id = tracing::field::Empty,
             attempt = tracing::field::Empty,
+            outbound_message_id = tracing::field::Empty,
         );
         self.handle_in_span(message, receive_count)
             .instrument(span)
@@ -126,11 +143,20 @@ impl<H: MessageHandler> QueueWorker<H> {
             receive_count,
             |decoded, count| async move {
                 let span = tracing::Span::current();
-                span.record("task_id", tracing::field::display(decoded.subject()));
-                let (QueueMessage::Dispatch { attempt, .. }
-                | QueueMessage::Stop { attempt, .. }
-                | QueueMessage::Notify { attempt, .. }) = &decoded;
-                span.record("attempt", attempt.0);
+                match &decoded {
+                    QueueMessage::Dispatch { task_id, attempt }
+                    | QueueMessage::Stop {
+                        task_id, attempt, ..
+                    }
+                    | QueueMessage::Notify { task_id, attempt }
+                    | QueueMessage::Run { task_id, attempt } => {
+                        span.record("task_id", tracing::field::display(task_id));
+                        span.record("attempt", attempt.0);
+                    }
+                    QueueMessage::Deliver { message_id } => {
+                        span.record("outbound_message_id", tracing::field::display(message_id));
+                    }
+                }
                 handler.handle(&decoded, count).await
             },
         )

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use pj_aws::{AwsContext, DynamoStore, QueueUrls, SqsQueue};
 use pj_core::create::RepoPolicy;
 use pj_core::engine::{Feed, Observer};
+use pj_core::messages::MessageStore;
 use pj_core::ports::{
     LogStore, QueueName, QueueSender, SecretSource, Secrets, StaticSecrets, TaskStore,
 };
@@ -68,7 +69,7 @@ impl QueueSender for NoQueue {
     }
 }
 
-/// Secrets for functions that read none (`api`, `log-stream`).
+/// Secrets for functions that read none (`log-stream`).
 pub fn no_secrets() -> Arc<dyn SecretSource> {
     Arc::new(StaticSecrets(Arc::new(Secrets::default())))
 }
@@ -131,6 +132,11 @@ impl Wiring {
 
     /// The log store (the same table).
     pub fn logs(&self) -> Arc<dyn LogStore> {
+        self.store.clone()
+    }
+
+    /// The outbound message store (the same table).
+    pub fn messages(&self) -> Arc<dyn MessageStore> {
         self.store.clone()
     }
 

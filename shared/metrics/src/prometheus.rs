@@ -20,7 +20,9 @@
 //! | `pj_patch_first_round_total{kind,applied}` (`true`, `false`) | `patch_first_round_applied`, `patch_first_round_rejected` |
 //!
 //! Besides: `pj_callbacks_accepted_total{callback}` and `pj_callbacks_refused_total{callback,reason}`
-//! (`callback` is `event` or `logs`, `reason` the error code of the answer), and per queue,
+//! (`callback` is `event` or `logs`, `reason` the error code of the answer),
+//! `pj_outbound_messages_total{channel,status}` (outbound messages that reached their final
+//! status: `channel` is `email`, `webhook` or `sms`, `status` `sent` or `failed`), and per queue,
 //! read when scraped, `pj_queue_depth{queue}` (messages receivable now) and
 //! `pj_queue_oldest_age_seconds{queue}` (how long the one receivable the longest has waited).
 
@@ -30,6 +32,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use pj_core::Task;
 use pj_core::engine::{Callback, Observer};
+use pj_core::messages::{Channel, MessageObserver, MessageStatus, OutboundMessage};
 use pj_core::ports::{QueueInspector, QueueName, QueueStats};
 use prometheus_client::encoding::{EncodeLabelSet, prometheus_text};
 use prometheus_client::metrics::counter::Counter;
@@ -89,6 +92,12 @@ struct RefusalLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct MessageLabels {
+    channel: &'static str,
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct QueueLabels {
     queue: &'static str,
 }
@@ -118,6 +127,7 @@ pub struct Exporter {
     patch_first_round: Counts<FirstRoundLabels>,
     callbacks_accepted: Counts<CallbackLabels>,
     callbacks_refused: Counts<RefusalLabels>,
+    outbound_messages: Counts<MessageLabels>,
     queue_depth: Family<QueueLabels, Gauge>,
     queue_age: Family<QueueLabels, Gauge<f64, AtomicU64>>,
     kinds: Mutex<BTreeSet<String>>,
@@ -143,6 +153,7 @@ impl Exporter {
             patch_first_round: Family::default(),
             callbacks_accepted: Family::default(),
             callbacks_refused: Family::default(),
+            outbound_messages: Family::default(),
             queue_depth: Family::default(),
             queue_age: Family::default(),
             kinds: Mutex::new(BTreeSet::new()),
@@ -216,6 +227,11 @@ impl Exporter {
             e.callbacks_refused.clone(),
         );
         registry.register(
+            "pj_outbound_messages",
+            "Outbound messages (email, webhook, SMS) that reached their final status, sent or failed",
+            e.outbound_messages.clone(),
+        );
+        registry.register(
             "pj_queue_depth",
             "Messages of the queue that can be received now",
             e.queue_depth.clone(),
@@ -230,6 +246,16 @@ impl Exporter {
             let _zero = e.callbacks_accepted.get_or_create(&CallbackLabels {
                 callback: callback.as_str(),
             });
+        }
+        // Every channel and final status from the start, so a rate over them is defined before
+        // the first message.
+        for channel in Channel::ALL {
+            for status in [MessageStatus::Sent, MessageStatus::Failed] {
+                let _zero = e.outbound_messages.get_or_create(&MessageLabels {
+                    channel: channel.as_str(),
+                    status: status.as_str(),
+                });
+            }
         }
         e
     }
@@ -339,6 +365,19 @@ impl Exporter {
         }
     }
 
+    /// Counts one outbound message that reached its final status (a pending one is not counted).
+    pub fn record_message(&self, channel: Channel, status: MessageStatus) {
+        if status == MessageStatus::Pending {
+            return;
+        }
+        self.outbound_messages
+            .get_or_create(&MessageLabels {
+                channel: channel.as_str(),
+                status: status.as_str(),
+            })
+            .inc();
+    }
+
     /// Sets the gauges of one queue.
     pub fn record_queue(&self, queue: QueueName, stats: &QueueStats) {
         let labels = QueueLabels {
@@ -409,6 +448,12 @@ impl Observer for Exporter {
 
     fn callback(&self, callback: Callback, refused: Option<&'static str>) {
         self.record_callback(callback, refused);
+    }
+}
+
+impl MessageObserver for Exporter {
+    fn finished(&self, message: &OutboundMessage) {
+        self.record_message(message.channel, message.status);
     }
 }
 
@@ -606,6 +651,43 @@ mod tests {
     }
 
     #[test]
+    fn outbound_messages_should_be_counted_by_channel_and_final_status() {
+        let exporter = Exporter::new(None);
+        let before = exporter.encode();
+        for channel in ["email", "webhook", "sms"] {
+            for status in ["sent", "failed"] {
+                let series = format!(
+                    r#"pj_outbound_messages_total{{channel="{channel}",status="{status}"}}"#
+                );
+                assert_eq!(sample(&before, &series), Some(0.0), "{series}");
+            }
+        }
+        exporter.record_message(Channel::Webhook, MessageStatus::Sent);
+        exporter.record_message(Channel::Webhook, MessageStatus::Sent);
+        exporter.record_message(Channel::Email, MessageStatus::Failed);
+        exporter.record_message(Channel::Sms, MessageStatus::Pending);
+        let text = exporter.encode();
+        assert_eq!(
+            sample(
+                &text,
+                r#"pj_outbound_messages_total{channel="webhook",status="sent"}"#
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                r#"pj_outbound_messages_total{channel="email",status="failed"}"#
+            ),
+            Some(1.0)
+        );
+        assert!(
+            !text.contains(r#"status="pending""#),
+            "a pending message is not an outcome: {text}"
+        );
+    }
+
+    #[test]
     fn callbacks_should_be_counted_accepted_and_refused_by_reason() {
         let exporter = Exporter::new(None);
         let before = exporter.encode();
@@ -698,6 +780,11 @@ mod tests {
             sample(&text, r#"pj_queue_depth{queue="notify"}"#),
             None,
             "no stale value"
+        );
+        assert_eq!(
+            sample(&text, r#"pj_queue_depth{queue="tasks"}"#),
+            Some(0.0),
+            "the built-in kinds' queue is read too"
         );
     }
 

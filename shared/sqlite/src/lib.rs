@@ -1,8 +1,9 @@
-//! Embedded adapters on SQLite: the task store, the log store and a durable queue with SQS
-//! semantics, all in one database file.
+//! Embedded adapters on SQLite: the task store, the log store, the outbound message store and a
+//! durable queue with SQS semantics, all in one database file.
 //!
 //! One [`SqliteStore`] implements [`TaskStore`](pj_core::ports::TaskStore),
-//! [`LogStore`](pj_core::ports::LogStore), [`QueueSender`](pj_core::ports::QueueSender) and
+//! [`LogStore`](pj_core::ports::LogStore), [`MessageStore`](pj_core::messages::MessageStore),
+//! [`QueueSender`](pj_core::ports::QueueSender) and
 //! [`QueueConsumer`](pj_core::ports::QueueConsumer). Every operation is one transaction, so a
 //! crash at any point loses nothing that was acknowledged, and opening the same file again gives
 //! back all state.
@@ -13,6 +14,7 @@
 //! WAL mode lets run beside the writer.
 
 mod logs;
+mod messages;
 mod queue;
 mod schema;
 mod tasks;
@@ -51,7 +53,7 @@ impl Default for QueueConfig {
     }
 }
 
-/// The embedded store: tasks, logs and queues in one SQLite database. Cheap to clone; clones
+/// The embedded store: tasks, logs, outbound messages and queues in one SQLite database. Cheap to clone; clones
 /// share the connections.
 #[derive(Clone)]
 pub struct SqliteStore {

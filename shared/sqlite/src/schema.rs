@@ -77,6 +77,26 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dead_letters_by_queue ON dead_letters (queue, id);
     "#,
+    // 2: outbound messages (completion notices, notifications, reminders, reports' deliveries).
+    r#"
+    -- Stored whole as JSON, like a task; the columns are the fields queries filter and sort on.
+    -- Times are microseconds since the Unix epoch. next_try_at is NULL unless the message is
+    -- pending, so the sweeper's index holds only the messages that may still be sent.
+    CREATE TABLE messages (
+        id          TEXT PRIMARY KEY NOT NULL,
+        owner       TEXT NOT NULL,
+        task_id     TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        next_try_at INTEGER,
+        version     INTEGER NOT NULL,
+        doc         TEXT NOT NULL
+    );
+    CREATE INDEX messages_by_owner ON messages (owner, created_at, id);
+    CREATE INDEX messages_by_owner_task ON messages (owner, task_id, created_at, id);
+    CREATE INDEX messages_by_next_try_at ON messages (next_try_at, id)
+        WHERE next_try_at IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build creates and understands.

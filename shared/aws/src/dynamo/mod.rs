@@ -1,5 +1,5 @@
-//! [`TaskStore`](pj_core::ports::TaskStore) and [`LogStore`](pj_core::ports::LogStore) on one
-//! DynamoDB table.
+//! [`TaskStore`](pj_core::ports::TaskStore), [`LogStore`](pj_core::ports::LogStore) and
+//! [`MessageStore`](pj_core::messages::MessageStore) on one DynamoDB table.
 //!
 //! The table has string keys `pk` and `sk`, and these items:
 //!
@@ -10,20 +10,26 @@
 //! | webhook id | `WEBHOOK#{id}` | `WEBHOOK` | expiry |
 //! | log chunk | `LOG#{task}` | `{attempt:010}#{first seq:020}` | `last` (seq), `lines` (deflated JSON of the lines `first..=last`), expiry |
 //! | log head | `LOGHEAD#{task}` | `{attempt:010}` | `last` (the highest seq stored), `version`, the latest expiry of the attempt's chunks |
+//! | outbound message | `MSG#{id}` | `MSG` | `doc` (the message as JSON, deflated: binary), `version`, `status`, `gsi1pk` `MSGOWNER#{owner}`, `gsi1sk` `{created µs}#{id}`, and while it is pending `gsi2pk` `MSGSWEEP#{shard}`, `gsi2sk` `{next try µs}#{id}` |
+//! | message's task link | `MSG#{id}` | `TASK` | `gsi1pk` `MSGTASK#{owner}#{task}`, `gsi1sk` `{created µs}#{id}` (written with the message, never changed) |
 //!
 //! Times in keys are microseconds since the epoch, zero-padded to 20 digits so they sort as
 //! text. Expiry is `expires_us` (microseconds, what reads and conditions compare with the time
 //! they are given) and `ttl` (epoch seconds, rounded up, for DynamoDB's TTL deletion, which is
 //! lazy: an item may outlive its `ttl` by days, so every read checks `expires_us`).
 //!
-//! `gsi1` (projecting `doc` and `status`) lists a user's tasks newest first. `gsi2` (keys only,
-//! sparse: only tasks with a `sweep_at`) serves the sweeper; its partition is spread over
-//! [`SWEEP_SHARDS`] shards so no single partition takes every task's writes.
+//! `gsi1` (projecting `doc` and `status`) lists a user's tasks newest first, and in partitions
+//! of their own a user's outbound messages newest first and the messages of one of their tasks.
+//! `gsi2` (keys only, sparse: only tasks with a `sweep_at` and pending messages) serves the
+//! sweeper; its partitions are spread over [`SWEEP_SHARDS`] shards (`SWEEP#` for tasks,
+//! `MSGSWEEP#` for messages) so no single partition takes every write. Nothing of either
+//! index is ever scanned: every read names its partition (an owner, an owner's task, a shard).
 //!
 //! Log lines are packed: see [`logs`] for how chunks and heads keep `(attempt, seq)` unique.
 
 mod batch;
 mod logs;
+mod messages;
 pub(crate) mod size;
 mod tasks;
 
@@ -63,7 +69,7 @@ const EXPIRES: &str = "expires_us";
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
-/// The DynamoDB task and log store. Cheap to clone.
+/// The DynamoDB task, log and message store. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -132,6 +138,17 @@ fn micros_ceil(t: DateTime<Utc>) -> i64 {
     } else {
         floor.saturating_add(1)
     }
+}
+
+/// The sweep shard of an id, below [`SWEEP_SHARDS`]: FNV-1a of its text, so it never changes
+/// with the build.
+fn shard_of(id: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash % u64::from(SWEEP_SHARDS)
 }
 
 /// A time as a sort key prefix. Times before 1970 sort as 1970.

@@ -27,7 +27,7 @@ use super::{
     ABSENT_OR_EXPIRED, CONDITION_FAILED, DOC, DynamoStore, GSI_OWNER, GSI_SWEEP, GSI1_PK, GSI1_SK,
     GSI2_PK, GSI2_SK, Item, MAX_TASK_ITEM_BYTES, PK, SK, STATUS, SWEEP_SHARDS,
     TRANSACTION_CONFLICT, TRANSACTION_TRIES, VERSION, absent_or_expired_names, expiry, get_s, key,
-    live, micros, micros_ceil, n, pause, reason_is, s, time_key,
+    live, micros, micros_ceil, n, pause, reason_is, s, shard_of, time_key,
 };
 
 const TASK_SK: &str = "TASK";
@@ -58,14 +58,9 @@ fn position(micros: i64, id: &TaskId) -> String {
     format!("{}#{id}", time_key(micros))
 }
 
-/// The sweep shard of a task: FNV-1a of its id, so it never changes with the build.
+/// The sweep shard of a task.
 fn sweep_shard(id: &TaskId) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in id.as_str().bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    sweep_pk(hash % u64::from(SWEEP_SHARDS))
+    sweep_pk(shard_of(id.as_str()))
 }
 
 fn sweep_pk(shard: u64) -> String {
@@ -146,7 +141,7 @@ pub(super) fn cancellation_reasons(
 }
 
 impl DynamoStore {
-    async fn get_item(&self, key: Item, what: &str) -> anyhow::Result<Option<Item>> {
+    pub(super) async fn get_item(&self, key: Item, what: &str) -> anyhow::Result<Option<Item>> {
         let output = self
             .client
             .get_item()
@@ -381,10 +376,11 @@ impl DynamoStore {
         Ok(WriteOutcome::VersionConflict)
     }
 
-    /// One shard's due keys, oldest first, at most `limit`.
-    async fn due_in_shard(
+    /// The keys in one partition of the sweep index (`partition`) whose position sorts below
+    /// `bound`, oldest first, at most `limit`, each with its position.
+    pub(super) async fn due_in_partition(
         &self,
-        shard: u64,
+        partition: String,
         bound: &str,
         limit: usize,
     ) -> anyhow::Result<Vec<(String, Item)>> {
@@ -400,7 +396,7 @@ impl DynamoStore {
                 .key_condition_expression("#p = :shard AND #s < :bound")
                 .expression_attribute_names("#p", GSI2_PK)
                 .expression_attribute_names("#s", GSI2_SK)
-                .expression_attribute_values(":shard", s(sweep_pk(shard)))
+                .expression_attribute_values(":shard", s(partition.clone()))
                 .expression_attribute_values(":bound", s(bound))
                 .scan_index_forward(true)
                 .limit(page)
@@ -574,7 +570,8 @@ impl TaskStore for DynamoStore {
         // Every position of a time at or before now sorts below the next microsecond's digits.
         let bound = time_key(now.saturating_add(1));
         let shards = try_join_all(
-            (0..u64::from(SWEEP_SHARDS)).map(|shard| self.due_in_shard(shard, &bound, limit)),
+            (0..u64::from(SWEEP_SHARDS))
+                .map(|shard| self.due_in_partition(sweep_pk(shard), &bound, limit)),
         )
         .await?;
         let mut candidates: Vec<(String, Item)> = shards.into_iter().flatten().collect();

@@ -1,7 +1,8 @@
 //! Every port contract, against the AWS adapters on moto.
 
 use pj_contract::{
-    log_store_contract, queue_contract, queue_strict_receipt_contract, task_store_contract,
+    log_store_contract, message_store_contract, queue_contract, queue_strict_receipt_contract,
+    task_store_contract,
 };
 
 use crate::{aws, queues, store};
@@ -22,13 +23,21 @@ async fn the_dynamo_store_keeps_the_log_store_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dynamo_store_keeps_the_message_store_contract() {
+    let aws = aws().await;
+    message_store_contract(&store(&aws).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_contracts_hold_again_on_a_table_they_already_filled() {
     let aws = aws().await;
     let store = store(&aws).await;
     task_store_contract(&store).await;
     log_store_contract(&store).await;
+    message_store_contract(&store).await;
     task_store_contract(&store).await;
     log_store_contract(&store).await;
+    message_store_contract(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 
 mod contract;
 mod mail;
+mod messages;
 mod metrics;
 mod queue;
 mod secrets;

@@ -3,6 +3,8 @@
 
 mod support;
 
+mod kinds;
+mod messages;
 mod metrics;
 mod panics;
 mod signatures;

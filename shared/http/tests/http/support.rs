@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pj_core::engine::{Feed, Observer};
 use pj_core::ids::TaskId;
+use pj_core::messages::MessageStore;
 use pj_core::ports::{
     LogCursor, LogLine, LogStore, QueueInspector, QueueSender, Secrets, StaticSecrets, TaskStore,
 };
@@ -84,12 +85,15 @@ async fn spawn(
         webhook_master: Some(master),
         ..Secrets::default()
     })));
-    let api = Arc::new(TaskApi::new(
-        engine,
-        wrap(store.clone() as Arc<dyn LogStore>),
-        secrets,
-        RateLimiter::new(6_000, 1_000),
-    ));
+    let api = Arc::new(
+        TaskApi::new(
+            engine,
+            wrap(store.clone() as Arc<dyn LogStore>),
+            secrets,
+            RateLimiter::new(6_000, 1_000),
+        )
+        .with_messages(store.clone() as Arc<dyn MessageStore>),
+    );
     let auth = Authenticator::default()
         .with_tokens(&format!("{ALICE}=alice:alice@example.com,{BOB}=bob"))
         .expect("valid tokens");

@@ -9,6 +9,7 @@ mod api;
 mod bench;
 mod callbacks;
 mod end_to_end;
+mod kinds;
 mod log_stream;
 mod queues;
 mod support;

@@ -7,7 +7,7 @@ use pj_aws::service;
 use pj_core::ports::{DispatchError, QueueName};
 use pj_core::task::ExecState;
 use pj_core::{TaskId, TaskStatus};
-use pj_lambda::samples::{QUEUED_TASK, RUNNER_TASK, retarget};
+use pj_lambda::samples::{KIND_TASK, QUEUED_TASK, RUNNER_TASK, SAMPLE_EMAIL, retarget};
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -169,6 +169,55 @@ async fn the_sample_notify_batch_should_send_the_email() {
     );
     let task = app.task(&id).await;
     assert!(task.notify_pending.is_empty() && task.notified == [pj_core::Attempt(1)]);
+}
+
+/// `events/tasks-batch.json` against the samples `scripts/dev-aws` seeds: the tasks function
+/// runs the claimed notification, whose email goes out through SES.
+#[tokio::test]
+async fn the_sample_tasks_batch_should_run_the_sample_notification() {
+    let app = TestApp::new().await;
+    let wiring = app.wiring("provision");
+    let engine = wiring.engine(
+        Some(wiring.queues(app.queues.urls.clone())),
+        wiring.settings(Some(PUBLIC_URL), Some(&app.email_from)),
+    );
+    let made = pj_lambda::samples::seed_sample_tasks(&engine)
+        .await
+        .unwrap();
+    assert_eq!(made.len(), 4, "{made:?}");
+    let id = TaskId::parse(KIND_TASK).unwrap();
+    assert_eq!(
+        app.task(&id).await.current_execution().unwrap().state,
+        ExecState::Claimed
+    );
+
+    let batch: SqsEvent = serde_json::from_str(&event("tasks-batch.json")).unwrap();
+    let response = app.tasks(&app.wiring("tasks")).handle_batch(batch).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let task = app.task(&id).await;
+    assert_eq!(task.status, TaskStatus::Completed, "{:?}", task.error);
+    assert_eq!(task.result.as_ref().unwrap()["channel"], "email");
+    assert_eq!(task.result.as_ref().unwrap()["status"], "sent");
+    let sent = sent_mail().await;
+    let mail = sent
+        .iter()
+        .find(|m| m["subject"] == "Nightly import finished")
+        .unwrap_or_else(|| panic!("no sample notification: {sent:?}"));
+    assert_eq!(mail["destinations"]["ToAddresses"][0], SAMPLE_EMAIL);
+    assert_eq!(mail["source"], app.email_from.as_str());
+
+    // The same message again (a redelivery) runs nothing twice.
+    let batch: SqsEvent = serde_json::from_str(&event("tasks-batch.json")).unwrap();
+    let response = app.tasks(&app.wiring("tasks")).handle_batch(batch).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let again = sent_mail().await;
+    assert_eq!(
+        again
+            .iter()
+            .filter(|m| m["subject"] == "Nightly import finished")
+            .count(),
+        1
+    );
 }
 
 /// The dispatch function with its real runner: PJ_RUNNER=github_actions against a fake GitHub,

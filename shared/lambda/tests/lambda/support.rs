@@ -13,6 +13,7 @@ use http::{HeaderMap, StatusCode};
 use lambda_http::RequestExt;
 use pj_aws::AwsContext;
 use pj_aws::provision::{self, ProvisionedQueues};
+use pj_core::kinds::run::KindWorker;
 use pj_core::ports::{DispatchError, QueueName, Runner, RunnerJob};
 use pj_core::signing::CallbackSecret;
 use pj_core::task::RunnerKind;
@@ -20,7 +21,9 @@ use pj_core::time::Clock;
 use pj_core::worker::{Dispatcher, Notifier, Sweeper};
 use pj_core::{Attempt, Task, TaskId, WebhookId};
 use pj_lambda::config::{CoreConfig, Env, RateLimits};
-use pj_lambda::{Authenticator, MetricsObserver, QueueWorker, Router, Wiring, functions, samples};
+use pj_lambda::{
+    Authenticator, MessageHandler, MetricsObserver, QueueWorker, Router, Wiring, functions, samples,
+};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -119,6 +122,12 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new() -> TestApp {
+        TestApp::with(&[], &[]).await
+    }
+
+    /// A deployment whose functions also get the variables `env`, and whose secret also holds
+    /// the string fields `secrets`.
+    pub async fn with(env: &[(&str, &str)], secrets: &[(&str, &str)]) -> TestApp {
         let aws = AwsContext::with_endpoint(&endpoint()).await;
         let table = unique_name("table");
         provision::create_table(aws.dynamodb(), &table)
@@ -128,19 +137,21 @@ impl TestApp {
             .await
             .expect("the queues are created");
         let secret_id = unique_name("secret");
-        provision::put_secret(
-            aws.secrets_manager(),
-            &secret_id,
-            &samples::dev_secret_document(),
-        )
-        .await
-        .expect("the secret is stored");
+        let mut document = samples::dev_secret_document();
+        for (name, value) in secrets {
+            document[*name] = Value::from(*value);
+        }
+        provision::put_secret(aws.secrets_manager(), &secret_id, &document)
+            .await
+            .expect("the secret is stored");
         let domain = format!("{}.example.com", unique_name("mail"));
         provision::verify_email_identity(aws.ses(), &domain)
             .await
             .expect("the sender is verified");
-        let mut core = CoreConfig::from_env(&Env::from_pairs([("PJ_TABLE_NAME", table.as_str())]))
-            .expect("the configuration is valid");
+        let mut pairs = vec![("PJ_TABLE_NAME", table.as_str())];
+        pairs.extend_from_slice(env);
+        let mut core =
+            CoreConfig::from_env(&Env::from_pairs(pairs)).expect("the configuration is valid");
         // The tests create many tasks quickly.
         core.shared.rate_limits = RateLimits {
             per_minute: 6_000,
@@ -177,7 +188,7 @@ impl TestApp {
     }
 
     pub fn api(&self, wiring: &Wiring) -> Router {
-        functions::api(wiring, self.queues.urls.clone())
+        functions::api(wiring, self.queues.urls.clone(), &self.secret_id)
     }
 
     pub fn webhook(&self, wiring: &Wiring) -> Router {
@@ -206,13 +217,31 @@ impl TestApp {
         functions::notify(
             wiring,
             self.queues.urls.clone(),
+            wiring.secrets(&self.secret_id),
             PUBLIC_URL,
             &self.email_from,
         )
+        .expect("the notify function is built")
+    }
+
+    pub fn tasks(&self, wiring: &Wiring) -> QueueWorker<KindWorker> {
+        functions::tasks(
+            wiring,
+            self.queues.urls.clone(),
+            wiring.secrets(&self.secret_id),
+            &self.email_from,
+        )
+        .expect("the tasks function is built")
     }
 
     pub fn sweeper(&self, wiring: &Wiring) -> Sweeper {
-        functions::sweeper(wiring, self.queues.urls.clone())
+        functions::sweeper(
+            wiring,
+            self.queues.urls.clone(),
+            wiring.secrets(&self.secret_id),
+            &self.email_from,
+        )
+        .expect("the sweeper function is built")
     }
 
     /// The stored task.
@@ -468,5 +497,109 @@ impl Write for SharedBuffer {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// The three queue functions, each built as its `main` builds it.
+pub struct QueueFunctions {
+    pub dispatch: QueueWorker<Dispatcher>,
+    pub tasks: QueueWorker<KindWorker>,
+    pub notify: QueueWorker<Notifier>,
+}
+
+impl TestApp {
+    pub fn queue_functions(&self) -> QueueFunctions {
+        QueueFunctions {
+            dispatch: self.dispatch(&self.wiring("dispatch")),
+            tasks: self.tasks(&self.wiring("tasks")),
+            notify: self.notify(&self.wiring("notify")),
+        }
+    }
+
+    /// Stands in for Lambda's event source mappings until `done` holds (at most `within`):
+    /// whatever is on the dispatch, tasks and notify queues is received for real and handed to
+    /// its function in batches of up to ten; what the function does not report as failed is
+    /// deleted, the rest comes again after the visibility the function gave it.
+    pub async fn run_queues_until<F, Fut>(
+        &self,
+        functions: &QueueFunctions,
+        within: Duration,
+        what: &str,
+        done: F,
+    ) where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        assert!(
+            self.pump(functions, within, done).await,
+            "not within {within:?}: {what}"
+        );
+    }
+
+    /// The same for `duration`, whatever comes.
+    pub async fn run_queues_for(&self, functions: &QueueFunctions, duration: Duration) {
+        self.pump(functions, duration, || async { false }).await;
+    }
+
+    async fn pump<F, Fut>(&self, functions: &QueueFunctions, within: Duration, mut done: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let handled = self.feed(QueueName::Dispatch, &functions.dispatch).await
+                + self.feed(QueueName::Tasks, &functions.tasks).await
+                + self.feed(QueueName::Notify, &functions.notify).await;
+            if done().await {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            if handled == 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    /// One batch of what `queue` holds now, through `worker`; how many messages it held.
+    async fn feed<H: MessageHandler>(&self, queue: QueueName, worker: &QueueWorker<H>) -> usize {
+        let url = self.queues.urls.get(queue);
+        let messages = self
+            .aws
+            .sqs()
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .wait_time_seconds(0)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("ReceiveMessage succeeds")
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            return 0;
+        }
+        let response = worker.handle_batch(sqs_event(&messages)).await;
+        for m in &messages {
+            let kept = response
+                .batch_item_failures
+                .iter()
+                .any(|f| Some(f.item_identifier.as_str()) == m.message_id());
+            if !kept {
+                self.aws
+                    .sqs()
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("DeleteMessage succeeds");
+            }
+        }
+        messages.len()
     }
 }

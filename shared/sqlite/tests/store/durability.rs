@@ -120,6 +120,29 @@ async fn when_opened_again_migrations_should_change_nothing() {
 }
 
 #[tokio::test]
+async fn a_database_of_schema_1_should_gain_the_messages_and_keep_its_tasks() {
+    let t = TestStore::new();
+    let TestStore { store, path, _dir } = t;
+    let task = sample::task(&sample::owner(), Utc::now());
+    store.create(&task, None).await.unwrap();
+    drop(store);
+    // A database as the release before migration 2 left it.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE messages; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+    let store = open(&path);
+    assert_eq!(schema(&path).0, SCHEMA_VERSION);
+    assert_eq!(store.get(&task.id).await.unwrap(), Some(task.clone()));
+    let message = pj_contract::message(&task.owner, &task.id, "after", Utc::now());
+    assert!(
+        pj_core::messages::MessageStore::insert(&store, &message)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
 async fn when_two_stores_open_one_new_file_should_migrate_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shared.sqlite3");

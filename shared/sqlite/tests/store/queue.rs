@@ -174,3 +174,27 @@ async fn stats_should_count_only_receivable_messages_and_age_the_oldest() {
     );
     assert_eq!(t.store.stats(QueueName::Notify).await.unwrap().visible, 1);
 }
+
+#[tokio::test]
+async fn the_tasks_queue_should_be_a_queue_of_its_own() {
+    let t = TestStore::new();
+    let tasks = QueueName::Tasks;
+    let signal = t.store.queue_signal(tasks);
+    t.store.send(tasks, "run", Duration::ZERO).await.unwrap();
+    t.store.send(Q, "dispatch", Duration::ZERO).await.unwrap();
+    assert!(
+        timeout(Duration::from_millis(500), signal.notified())
+            .await
+            .is_ok(),
+        "a send to the tasks queue should wake its consumer"
+    );
+    assert_eq!(t.store.stats(tasks).await.unwrap().visible, 1);
+    let got = t.store.receive(tasks, 10, HIDE).await.unwrap();
+    assert_eq!(
+        got.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["run"]
+    );
+    t.store.delete(tasks, &got[0].receipt).await.unwrap();
+    assert_eq!(t.store.stats(tasks).await.unwrap(), QueueStats::default());
+    assert_eq!(t.store.stats(Q).await.unwrap().visible, 1);
+}
