@@ -105,6 +105,7 @@ impl Editor<'_> {
                     .map_err(EditError::Budget)?;
             }
             let label = self.model.label();
+            self.log.system(format!("asking {label} (round {round})"));
             let answered = self
                 .model
                 .complete(&conversation, self.log, self.until)

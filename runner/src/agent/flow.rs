@@ -347,10 +347,15 @@ fn note_metadata(log: &Log, m: &AgentMetadata) {
         Some(false) => "did not apply",
         None => "none",
     };
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     log.system(format!(
-        "the agent: {} rounds, first round's edits {first}; {} files changed, +{} -{} lines, a \
-         {}-byte patch",
-        m.rounds, m.files_changed, m.lines_added, m.lines_removed, m.patch_bytes
+        "the agent: {} (the first one's edits {first}); {} changed, +{} -{} lines, a {}-byte \
+         patch",
+        plural(m.rounds.into(), "round", "rounds"),
+        plural(m.files_changed.into(), "file", "files"),
+        m.lines_added,
+        m.lines_removed,
+        m.patch_bytes
     ));
 }
 
