@@ -232,41 +232,43 @@ async fn run_tasks(
     })
 }
 
-/// Polls until every task is terminal; returns them.
+/// Polls until every task is terminal; returns them. A task found terminal is not asked for
+/// again, so the polling weighs on the server as little as the tasks still open.
 async fn wait_all(
     client: &reqwest::Client,
     base: &str,
     ids: &[String],
 ) -> anyhow::Result<Vec<Value>> {
     let deadline = Instant::now() + Duration::from_secs(300);
+    let mut done: Vec<Option<Value>> = vec![None; ids.len()];
     loop {
-        let found: Vec<anyhow::Result<Value>> = futures::stream::iter(ids)
-            .map(|id| async move {
+        let open: Vec<usize> = (0..ids.len()).filter(|&i| done[i].is_none()).collect();
+        if open.is_empty() {
+            return Ok(done.into_iter().flatten().collect());
+        }
+        if Instant::now() > deadline {
+            bail!("{} tasks still open after 300 s", open.len());
+        }
+        let found: Vec<anyhow::Result<(usize, Value)>> = futures::stream::iter(open)
+            .map(|i| async move {
                 let r = client
-                    .get(format!("{base}/tasks/{id}"))
+                    .get(format!("{base}/tasks/{}", ids[i]))
                     .bearer_auth(TOKEN)
                     .send()
                     .await?;
-                Ok(r.json::<Value>().await?)
+                Ok((i, r.json::<Value>().await?))
             })
             .buffer_unordered(32)
             .collect()
             .await;
-        let found: Vec<Value> = found.into_iter().collect::<Result<_, _>>()?;
-        let open = found
-            .iter()
-            .filter(|t| {
-                !matches!(
-                    t["status"].as_str(),
-                    Some("completed" | "failed" | "cancelled")
-                )
-            })
-            .count();
-        if open == 0 {
-            return Ok(found);
-        }
-        if Instant::now() > deadline {
-            bail!("{open} tasks still open after 300 s");
+        for result in found {
+            let (i, task) = result?;
+            if matches!(
+                task["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            ) {
+                done[i] = Some(task);
+            }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

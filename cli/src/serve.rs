@@ -48,8 +48,14 @@ const TASKS_VISIBILITY: Duration = Duration::from_secs(360);
 /// Messages handled at once on the dispatch and notify queues.
 const CONCURRENCY: usize = 16;
 /// Attempts of the built-in kinds run at once. They mostly wait on the network, so many fit on
-/// two cores; measured with `scripts/bench-kinds` (README, "Task kinds").
+/// two cores: measured on two cores (README, "Performance"), 8, 16 and 32 ran fewer api_call
+/// tasks a second than 64, and 128 no more, for the same CPU time per task.
 const TASKS_CONCURRENCY: usize = 64;
+/// The most messages one receive takes (SQS's own limit is 10).
+const RECEIVE_BATCH: usize = 10;
+/// How often an idle consumer looks at its queue without being woken: delayed messages and
+/// expired visibility timeouts wake nobody.
+const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How long shutdown waits for work in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -553,8 +559,9 @@ async fn runner_exits(
     }
 }
 
-/// Receives from one queue until told to stop, handling messages concurrently, and waits for
-/// the ones in flight before returning.
+/// Receives from one queue until told to stop, handling up to `concurrency` messages at once,
+/// and waits for the ones in flight before returning. While every place is taken it waits for
+/// one to free (not for a timer), so a busy queue is drained as fast as its handlers go.
 async fn consume<H, F>(
     queue: Arc<SqliteStore>,
     name: QueueName,
@@ -571,26 +578,46 @@ async fn consume<H, F>(
     let mut in_flight = JoinSet::new();
     while !*stop.borrow() {
         while in_flight.try_join_next().is_some() {}
-        let free = permits.available_permits();
-        let received = if free == 0 {
-            Vec::new()
-        } else {
-            match queue.receive(name, free.min(10), visibility).await {
-                Ok(messages) => messages,
-                Err(e) => {
-                    tracing::error!(
-                        queue = name.as_str(),
-                        error = format!("{e:#}"),
-                        "receive failed"
-                    );
-                    Vec::new()
-                }
+        let first = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        // Only this loop takes places, so those free now are still free below.
+        let free = permits.available_permits() + 1;
+        let received = match queue
+            .receive(name, free.min(RECEIVE_BATCH), visibility)
+            .await
+        {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::error!(
+                    queue = name.as_str(),
+                    error = format!("{e:#}"),
+                    "receive failed"
+                );
+                Vec::new()
             }
         };
-        let idle = received.is_empty();
+        if received.is_empty() {
+            drop(first);
+            tokio::select! {
+                _ = signal.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            continue;
+        }
+        let mut first = Some(first);
         for message in received {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
+            let permit = match first.take() {
+                Some(p) => p,
+                None => match permits.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
             };
             let queue = queue.clone();
             let handler = handler.clone();
@@ -600,13 +627,6 @@ async fn consume<H, F>(
                 carry_out(queue.as_ref(), name, &message.receipt, settlement).await;
                 drop(permit);
             });
-        }
-        if idle {
-            tokio::select! {
-                _ = signal.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = stop.wait_for(|s| *s) => {}
-            }
         }
     }
     while in_flight.join_next().await.is_some() {}

@@ -36,8 +36,10 @@ pub use schema::SCHEMA_VERSION;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection; the adapters use a few dozen distinct ones.
 const STATEMENT_CACHE: usize = 64;
-/// Idle reader connections kept for reuse; more are opened under load and closed after.
-const MAX_IDLE_READERS: usize = 4;
+/// Idle reader connections kept for reuse; more are opened under load and closed after. Enough
+/// for the readers of a busy `pj serve` (the API's reads beside its queues' workers), so that a
+/// read rarely pays for opening a connection and preparing its statements again.
+const MAX_IDLE_READERS: usize = 16;
 
 /// Settings of the embedded queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
