@@ -81,7 +81,10 @@ async fn when_the_id_exists_insert_should_store_nothing_and_say_so<S: MessageSto
     let mut again = m.clone();
     again.to = "https://elsewhere.example.com/".into();
     assert!(!must(store.insert(&again).await, "insert again"));
-    assert_eq!(must(store.get(&m.id).await, "get").map(|b| b.to), Some(m.to));
+    assert_eq!(
+        must(store.get(&m.id).await, "get").map(|b| b.to),
+        Some(m.to)
+    );
 }
 
 async fn when_version_matches_update_should_write<S: MessageStore + ?Sized>(store: &S) {
@@ -123,7 +126,9 @@ async fn list_should_be_newest_first_and_only_the_owners<S: MessageStore + ?Size
     }
     insert(store, &message(&sample::owner(), &task, "other", t0)).await;
     let listed = must(
-        store.list(&owner, &MessageFilter::default(), 10, None).await,
+        store
+            .list(&owner, &MessageFilter::default(), 10, None)
+            .await,
         "list",
     );
     made.reverse();
@@ -135,7 +140,11 @@ async fn list_should_page_with_the_cursor<S: MessageStore + ?Sized>(store: &S) {
     let t0 = sample::now();
     let task = task_id();
     for i in 0..5 {
-        insert(store, &message(&owner, &task, "page", t0 + TimeDelta::seconds(i))).await;
+        insert(
+            store,
+            &message(&owner, &task, "page", t0 + TimeDelta::seconds(i)),
+        )
+        .await;
     }
     let mut seen = Vec::new();
     let mut after: Option<MessageCursor> = None;
@@ -221,7 +230,10 @@ async fn due_should_return_pending_messages_at_or_before_now_oldest_first<
         .filter(|id| [&first.id, &second.id, &later.id, &sent.id].contains(id))
         .collect();
     assert_eq!(mine, vec![&first.id, &second.id]);
-    let limited = must(store.due(base + TimeDelta::seconds(2), 1).await, "due limit 1");
+    let limited = must(
+        store.due(base + TimeDelta::seconds(2), 1).await,
+        "due limit 1",
+    );
     assert_eq!(limited.len(), 1);
 }
 
