@@ -8,16 +8,18 @@
 //! crash at any point loses nothing that was acknowledged, and opening the same file again gives
 //! back all state.
 //!
-//! SQLite blocks, so every operation runs on Tokio's blocking pool. Writes go through one
-//! connection behind a mutex (SQLite admits one writer at a time anyway, and waiting on a
-//! mutex is cheaper than on SQLite's busy handler); reads use a small pool of connections that
-//! WAL mode lets run beside the writer.
+//! SQLite blocks, so no operation runs on Tokio's workers. Writes go to one thread that owns
+//! the writer connection (SQLite admits one writer at a time anyway) and commits the writes
+//! waiting for it together, each in a savepoint of its own (see `writer.rs`); reads run on
+//! Tokio's blocking pool with a small pool of connections that WAL mode lets run beside the
+//! writer.
 
 mod logs;
 mod messages;
 mod queue;
 mod schema;
 mod tasks;
+mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -64,7 +66,7 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: writer::Writer,
     readers: Mutex<Vec<Connection>>,
     queue: QueueConfig,
     signals: Mutex<HashMap<QueueName, Arc<Notify>>>,
@@ -104,7 +106,7 @@ impl SqliteStore {
         let store = SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
-                writer: Mutex::new(writer),
+                writer: writer::Writer::start(writer)?,
                 readers: Mutex::new(Vec::new()),
                 queue,
                 signals: Mutex::new(HashMap::new()),
@@ -134,26 +136,18 @@ impl SqliteStore {
             .clone()
     }
 
-    /// Runs `f` with the writer connection on the blocking pool.
+    /// Runs `f` with the writer connection, in the writer's next transaction; returns once it
+    /// is committed. `f` runs in a savepoint: when it fails, what it wrote is undone.
     async fn with_writer<T, F>(&self, what: &'static str, f: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = lock(&inner.writer);
-            // A panic inside a transaction leaves it to rusqlite's drop to roll back; should
-            // anything still be open, end it rather than write into a stranger's transaction.
-            if !conn.is_autocommit() {
-                conn.execute_batch("ROLLBACK")
-                    .context("could not roll back an abandoned transaction")?;
-            }
-            f(&mut conn)
-        })
-        .await
-        .with_context(|| format!("SQLite {what} was interrupted"))?
-        .with_context(|| format!("SQLite {what} failed"))
+        self.inner
+            .writer
+            .write(f)
+            .await
+            .with_context(|| format!("SQLite {what} failed"))
     }
 
     /// Runs `f` with a reader connection on the blocking pool.
@@ -243,8 +237,8 @@ fn configure(conn: &Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A poisoned lock only means another thread panicked while holding it; the connection
-/// itself is still sound (see `SqliteStore::with_writer`).
+/// A poisoned lock only means another thread panicked while holding it; what it guards is
+/// still sound.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use pj_core::ids::{Attempt, TaskId};
 use pj_core::ports::{LogCursor, LogLine, LogStore, LogStream};
 use pj_core::time::parse_rfc3339;
-use rusqlite::{Row, TransactionBehavior, params};
+use rusqlite::{Row, params};
 
 use crate::tasks::purge;
 use crate::{SqliteStore, micros, sql_limit};
@@ -71,9 +71,7 @@ impl LogStore for SqliteStore {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let expires_at = micros(expires_at);
         self.with_writer("log append", move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .context("could not start the log append")?;
+            let tx = conn.savepoint().context("could not start the log append")?;
             let mut stored = 0;
             {
                 // OR IGNORE: a line already stored under its (attempt, seq) keeps its first text.

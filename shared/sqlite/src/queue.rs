@@ -9,7 +9,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use pj_core::ports::{QueueConsumer, QueueInspector, QueueName, QueueSender, QueueStats, Received};
 use rand::RngCore;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
 use crate::{SqliteStore, duration_micros, now_micros, sql_limit};
 
@@ -29,9 +29,7 @@ fn receive_tx(
 ) -> anyhow::Result<Vec<Received>> {
     let now = now_micros();
     let visible_at = now.saturating_add(visibility);
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .context("could not start the receive")?;
+    let tx = conn.savepoint().context("could not start the receive")?;
     let mut received = Vec::new();
     // Dead letters are skipped, so one pass may come back short: look further, past the last
     // id looked at (a zero visibility timeout leaves received messages visible, and they must

@@ -8,7 +8,7 @@ use pj_core::ports::{
     CreateOutcome, IdempotencyRecord, ListCursor, TaskStore, WebhookReceipt, WriteOutcome,
 };
 use pj_core::task::{Task, TaskStatus};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{SqliteStore, micros, micros_ceil, now_micros, sql_limit};
 
@@ -113,9 +113,7 @@ fn create_tx(
     idempotency: Option<&IdempotencyRecord>,
     now: i64,
 ) -> anyhow::Result<CreateOutcome> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .context("could not start the create")?;
+    let tx = conn.savepoint().context("could not start the create")?;
     if let Some(record) = idempotency {
         let existing: Option<(String, String)> = tx
             .prepare_cached(
@@ -180,9 +178,7 @@ fn update_tx(
     receipt: Option<(&str, i64)>,
     now: i64,
 ) -> anyhow::Result<WriteOutcome> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .context("could not start the update")?;
+    let tx = conn.savepoint().context("could not start the update")?;
     // A duplicate delivery is reported as such even when the task moved on since: the caller
     // must not redo it against the newer version.
     if let Some((id, _)) = receipt
