@@ -15,7 +15,6 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
 use chrono::{DateTime, Utc};
-use futures::future::try_join_all;
 use pj_core::ids::{TaskId, UserId};
 use pj_core::messages::{
     MessageCursor, MessageFilter, MessageId, MessageStatus, MessageStore, OutboundMessage,
@@ -26,8 +25,8 @@ use super::size::item_size;
 use super::tasks::cancellation_reasons;
 use super::{
     CONDITION_FAILED, DOC, DynamoStore, GSI_OWNER, GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, Item,
-    MAX_TASK_ITEM_BYTES, PK, STATUS, SWEEP_SHARDS, TRANSACTION_CONFLICT, TRANSACTION_TRIES,
-    VERSION, get_s, key, micros, micros_ceil, n, pause, reason_is, s, shard_of, time_key,
+    MAX_TASK_ITEM_BYTES, PK, STATUS, TRANSACTION_CONFLICT, TRANSACTION_TRIES, VERSION, get_s, key,
+    micros, micros_ceil, n, pause, reason_is, s, shard_of, time_key,
 };
 
 const MESSAGE_SK: &str = "MSG";
@@ -399,21 +398,7 @@ impl MessageStore for DynamoStore {
             return Ok(Vec::new());
         }
         let now = micros(now);
-        // Every position of a time at or before now sorts below the next microsecond's digits.
-        let bound = time_key(now.saturating_add(1));
-        let shards = try_join_all(
-            (0..u64::from(SWEEP_SHARDS))
-                .map(|shard| self.due_in_partition(sweep_pk(shard), &bound, limit)),
-        )
-        .await?;
-        let mut candidates: Vec<(String, Item)> = shards.into_iter().flatten().collect();
-        candidates.sort_by(|a, b| a.0.cmp(&b.0));
-        candidates.truncate(limit);
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys = candidates.into_iter().map(|(_, k)| k).collect();
-        let items = get_all(&self.client, self.table(), keys, &self.backoff).await?;
+        let items = self.due_items(sweep_pk, now, limit).await?;
         let mut due = Vec::with_capacity(items.len());
         for item in &items {
             let message = decode_message(item)?;

@@ -376,6 +376,31 @@ impl DynamoStore {
         Ok(WriteOutcome::VersionConflict)
     }
 
+    /// The items the sweep index holds as due at or before `now` (microseconds) in the
+    /// partitions `partition` names for each shard, the oldest `limit` of them read whole.
+    pub(super) async fn due_items(
+        &self,
+        partition: fn(u64) -> String,
+        now: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Item>> {
+        // Every position of a time at or before now sorts below the next microsecond's digits.
+        let bound = time_key(now.saturating_add(1));
+        let shards = try_join_all(
+            (0..u64::from(SWEEP_SHARDS))
+                .map(|shard| self.due_in_partition(partition(shard), &bound, limit)),
+        )
+        .await?;
+        let mut candidates: Vec<(String, Item)> = shards.into_iter().flatten().collect();
+        candidates.sort_by(|a, b| a.0.cmp(&b.0));
+        candidates.truncate(limit);
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = candidates.into_iter().map(|(_, k)| k).collect();
+        get_all(&self.client, self.table(), keys, &self.backoff).await
+    }
+
     /// The keys in one partition of the sweep index (`partition`) whose position sorts below
     /// `bound`, oldest first, at most `limit`, each with its position.
     pub(super) async fn due_in_partition(
@@ -567,21 +592,7 @@ impl TaskStore for DynamoStore {
             return Ok(Vec::new());
         }
         let now = micros(now);
-        // Every position of a time at or before now sorts below the next microsecond's digits.
-        let bound = time_key(now.saturating_add(1));
-        let shards = try_join_all(
-            (0..u64::from(SWEEP_SHARDS))
-                .map(|shard| self.due_in_partition(sweep_pk(shard), &bound, limit)),
-        )
-        .await?;
-        let mut candidates: Vec<(String, Item)> = shards.into_iter().flatten().collect();
-        candidates.sort_by(|a, b| a.0.cmp(&b.0));
-        candidates.truncate(limit);
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys = candidates.into_iter().map(|(_, k)| k).collect();
-        let items = get_all(&self.client, self.table(), keys, &self.backoff).await?;
+        let items = self.due_items(sweep_pk, now, limit).await?;
         let mut tasks = Vec::with_capacity(items.len());
         for item in &items {
             let task = decode_task(item)?;
