@@ -22,6 +22,16 @@ pub fn is_retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..600).contains(&status)
 }
 
+/// The error code of a request that got no answer, and whether it may pass: a refused address
+/// is the config's fault; a timeout or a broken connection may pass.
+pub fn failure_of(error: &HttpError) -> (&'static str, bool) {
+    match error {
+        HttpError::Refused(_) => (codes::INVALID_CONFIG, false),
+        HttpError::Timeout(_) => (codes::TIMEOUT, true),
+        HttpError::Network(_) => (codes::NETWORK_ERROR, true),
+    }
+}
+
 /// A URL as logs and summaries show it: without its query, which may carry a key.
 pub fn loggable_url(url: &str) -> String {
     match url.split_once(['?', '#']) {
@@ -84,11 +94,7 @@ pub(crate) async fn run(
             }
         }
         Err(e) => {
-            let (code, retryable) = match &e {
-                HttpError::Refused(_) => (codes::INVALID_CONFIG, false),
-                HttpError::Timeout(_) => (codes::TIMEOUT, true),
-                HttpError::Network(_) => (codes::NETWORK_ERROR, true),
-            };
+            let (code, retryable) = failure_of(&e);
             let message = match &e {
                 HttpError::Refused(why) => format!("the request was refused: {why}"),
                 other => other.to_string(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
-use crate::kinds::api_call::{is_retryable_status, result_of, scrub};
+use crate::kinds::api_call::{failure_of, is_retryable_status, result_of, scrub};
 use crate::kinds::config::{ContactFields, GhlAction, GhlConfig};
 use crate::kinds::run::{AttemptLog, StepTimer, automatic_retry_delay, invalid_config};
 use crate::machine::KindOutcome;
@@ -230,11 +230,7 @@ pub(crate) async fn run(
             }
         }
         Err(e) => {
-            let (code, retryable) = match &e {
-                HttpError::Refused(_) => (codes::INVALID_CONFIG, false),
-                HttpError::Timeout(_) => (codes::TIMEOUT, true),
-                HttpError::Network(_) => (codes::NETWORK_ERROR, true),
-            };
+            let (code, retryable) = failure_of(&e);
             let message = format!("GoHighLevel could not be reached: {e}");
             log.system(format!("✗ {message}"));
             KindOutcome {

@@ -24,6 +24,7 @@ use crate::outbound::{HeaderValue, HttpClient, HttpError, HttpRequest};
 use crate::ports::{Email, MailError, Mailer, SecretSource};
 use crate::signing::{CallbackSecret, signed_headers};
 use crate::task::{ExecState, Task, TaskError, TaskStatus, codes};
+use crate::worker::html_escape;
 
 /// The name of the outbound webhook secret among the deployment's secrets
 /// (`PJ_OUTBOUND_SECRET`; on AWS the secret's `outbound_secret`).
@@ -404,11 +405,4 @@ impl ChannelSender {
             },
         }
     }
-}
-
-pub(crate) fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
