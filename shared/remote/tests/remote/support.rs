@@ -100,6 +100,35 @@ pub fn secrets(
     Arc::new(StaticSecrets(Arc::new(s)))
 }
 
+/// A global subscriber that records nothing and keeps every callsite's interest at "sometimes",
+/// installed before the tests start, so that tracing asks each test's scoped subscriber on every
+/// event. Without it, a callsite first reached by one test while another is creating its scoped
+/// subscriber can be cached as "never" (the two race inside tracing-core), and that test's `Logs`
+/// stay empty.
+#[ctor::ctor(unsafe)]
+fn keep_callsites_open() {
+    let _ = tracing::subscriber::set_global_default(OpenInterest);
+}
+
+struct OpenInterest;
+
+impl tracing::Subscriber for OpenInterest {
+    fn register_callsite(&self, _: &tracing::Metadata<'_>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 /// Log lines written while a test runs (this thread's, through a scoped subscriber).
 #[derive(Clone, Default)]
 pub struct Logs(Arc<Mutex<Vec<u8>>>);
