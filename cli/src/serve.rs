@@ -185,6 +185,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
     };
     let logs = store.clone() as Arc<dyn LogStore>;
     let messages = store.clone() as Arc<dyn MessageStore>;
+    let artifacts = store.clone() as Arc<dyn ArtifactStore>;
     let api = Arc::new(
         TaskApi::new(
             engine.clone(),
@@ -192,7 +193,8 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
             secrets.clone(),
             config.core.rate_limits.limiter(),
         )
-        .with_messages(messages.clone()),
+        .with_messages(messages.clone())
+        .with_artifacts(artifacts.clone()),
     );
 
     let (exit_tx, exit_rx) = mpsc::unbounded_channel::<RunnerExit>();
@@ -255,6 +257,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         engine: engine.clone(),
         logs: logs.clone(),
         courier: Some(courier.clone()),
+        artifacts: artifacts.clone(),
     });
     let kinds = Arc::new(KindWorker {
         engine: engine.clone(),

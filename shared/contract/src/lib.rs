@@ -11,12 +11,14 @@
 //! store (or an emulator) with other runs. The queue suite cannot tell its messages from
 //! others': give it queues nobody else uses while it runs.
 
+mod artifact_store;
 mod log_store;
 mod message_store;
 mod queue;
 pub mod sample;
 mod task_store;
 
+pub use artifact_store::artifact_store_contract;
 pub use log_store::log_store_contract;
 pub use message_store::{message, message_store_contract};
 pub use queue::{queue_contract, queue_strict_receipt_contract};

@@ -9,6 +9,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::agent::AgentMetadata;
+use crate::artifacts::{
+    Artifact, ArtifactName, ArtifactStore, MAX_ARTIFACT_BYTES, MAX_ARTIFACTS_PER_ATTEMPT,
+    MAX_UPLOAD_BYTES, NoArtifactStore, PutOutcome, Upload,
+};
 use crate::create::{NewTask, validate_branch};
 use crate::engine::{Applied, ApplyError, Engine};
 use crate::error::{AppError, ValidationError};
@@ -93,6 +97,8 @@ pub struct TaskApi {
     pub secrets: Arc<dyn SecretSource>,
     /// The outbound message records (`GET /messages`); see [`TaskApi::with_messages`].
     pub messages: Arc<dyn MessageStore>,
+    /// The attempts' files (`GET /tasks/{id}/artifacts`); see [`TaskApi::with_artifacts`].
+    pub artifacts: Arc<dyn ArtifactStore>,
     /// One bucket per user for every request that changes something.
     pub limiter: RateLimiter,
     /// Resolves repository hosts for the address rule.
@@ -140,6 +146,7 @@ impl TaskApi {
             logs,
             secrets,
             messages: Arc::new(NoMessageStore),
+            artifacts: Arc::new(NoArtifactStore),
             limiter,
             resolver: Arc::new(SystemResolver),
             streams: StreamSlots::default(),
@@ -151,6 +158,13 @@ impl TaskApi {
     /// (logged as such), never an empty list that would say no message was sent.
     pub fn with_messages(mut self, messages: Arc<dyn MessageStore>) -> Self {
         self.messages = messages;
+        self
+    }
+
+    /// Gives the artifact routes the deployment's store. Without it they are a `500` (logged as
+    /// such), never an empty list.
+    pub fn with_artifacts(mut self, artifacts: Arc<dyn ArtifactStore>) -> Self {
+        self.artifacts = artifacts;
         self
     }
 
@@ -355,6 +369,28 @@ impl TaskApi {
         Ok(LogPage { lines, next_cursor })
     }
 
+    /// `GET /tasks/{id}/artifacts`: the task's files, by attempt then name.
+    pub async fn artifacts(&self, who: &Principal, id: &str) -> Result<Vec<Artifact>, AppError> {
+        let task = self.get(who, id).await?;
+        Ok(self.artifacts.list(&task.id, self.engine.now()).await?)
+    }
+
+    /// `GET /tasks/{id}/artifacts/{name}`: one file and what it is.
+    pub async fn artifact(
+        &self,
+        who: &Principal,
+        id: &str,
+        name: &str,
+    ) -> Result<(Artifact, Vec<u8>), AppError> {
+        let task = self.get(who, id).await?;
+        let missing = || AppError::Missing(format!("the task has no artifact {name:?}"));
+        let name = ArtifactName::parse(name).map_err(|_| missing())?;
+        self.artifacts
+            .get(&task.id, &name, self.engine.now())
+            .await?
+            .ok_or_else(missing)
+    }
+
     /// `GET /messages`: the caller's outbound messages, newest first, optionally of one task or
     /// in one status.
     pub async fn messages(
@@ -500,6 +536,49 @@ impl TaskApi {
             stored,
             duplicates: sent - stored,
         })
+    }
+}
+
+impl TaskApi {
+    /// `POST /webhooks/runner/artifacts`: one file of an attempt, stored once under its name.
+    pub async fn receive_artifact(
+        &self,
+        headers: &SignatureHeaders<'_>,
+        body: &[u8],
+    ) -> Result<PutOutcome, AppError> {
+        if body.len() > MAX_UPLOAD_BYTES {
+            return Err(AppError::PayloadTooLarge(format!(
+                "an artifact may be at most {MAX_ARTIFACT_BYTES} bytes"
+            )));
+        }
+        let (task_id, attempt) = addressee(body)?;
+        self.verify(&task_id, attempt, headers, body).await?;
+        let upload = Upload::parse(body)?;
+        let task = self.engine.load(&task_id).await.map_err(apply_error)?;
+        if attempt > task.attempt {
+            return Err(AppError::conflict(format!(
+                "the artifact is for attempt {attempt}; the current attempt is {}",
+                task.attempt
+            )));
+        }
+        let now = self.engine.now();
+        // Read then written: two uploads at once may pass the quota by one each, which bounds
+        // what a runner can store all the same.
+        let stored = self.artifacts.list(&task_id, now).await?;
+        if stored.iter().any(|a| a.name == upload.name) {
+            return Ok(PutOutcome::Duplicate);
+        }
+        if stored.iter().filter(|a| a.attempt == attempt).count() >= MAX_ARTIFACTS_PER_ATTEMPT {
+            return Err(AppError::conflict(format!(
+                "attempt {attempt} already stored its quota of {MAX_ARTIFACTS_PER_ATTEMPT} artifacts"
+            )));
+        }
+        let (name, bytes) = upload.into_stored_bytes();
+        let expires_at = now + self.engine.settings.log_retention;
+        Ok(self
+            .artifacts
+            .put(&task_id, attempt, &name, bytes, expires_at)
+            .await?)
     }
 }
 

@@ -155,6 +155,12 @@ pub enum Callback {
     Event,
     /// `POST /webhooks/runner/logs`.
     Logs,
+    /// `POST /webhooks/runner/artifacts`.
+    Artifact,
+}
+
+impl Callback {
+    pub const ALL: [Callback; 3] = [Callback::Event, Callback::Logs, Callback::Artifact];
 }
 
 impl Callback {
@@ -162,6 +168,7 @@ impl Callback {
         match self {
             Callback::Event => "event",
             Callback::Logs => "logs",
+            Callback::Artifact => "artifact",
         }
     }
 }

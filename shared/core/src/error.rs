@@ -26,6 +26,9 @@ pub enum AppError {
     Unauthorized(String),
     #[error("task not found")]
     NotFound,
+    /// Something else of a task the caller may see is not there (an artifact); says what.
+    #[error("{0}")]
+    Missing(String),
     #[error(transparent)]
     Validation(#[from] ValidationError),
     #[error("{0}")]
@@ -52,7 +55,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthorized(_) => "unauthorized",
-            AppError::NotFound => "not_found",
+            AppError::NotFound | AppError::Missing(_) => "not_found",
             AppError::Validation(_) => "validation_failed",
             AppError::Conflict(_) => "conflict",
             AppError::PayloadTooLarge(_) => "payload_too_large",

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod artifacts;
 pub mod capacity;
 pub mod create;
 pub mod email;

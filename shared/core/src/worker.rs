@@ -560,6 +560,8 @@ pub struct Sweeper {
     pub logs: Arc<dyn LogStore>,
     /// Retries outbound messages whose retry was lost.
     pub courier: Option<Arc<Courier>>,
+    /// Expire with the logs.
+    pub artifacts: Arc<dyn crate::artifacts::ArtifactStore>,
 }
 
 /// Tasks looked at per round of a sweep.
@@ -600,8 +602,9 @@ impl Sweeper {
             report.messages = courier.sweep(SWEEP_BATCH).await?;
         }
         let now = self.engine.now();
-        report.purged =
-            self.engine.store.purge_expired(now).await? + self.logs.purge_expired(now).await?;
+        report.purged = self.engine.store.purge_expired(now).await?
+            + self.logs.purge_expired(now).await?
+            + self.artifacts.purge_expired(now).await?;
         Ok(report)
     }
 

@@ -18,6 +18,7 @@ use futures::{Stream, StreamExt};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use pj_core::api::{EventAck, MAX_LOG_BATCH_BYTES, parse_log_cursor};
+use pj_core::artifacts::{MAX_UPLOAD_BYTES, PutOutcome};
 use pj_core::engine::Callback;
 use pj_core::ports::LogLine;
 use pj_core::signing::SignatureHeaders;
@@ -62,9 +63,10 @@ pub fn router(state: Shared) -> Router {
 /// function each) mounts only its own; anything else is the contract's `404`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteGroup {
-    /// Users' task routes (but the log stream), `GET /messages` and `GET /healthz`.
+    /// Users' task routes (but the log stream: artifacts included), `GET /messages` and
+    /// `GET /healthz`.
     Users,
-    /// `POST /webhooks/runner`.
+    /// `POST /webhooks/runner` and `POST /webhooks/runner/artifacts`.
     RunnerEvents,
     /// `POST /webhooks/runner/logs`.
     RunnerLogs,
@@ -85,8 +87,12 @@ impl RouteGroup {
                 .route("/tasks/{id}/retry", post(retry))
                 .route("/tasks/{id}/executions", get(executions))
                 .route("/tasks/{id}/logs", get(logs))
+                .route("/tasks/{id}/artifacts", get(list_artifacts))
+                .route("/tasks/{id}/artifacts/{name}", get(get_artifact))
                 .route("/messages", get(list_messages)),
-            RouteGroup::RunnerEvents => router.route("/webhooks/runner", post(runner_event)),
+            RouteGroup::RunnerEvents => router
+                .route("/webhooks/runner", post(runner_event))
+                .route("/webhooks/runner/artifacts", post(runner_artifact)),
             RouteGroup::RunnerLogs => router.route("/webhooks/runner/logs", post(runner_logs)),
             RouteGroup::LogStream => router.route("/tasks/{id}/logs/stream", get(stream_logs)),
         }
@@ -464,6 +470,69 @@ async fn receive_event(
         EventAck::Duplicate => "duplicate",
     };
     Ok(Json(json!({"status": status})))
+}
+
+async fn runner_artifact(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let answer = receive_artifact(&state, &headers, body).await;
+    observe_callback(&state, Callback::Artifact, &answer);
+    answer
+}
+
+async fn receive_artifact(
+    state: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    // Room above the limit so an oversized upload is still read and refused with `413`.
+    let bytes = read_body(headers, body, MAX_UPLOAD_BYTES + 64 * 1024).await?;
+    let put = state
+        .api
+        .receive_artifact(&signature_headers(headers), &bytes)
+        .await?;
+    let status = match put {
+        PutOutcome::Stored => "stored",
+        PutOutcome::Duplicate => "duplicate",
+    };
+    Ok(Json(json!({"status": status})))
+}
+
+async fn list_artifacts(
+    State(state): State<Shared>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = task_id(path)?;
+    let artifacts = state.api.artifacts(&caller.0, &id).await?;
+    Ok(Json(json!({"artifacts": artifacts})))
+}
+
+async fn get_artifact(
+    State(state): State<Shared>,
+    caller: Caller,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let (id, name) = path
+        .map(|Path(p)| p)
+        .map_err(|_| ApiError(AppError::NotFound))?;
+    let (artifact, bytes) = state.api.artifact(&caller.0, &id, &name).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, artifact.content_type),
+            // Served as a download of what it is, never sniffed into something a browser runs.
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{}\"", artifact.name),
+            ),
+            (header::CACHE_CONTROL, "private, max-age=3600".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 async fn runner_logs(

@@ -110,6 +110,7 @@ pub fn sweeper(
         engine,
         logs: wiring.logs(),
         courier: Some(courier),
+        artifacts: wiring.artifacts(),
     })
 }
 

@@ -241,8 +241,8 @@ impl Exporter {
             "How long the message receivable the longest has waited to be taken; 0 when none is",
             e.queue_age.clone(),
         );
-        // Both endpoints from the start, so a rate over them is defined before the first call.
-        for callback in [Callback::Event, Callback::Logs] {
+        // Every endpoint from the start, so a rate over them is defined before the first call.
+        for callback in Callback::ALL {
             let _zero = e.callbacks_accepted.get_or_create(&CallbackLabels {
                 callback: callback.as_str(),
             });

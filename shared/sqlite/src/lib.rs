@@ -14,6 +14,7 @@
 //! Tokio's blocking pool with a small pool of connections that WAL mode lets run beside the
 //! writer.
 
+mod artifacts;
 mod logs;
 mod messages;
 mod queue;

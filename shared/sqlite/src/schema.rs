@@ -97,6 +97,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_next_try_at ON messages (next_try_at, id)
         WHERE next_try_at IS NOT NULL;
     "#,
+    // 3: artifacts (a model's replies, a browser's screenshots), expiring with the logs.
+    r#"
+    CREATE TABLE artifacts (
+        task_id    TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        attempt    INTEGER NOT NULL,
+        bytes      BLOB NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (task_id, name)
+    );
+    CREATE INDEX artifacts_by_expiry ON artifacts (expires_at);
+    "#,
 ];
 
 /// The schema version this build creates and understands.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use pj_core::artifacts::{Artifact, ArtifactName, ArtifactStore, PutOutcome};
 use pj_core::ids::{Attempt, TaskId, UserId, WebhookId};
 use pj_core::messages::{
     MessageCursor, MessageFilter, MessageId, MessageStatus, MessageStore, OutboundMessage,
@@ -809,5 +810,59 @@ pub struct PublicResolver;
 impl Resolver for PublicResolver {
     async fn resolve(&self, _host: &str, _port: u16) -> io::Result<Vec<IpAddr>> {
         Ok(vec!["140.82.112.3".parse().expect("an address")])
+    }
+}
+
+/// Artifacts in memory, keyed by task then name; expiry is not kept (the adapters' contract
+/// suite checks it).
+#[derive(Default)]
+pub struct MemoryArtifacts(Mutex<HashMap<TaskId, BTreeMap<ArtifactName, (Attempt, Vec<u8>)>>>);
+
+#[async_trait]
+impl ArtifactStore for MemoryArtifacts {
+    async fn put(
+        &self,
+        task: &TaskId,
+        attempt: Attempt,
+        name: &ArtifactName,
+        bytes: Vec<u8>,
+        _expires_at: DateTime<Utc>,
+    ) -> anyhow::Result<PutOutcome> {
+        let mut all = lock(&self.0);
+        let stored = all.entry(task.clone()).or_default();
+        if stored.contains_key(name) {
+            return Ok(PutOutcome::Duplicate);
+        }
+        stored.insert(name.clone(), (attempt, bytes));
+        Ok(PutOutcome::Stored)
+    }
+
+    async fn list(&self, task: &TaskId, _now: DateTime<Utc>) -> anyhow::Result<Vec<Artifact>> {
+        let mut listed: Vec<Artifact> = lock(&self.0)
+            .get(task)
+            .into_iter()
+            .flatten()
+            .map(|(name, (attempt, bytes))| {
+                Artifact::new(name.clone(), *attempt, bytes.len() as u64)
+            })
+            .collect();
+        listed.sort_by(|a, b| (a.attempt, &a.name).cmp(&(b.attempt, &b.name)));
+        Ok(listed)
+    }
+
+    async fn get(
+        &self,
+        task: &TaskId,
+        name: &ArtifactName,
+        _now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<(Artifact, Vec<u8>)>> {
+        Ok(lock(&self.0).get(task).and_then(|s| s.get(name)).map(
+            |(attempt, bytes)| {
+                (
+                    Artifact::new(name.clone(), *attempt, bytes.len() as u64),
+                    bytes.clone(),
+                )
+            },
+        ))
     }
 }

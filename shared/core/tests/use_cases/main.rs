@@ -2,6 +2,7 @@
 //! the `Engine`) over in-memory fakes of their ports and a clock the tests move.
 
 mod api;
+mod artifacts;
 mod budget;
 mod engine;
 mod fakes;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use pj_core::api::{EventAck, LogAck, Principal, TaskApi};
+use pj_core::artifacts::PutOutcome;
 use pj_core::engine::{Engine, Feed, Settings};
 use pj_core::error::AppError;
 use pj_core::ids::{Attempt, TaskId, UserId, WebhookId};
@@ -29,7 +31,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use fakes::{
-    FakeHttp, FakeRunner, MemoryLogs, MemoryMailer, MemoryMessages, MemoryQueue, MemoryStore,
+    FakeHttp, FakeRunner, MemoryArtifacts, MemoryLogs, MemoryMailer, MemoryMessages, MemoryQueue, MemoryStore,
     PublicResolver,
 };
 
@@ -50,6 +52,7 @@ pub struct World {
     pub runner: Arc<FakeRunner>,
     pub mailer: Arc<MemoryMailer>,
     pub messages: Arc<MemoryMessages>,
+    pub artifacts: Arc<MemoryArtifacts>,
     /// The client of the addresses users name (API calls, webhooks): the guarded one.
     pub http: Arc<FakeHttp>,
     /// The client of the services the operator configured (GoHighLevel).
@@ -173,8 +176,10 @@ impl World {
             retry_base: settings.message_retry_base,
             observer: None,
         });
+        let artifacts = Arc::new(MemoryArtifacts::default());
         let api = TaskApi::new(engine.clone(), logs.clone(), secrets.clone(), limiter)
-            .with_resolver(Arc::new(PublicResolver));
+            .with_resolver(Arc::new(PublicResolver))
+            .with_artifacts(artifacts.clone());
         World {
             dispatcher: Dispatcher::new(engine.clone(), runner.clone(), secrets.clone()),
             kinds: KindWorker {
@@ -194,7 +199,9 @@ impl World {
                 engine,
                 logs: logs.clone(),
                 courier: Some(courier.clone()),
+                artifacts: artifacts.clone(),
             },
+            artifacts,
             api,
             clock,
             store,
@@ -365,6 +372,21 @@ impl World {
         let body = json!({"task_id": task.as_str(), "attempt": attempt, "lines": lines});
         let (bytes, headers) = self.sign(task, Attempt(attempt), &body);
         self.api.receive_logs(&signature(&headers), &bytes).await
+    }
+
+    /// Delivers a signed artifact to `POST /webhooks/runner/artifacts`.
+    pub async fn artifact_upload(
+        &self,
+        task: &TaskId,
+        attempt: u32,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<PutOutcome, AppError> {
+        use base64::Engine as _;
+        let content = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let body = json!({"task_id": task.as_str(), "attempt": attempt, "name": name, "content_base64": content});
+        let (bytes, headers) = self.sign(task, Attempt(attempt), &body);
+        self.api.receive_artifact(&signature(&headers), &bytes).await
     }
 
     /// Creates a task and takes it through dispatch and `task.started`.

@@ -1,7 +1,7 @@
 //! Every port contract, against SQLite.
 
 use pj_contract::{
-    log_store_contract, message_store_contract, queue_contract, queue_strict_receipt_contract,
+    artifact_store_contract, log_store_contract, message_store_contract, queue_contract, queue_strict_receipt_contract,
     task_store_contract,
 };
 
@@ -23,6 +23,13 @@ async fn the_log_store_keeps_the_log_store_contract() {
 async fn the_message_store_keeps_the_message_store_contract() {
     let t = TestStore::new();
     message_store_contract(&t.store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_artifact_store_keeps_the_artifact_store_contract() {
+    let t = TestStore::new();
+    artifact_store_contract(&t.store).await;
+    artifact_store_contract(&t.store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
