@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine as _;
+use pj_core::artifacts::ArtifactStore;
 use pj_core::create::RepoPolicy;
 use pj_core::engine::Feed;
 use pj_core::kinds::ghl::API_KEY_SECRET;

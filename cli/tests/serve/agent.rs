@@ -9,7 +9,7 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{ALICE, Server};
+use crate::support::{ALICE, BOB, Server};
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -118,4 +118,41 @@ async fn the_real_agent_edits_a_local_repository_and_pushes_its_branch() {
             .contains("sk-test-0123456789abcdefghij")),
         "the model key never reaches the logs"
     );
+
+    // The model's reply is kept as the attempt's artifact, for its owner only.
+    let (status, listed) = server
+        .call("GET", &format!("/tasks/{id}/artifacts"), Some(ALICE), None)
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(
+        listed["artifacts"],
+        json!([{"name": "a1-reply-1.md", "content_type": "text/markdown; charset=utf-8",
+                "size": reply.len(), "attempt": 1}])
+    );
+    let download = server
+        .client
+        .get(server.url(&format!("/tasks/{id}/artifacts/a1-reply-1.md")))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(
+        download.headers()["content-type"],
+        "text/markdown; charset=utf-8"
+    );
+    assert_eq!(download.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(download.text().await.unwrap(), reply);
+    for path in [
+        format!("/tasks/{id}/artifacts"),
+        format!("/tasks/{id}/artifacts/a1-reply-1.md"),
+    ] {
+        let (status, body) = server.call("GET", &path, Some(BOB), None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, body) = server
+        .call("GET", &format!("/tasks/{id}/artifacts/a1-reply-9.md"), Some(ALICE), None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
 }

@@ -2,6 +2,7 @@
 //! callback protocol, real HTTP.
 
 mod agent;
+mod artifacts;
 mod budget;
 mod exposition;
 mod kinds;

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use chrono::Utc;
 use pj_core::agent::AgentMetadata;
 use pj_core::ids::WebhookId;
@@ -117,6 +118,14 @@ struct LogBatchWire<'a> {
     lines: &'a [WireLine],
 }
 
+#[derive(Serialize)]
+struct ArtifactWire<'a> {
+    task_id: &'a str,
+    attempt: u32,
+    name: &'a str,
+    content_base64: String,
+}
+
 /// How a delivery ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
@@ -179,6 +188,11 @@ impl Callbacks {
         }
     }
 
+    /// The attempt the callbacks report for.
+    pub fn attempt(&self) -> pj_core::ids::Attempt {
+        self.reporting.attempt
+    }
+
     /// Whether log batches have somewhere to go.
     pub fn has_logs_url(&self) -> bool {
         self.reporting.logs_url.is_some()
@@ -238,6 +252,37 @@ impl Callbacks {
             Err(e) => Delivery::Rejected {
                 status: 0,
                 detail: format!("could not encode the log batch: {e}"),
+            },
+        }
+    }
+
+    /// Keeps a text of this attempt as the artifact `name` (`{WEBHOOK_URL}/artifacts`), with
+    /// the secrets this run knows scrubbed as in the log.
+    pub async fn send_text_artifact(
+        &self,
+        name: &str,
+        text: &str,
+        persistence: Persistence,
+        note: &(dyn Fn(String) + Send + Sync),
+    ) -> Delivery {
+        let mut url = self.reporting.webhook_url.clone();
+        url.path_segments_mut()
+            .map(|mut segments| {
+                segments.pop_if_empty().push("artifacts");
+            })
+            .expect("WEBHOOK_URL is an http(s) URL");
+        let wire = ArtifactWire {
+            task_id: self.reporting.task_id.as_str(),
+            attempt: self.reporting.attempt.0,
+            name,
+            content_base64: base64::engine::general_purpose::STANDARD
+                .encode(self.scrubber.scrub(text).as_bytes()),
+        };
+        match serde_json::to_vec(&wire) {
+            Ok(body) => self.deliver(&url, body, persistence, note).await,
+            Err(e) => Delivery::Rejected {
+                status: 0,
+                detail: format!("could not encode the artifact: {e}"),
             },
         }
     }

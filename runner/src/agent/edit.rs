@@ -11,6 +11,7 @@ use pj_core::task::Usage;
 use tokio::time::Instant;
 
 use super::budget::{Budget, Spend};
+use super::callback::{Callbacks, Delivery, Persistence};
 use super::git::{Git, GitError};
 use super::llm::{Conversation, LlmError, ModelClient};
 use super::log::Log;
@@ -75,6 +76,8 @@ pub struct Editor<'a> {
     /// What the agent did, kept up to date round by round.
     pub metadata: &'a Arc<Mutex<AgentMetadata>>,
     pub log: &'a Log,
+    /// Where the replies are kept as artifacts (none in tests that do not look).
+    pub callbacks: Option<&'a Callbacks>,
     pub git: &'a Git,
     /// The check and where it runs; `None` when there is none to run.
     pub verify: Option<(&'a VerifyCommand, &'a Jail)>,
@@ -137,6 +140,7 @@ impl Editor<'_> {
                     ", as the fallback"
                 }
             ));
+            self.keep_reply(round, &reply.text).await;
             if reply.truncated {
                 self.log
                     .system("the reply hit the output token limit (PJ_MAX_OUTPUT_TOKENS); it may be cut off");
@@ -227,6 +231,27 @@ impl Editor<'_> {
     }
 
     /// Adds the reply's usage to the attempt's; returns its cost.
+    /// Keeps the reply as the attempt's artifact `a{attempt}-reply-{round}.md` (kept as long as
+    /// the log). Losing it costs the record, not the work: a failure is a log line.
+    async fn keep_reply(&self, round: u32, text: &str) {
+        let Some(callbacks) = self.callbacks else {
+            return;
+        };
+        let name = format!("a{}-reply-{round}.md", callbacks.attempt().0);
+        let log = self.log.clone();
+        let note = move |text: String| log.system(text);
+        match callbacks
+            .send_text_artifact(&name, text, Persistence::brief(), &note)
+            .await
+        {
+            Delivery::Delivered => self.log.system(format!("the reply is kept as {name}")),
+            Delivery::Superseded => {}
+            Delivery::Rejected { detail, .. } | Delivery::GaveUp { detail } => self
+                .log
+                .system(format!("the reply could not be kept as {name}: {detail}")),
+        }
+    }
+
     fn count(&self, reply: &super::llm::Reply) -> Option<f64> {
         let call = self.model.usage_of(reply);
         let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());

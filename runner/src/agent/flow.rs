@@ -491,6 +491,7 @@ impl Work<'_> {
             usage: self.usage,
             metadata: self.metadata,
             log: self.log,
+            callbacks: Some(&self.reporter.callbacks),
             git: &git,
             verify: verify.as_ref().zip(jail.as_ref()),
             unverified,

@@ -5,7 +5,7 @@ use pj_runner::agent::Finish;
 use serde_json::json;
 use wiremock::ResponseTemplate;
 
-use crate::support::{World, anthropic_answer, edit_reply, openai_answer};
+use crate::support::{GITHUB_TOKEN, World, anthropic_answer, edit_reply, openai_answer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_change_reports_its_rounds_lines_patch_size_and_the_ladder_step_of_each_hunk() {
@@ -117,4 +117,76 @@ async fn a_run_that_never_asked_the_model_sends_no_metadata() {
     let done = world.final_event();
     assert_eq!(done["error"]["code"], "clone_failed");
     assert!(done.get("metadata").is_none(), "{done}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_reply_is_kept_as_an_artifact_of_the_attempt_named_by_its_round() {
+    let world = World::new().await;
+    let diff = "```diff\n--- a/src/greet.rs\n+++ b/src/greet.rs\n@@ -1,3 +1,3 @@\n\
+                 pub fn greet() -> &'static str {\n-    \"hello\"\n+    \"hello, world\"\n }\n```\n";
+    world
+        .openai_answers([
+            openai_answer(&edit_reply("goodbye", "hello, world")),
+            openai_answer(diff),
+        ])
+        .await;
+    world.github_opens_pull_requests().await;
+
+    let ran = world.run().await;
+
+    assert_eq!(ran.finish, Finish::Reported, "stdout:\n{}", ran.stdout);
+    assert_eq!(world.final_event()["type"], "task.completed");
+    let artifacts = world.artifacts();
+    let names: Vec<&str> = artifacts.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["a1-reply-1.md", "a1-reply-2.md"]);
+    assert_eq!(artifacts[0].1, edit_reply("goodbye", "hello, world"));
+    assert_eq!(artifacts[1].1, diff);
+    let log = world.log_texts();
+    assert!(
+        log.iter().any(|l| l == "the reply is kept as a1-reply-2.md"),
+        "{log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_the_model_repeats_is_scrubbed_from_the_kept_reply() {
+    let world = World::new().await;
+    let leaky = format!(
+        "{}\nThe token was {GITHUB_TOKEN}.\n",
+        edit_reply("hello", "hello, world")
+    );
+    world.openai_answers([openai_answer(&leaky)]).await;
+    world.github_opens_pull_requests().await;
+
+    let ran = world.run().await;
+
+    assert_eq!(ran.finish, Finish::Reported, "stdout:\n{}", ran.stdout);
+    let artifacts = world.artifacts();
+    assert_eq!(artifacts.len(), 1);
+    for secret in world.secrets() {
+        assert!(!artifacts[0].1.contains(&secret), "{secret} kept");
+    }
+    assert!(artifacts[0].1.contains("The token was"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_refuses_the_reply_costs_the_record_not_the_change() {
+    let world = World::new().await;
+    world.answers.lock().unwrap().refuse_artifacts = true;
+    world
+        .openai_answers([openai_answer(&edit_reply("hello", "hello, world"))])
+        .await;
+    world.github_opens_pull_requests().await;
+
+    let ran = world.run().await;
+
+    assert_eq!(ran.finish, Finish::Reported, "stdout:\n{}", ran.stdout);
+    assert_eq!(world.final_event()["type"], "task.completed");
+    assert!(world.artifacts().is_empty());
+    let log = world.log_texts();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("the reply could not be kept as a1-reply-1.md: HTTP 400")),
+        "{log:?}"
+    );
 }

@@ -105,6 +105,8 @@ pub struct Received {
     pub bodies: Vec<String>,
     /// Deliveries whose signature did not verify.
     pub bad_signatures: Vec<String>,
+    /// Every artifact accepted: its name and bytes.
+    pub artifacts: Vec<(String, Vec<u8>)>,
 }
 
 /// How the receiver answers.
@@ -116,13 +118,23 @@ pub struct Answers {
     pub fail_log_batches: usize,
     /// Events of this type are answered 409.
     pub conflict_on: Option<&'static str>,
+    /// Artifact uploads are answered 400 (a server that refuses them).
+    pub refuse_artifacts: bool,
+}
+
+/// The callback routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Events,
+    Logs,
+    Artifacts,
 }
 
 struct Receiver {
     secret: CallbackSecret,
     received: Arc<Mutex<Received>>,
     answers: Arc<Mutex<Answers>>,
-    logs: bool,
+    route: Route,
 }
 
 impl Respond for Receiver {
@@ -148,7 +160,18 @@ impl Respond for Receiver {
             return ResponseTemplate::new(400);
         };
         let mut answers = self.answers.lock().unwrap();
-        if self.logs {
+        if self.route == Route::Artifacts {
+            if answers.refuse_artifacts {
+                return ResponseTemplate::new(400);
+            }
+            let name = value["name"].as_str().unwrap_or_default().to_owned();
+            let bytes = B64
+                .decode(value["content_base64"].as_str().unwrap_or_default())
+                .unwrap_or_default();
+            received.artifacts.push((name, bytes));
+            return ResponseTemplate::new(200).set_body_json(json!({"status": "stored"}));
+        }
+        if self.route == Route::Logs {
             if answers.fail_log_batches > 0 {
                 answers.fail_log_batches -= 1;
                 return ResponseTemplate::new(503);
@@ -241,14 +264,18 @@ impl World {
         let master = MasterSecret::new(MasterSecret::generate()).unwrap();
         let key = master.derive(&TaskId::parse(TASK_ID).unwrap(), Attempt(1));
         let whsec = key.expose_whsec().expose_secret().to_owned();
-        for (route, logs) in [("/webhooks/runner", false), ("/webhooks/runner/logs", true)] {
+        for (at, route) in [
+            ("/webhooks/runner", Route::Events),
+            ("/webhooks/runner/logs", Route::Logs),
+            ("/webhooks/runner/artifacts", Route::Artifacts),
+        ] {
             Mock::given(method("POST"))
-                .and(path(route))
+                .and(path(at))
                 .respond_with(Receiver {
                     secret: key.clone(),
                     received: received.clone(),
                     answers: answers.clone(),
-                    logs,
+                    route,
                 })
                 .mount(&receiver)
                 .await;
@@ -577,6 +604,17 @@ impl World {
             .last()
             .map(|(_, e)| e.clone())
             .expect("an event was received")
+    }
+
+    /// The artifacts received: name and text.
+    pub fn artifacts(&self) -> Vec<(String, String)> {
+        self.received
+            .lock()
+            .unwrap()
+            .artifacts
+            .iter()
+            .map(|(name, bytes)| (name.clone(), String::from_utf8_lossy(bytes).into_owned()))
+            .collect()
     }
 
     /// The text of every log line, by `seq`, each once.
