@@ -8,7 +8,7 @@
 
 use pj_core::agent::usd;
 
-use super::llm::price;
+use pj_llm::price;
 
 /// The cap and what the task spent before this attempt, in US dollars.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -17,7 +17,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::config::Reporting;
-use super::retry::{backoff, is_retryable, retry_after};
+use pj_llm::error_chain;
+use pj_llm::retry::{backoff, is_retryable, retry_after};
 use super::scrub::Scrubber;
 
 /// How long one callback request may take.
@@ -362,17 +363,3 @@ impl Callbacks {
     }
 }
 
-/// An error with its causes, as one line; reqwest hides the useful part in `source()`.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
-}

@@ -15,6 +15,7 @@ use pj_core::ids::{Attempt, TaskId};
 use pj_core::net::NetworkPolicy;
 use pj_core::signing::CallbackSecret;
 use pj_core::task::Provider;
+use pj_llm::ModelConfig;
 use pj_core::time::parse_rfc3339;
 use reqwest::Url;
 use secrecy::SecretString;
@@ -259,27 +260,14 @@ pub fn github_repo(target: &str, api_url: &Url) -> Option<GithubRepo> {
     })
 }
 
-/// The model the run asks.
-#[derive(Debug, Clone)]
-pub struct ModelConfig {
-    pub provider: Provider,
-    pub name: String,
-    /// `OPENAI_BASE_URL` or `ANTHROPIC_BASE_URL`, without a trailing slash.
-    pub base_url: String,
-    /// Optional for OpenAI-compatible local servers.
-    pub api_key: Option<SecretString>,
-    pub timeout: Duration,
-    pub max_output_tokens: u32,
-    pub max_attempts: u32,
-}
-
-impl ModelConfig {
-    fn new(
-        provider: Provider,
-        name: String,
-        (base_url, api_key): (Url, Option<SecretString>),
-        limits: CallLimits,
-    ) -> Self {
+/// The model `provider/name` at an endpoint, bound by the run's limits.
+fn model_config(
+    provider: Provider,
+    name: String,
+    (base_url, api_key): (Url, Option<SecretString>),
+    limits: CallLimits,
+) -> ModelConfig {
+    {
         ModelConfig {
             provider,
             name,
@@ -289,11 +277,6 @@ impl ModelConfig {
             max_output_tokens: limits.max_output_tokens,
             max_attempts: limits.max_attempts,
         }
-    }
-
-    /// `provider/name`, for the log, the commit and the pull request.
-    pub fn label(&self) -> String {
-        format!("{}/{}", self.provider.as_str(), self.name)
     }
 }
 
@@ -462,7 +445,7 @@ impl Config {
                     "is not set; the anthropic provider needs it",
                 );
             }
-            Some(ModelConfig::new(
+            Some(model_config(
                 provider,
                 model_name.clone()?,
                 endpoint,
@@ -477,7 +460,7 @@ impl Config {
             .filter(|other| fallback_allowed && vars.get(key_var(*other)).is_some())
             .and_then(|other| {
                 let endpoint = endpoint(vars, other, &mut p)?;
-                Some(ModelConfig::new(
+                Some(model_config(
                     other,
                     other.default_model().to_owned(),
                     endpoint,

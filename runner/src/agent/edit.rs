@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::budget::{Budget, Spend};
 use super::callback::{Callbacks, Delivery, Persistence};
 use super::git::{Git, GitError};
-use super::llm::{Conversation, LlmError, ModelClient};
+use pj_llm::{Conversation, LlmError, ModelClient};
 use super::log::Log;
 use super::prompt;
 use super::sandbox::Jail;
@@ -109,9 +109,11 @@ impl Editor<'_> {
             }
             let label = self.model.label();
             self.log.system(format!("asking {label} (round {round})"));
+            let log = self.log.clone();
+            let note = move |text: String| log.system(text);
             let answered = self
                 .model
-                .complete(&conversation, self.log, self.until)
+                .complete(&conversation, &note, self.until)
                 .await;
             let fallback = self.model.fell_back_to();
             self.note(|m| {
@@ -252,7 +254,7 @@ impl Editor<'_> {
         }
     }
 
-    fn count(&self, reply: &super::llm::Reply) -> Option<f64> {
+    fn count(&self, reply: &pj_llm::Reply) -> Option<f64> {
         let call = self.model.usage_of(reply);
         let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         *usage = usage.add(&call);

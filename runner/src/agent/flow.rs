@@ -18,7 +18,7 @@ use super::config::{Config, Remote, Reporting, Vars};
 use super::edit::{Checked, Edited, Editor};
 use super::git::{Git, clone_url};
 use super::github::{Github, PullRequest};
-use super::llm::{Conversation, ModelClient};
+use pj_llm::{Conversation, ModelClient};
 use super::log::{Log, Output};
 use super::prompt;
 use super::sandbox;

@@ -7,10 +7,10 @@ use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::callback::error_chain;
+use pj_llm::error_chain;
 use super::config::GithubRepo;
 use super::log::Log;
-use super::retry::{backoff, is_retryable, retry_after};
+use pj_llm::retry::{backoff, is_retryable, retry_after};
 
 const API_VERSION: &str = "2022-11-28";
 const TRIES: u32 = 4;

@@ -388,7 +388,7 @@ async fn send_batches(
                 pending.drop_front(n);
             }
             Delivery::GaveUp { detail } => {
-                let wait = super::retry::backoff(
+                let wait = pj_llm::retry::backoff(
                     retry,
                     Duration::from_millis(250),
                     Duration::from_secs(4),

@@ -6,6 +6,7 @@
 pub mod anthropic;
 pub mod openai;
 pub mod price;
+pub mod retry;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,13 +14,49 @@ use std::time::Duration;
 use chrono::Utc;
 use pj_core::task::{Provider, Usage};
 use reqwest::StatusCode;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use super::callback::error_chain;
-use super::config::ModelConfig;
-use super::log::Log;
-use super::retry::{backoff, is_retryable, retry_after};
+use crate::retry::{backoff, is_retryable, retry_after};
+
+/// Where a line for the caller's log goes (the runner's log, a task's attempt log).
+pub type Note<'a> = &'a (dyn Fn(String) + Send + Sync);
+
+/// The model a call asks.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    pub provider: Provider,
+    pub name: String,
+    /// `OPENAI_BASE_URL` or `ANTHROPIC_BASE_URL`, without a trailing slash.
+    pub base_url: String,
+    /// Optional for OpenAI-compatible local servers.
+    pub api_key: Option<SecretString>,
+    pub timeout: Duration,
+    pub max_output_tokens: u32,
+    pub max_attempts: u32,
+}
+
+impl ModelConfig {
+    /// `provider/name`, for the log, the commit and the pull request.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.provider.as_str(), self.name)
+    }
+}
+
+/// An error with its causes, as one line; reqwest hides the useful part in `source()`.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
 
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -200,16 +237,16 @@ impl ModelClient {
     pub async fn complete(
         &self,
         conversation: &Conversation,
-        log: &Log,
+        note: Note<'_>,
         until: Instant,
     ) -> Result<Reply, LlmError> {
         if self.fell_back_to().is_some() {
             return self
-                .complete_with(self.active(), conversation, log, until)
+                .complete_with(self.active(), conversation, note, until)
                 .await;
         }
         let first = match self
-            .complete_with(&self.primary, conversation, log, until)
+            .complete_with(&self.primary, conversation, note, until)
             .await
         {
             Ok(reply) => return Ok(reply),
@@ -218,13 +255,13 @@ impl ModelClient {
         let Some(fallback) = self.fallback.as_ref().filter(|_| first.warrants_fallback()) else {
             return Err(first);
         };
-        log.system(format!(
+        note(format!(
             "{} keeps failing ({first}); asking {} instead for the rest of this attempt",
             self.primary.label(),
             fallback.label()
         ));
         self.on_fallback.store(true, Ordering::Relaxed);
-        self.complete_with(fallback, conversation, log, until)
+        self.complete_with(fallback, conversation, note, until)
             .await
             .map_err(|second| LlmError::FallbackFailed {
                 first: Box::new(first),
@@ -240,7 +277,7 @@ impl ModelClient {
         &self,
         config: &ModelConfig,
         conversation: &Conversation,
-        log: &Log,
+        note: Note<'_>,
         until: Instant,
     ) -> Result<Reply, LlmError> {
         let max = config.max_attempts.max(1);
@@ -263,7 +300,7 @@ impl ModelClient {
             if Instant::now() + wait >= until {
                 return Err(error);
             }
-            log.system(format!(
+            note(format!(
                 "{error}; asking again in {:.1} s (attempt {} of {max})",
                 wait.as_secs_f64(),
                 attempt + 1
