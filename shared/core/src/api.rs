@@ -194,6 +194,7 @@ impl TaskApi {
             now,
             owner_has_email: who.email.as_deref().is_some_and(|e| !e.is_empty()),
             ghl_location_configured: settings.ghl.location_id.is_some(),
+            browsers: settings.browsers,
         };
         let mut new = NewTask::parse_in(body, settings.repos, &context)?;
         // The fingerprint is stored beside the key, and the body may hold credentials: keyed

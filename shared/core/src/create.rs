@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ValidationError;
 use crate::ids::{Attempt, TaskId, UserId};
 use crate::kinds::config::ConfigContext;
+use crate::kinds::browser::BrowserOffer;
 use crate::kinds::{KindConfig, NotifySpec, TaskKind};
 use crate::machine::{Effect, Policy, runner_for};
 use crate::task::{
@@ -66,6 +67,7 @@ impl NewTask {
             now: chrono::Utc::now(),
             owner_has_email: true,
             ghl_location_configured: true,
+            browsers: BrowserOffer::everything(),
         };
         NewTask::parse_in(body, repos, &cx)
     }
@@ -789,6 +791,7 @@ mod tests {
             now: chrono::Utc::now(),
             owner_has_email: false,
             ghl_location_configured: true,
+            browsers: BrowserOffer::everything(),
         };
         let notify = json!({"notify": {"channels": [{"channel": "email"}]}});
         let e =

@@ -42,6 +42,8 @@ pub struct Settings {
     pub message_retry_base: Duration,
     /// An outbound message is tried for this long before it is `failed`.
     pub message_keep_trying: chrono::Duration,
+    /// The browsers of the browser kinds (`PJ_BROWSER`, a Chromium, Browserbase).
+    pub browsers: crate::kinds::browser::BrowserOffer,
 }
 
 /// What every runner's environment gets besides the task.
@@ -81,6 +83,7 @@ impl Default for Settings {
             ghl: GhlSettings::default(),
             message_retry_base: Duration::from_secs(30),
             message_keep_trying: chrono::Duration::hours(24),
+            browsers: crate::kinds::browser::BrowserOffer::default(),
         }
     }
 }

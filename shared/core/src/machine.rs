@@ -99,6 +99,8 @@ pub struct KindOutcome {
     /// For a failure that may pass: the backoff before the next attempt (already no sooner
     /// than the target's `Retry-After`). `None`: the failure is final.
     pub retry_after: Option<std::time::Duration>,
+    /// What the attempt's model calls used (the browser kinds' instructions).
+    pub usage: Option<crate::task::Usage>,
 }
 
 /// The backoff before automatic retry `n` (1 for the first) of a built-in kind: 2 s doubling,
@@ -578,6 +580,7 @@ pub fn transition(
             }
             next.result = outcome.result.clone();
             next.result_summary = outcome.summary.clone();
+            add_usage(&mut next, outcome.usage.as_ref());
             match (&outcome.error, outcome.retry_after) {
                 (None, _) => finish(
                     &mut next,

@@ -113,6 +113,7 @@ async fn seed_kind_task(engine: &Engine, id: &TaskId) -> anyhow::Result<()> {
         now: engine.now(),
         owner_has_email: true,
         ghl_location_configured: settings.ghl.location_id.is_some(),
+        browsers: settings.browsers,
     };
     let (mut task, _) = NewTask::parse_in(&body, settings.repos, &context)?.into_task(
         who.user,

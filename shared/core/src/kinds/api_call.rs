@@ -91,6 +91,7 @@ pub(crate) async fn run(
                 steps,
                 error: Some(error),
                 retry_after,
+                usage: None,
             }
         }
         Err(e) => {

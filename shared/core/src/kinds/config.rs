@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 use crate::error::ValidationError;
 use crate::ids::TaskId;
 use crate::kinds::TaskKind;
+use crate::kinds::browser;
+use crate::kinds::browser::config::{AutomationConfig, BrowserOffer, ExtractionConfig};
 use crate::kinds::notify::ChannelSpec;
 use crate::kinds::sealed::{Credential, MASK, Sealer};
 use crate::time::parse_rfc3339;
@@ -35,6 +37,8 @@ pub struct ConfigContext {
     pub owner_has_email: bool,
     /// Whether `GHL_LOCATION_ID` is configured, so `location_id` may be left out.
     pub ghl_location_configured: bool,
+    /// The browsers the deployment offers.
+    pub browsers: BrowserOffer,
 }
 
 /// The config of a built-in kind.
@@ -46,6 +50,8 @@ pub enum KindConfig {
     Notification(MessageConfig),
     Reminder(ReminderConfig),
     Report(ReportConfig),
+    BrowserAutomation(AutomationConfig),
+    DataExtraction(ExtractionConfig),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,6 +261,12 @@ impl KindConfig {
                 KindConfig::Reminder(ReminderConfig { message, remind_at })
             }
             TaskKind::Report => KindConfig::Report(parse_report(&fields, cx)?),
+            TaskKind::BrowserAutomation => {
+                KindConfig::BrowserAutomation(browser::config::parse_automation(&fields, cx)?)
+            }
+            TaskKind::DataExtraction => {
+                KindConfig::DataExtraction(browser::config::parse_extraction(&fields, cx)?)
+            }
         })
     }
 
@@ -354,6 +366,8 @@ impl KindConfig {
                 }
                 view
             }
+            KindConfig::BrowserAutomation(a) => browser::config::automation_view(a),
+            KindConfig::DataExtraction(e) => browser::config::extraction_view(e),
         }
     }
 }
@@ -442,7 +456,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn required_text(&self, field: &str) -> Result<String, ValidationError> {
+    pub(crate) fn required_text(&self, field: &str) -> Result<String, ValidationError> {
         self.text(field)?
             .ok_or_else(|| self.error(field, "is required"))
     }

@@ -227,6 +227,7 @@ pub(crate) async fn run(
                 retry_after: is_retryable_status(status)
                     .then(|| automatic_retry_delay(task, response.retry_after())),
                 error: Some(TaskError::new(codes::HTTP_ERROR, message)),
+                usage: None,
             }
         }
         Err(e) => {

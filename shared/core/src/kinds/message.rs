@@ -150,6 +150,7 @@ pub(crate) fn outcome_of_message(
                 result: Some(result),
                 error: Some(TaskError::new(codes::DELIVERY_FAILED, last_error)),
                 retry_after: None,
+                usage: None,
             }
         }
     }

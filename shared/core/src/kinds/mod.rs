@@ -3,6 +3,7 @@
 //! checked when the task is created.
 
 pub mod api_call;
+pub mod browser;
 pub mod config;
 pub mod ghl;
 pub mod message;
@@ -26,20 +27,20 @@ pub enum TaskKind {
     Notification,
     Reminder,
     Report,
+    BrowserAutomation,
+    DataExtraction,
 }
 
-/// The kinds of the contract that this build does not run yet: refused by name, so a user
-/// learns it is the build and not a typo.
-const NOT_YET_AVAILABLE: [&str; 2] = ["browser_automation", "data_extraction"];
-
 impl TaskKind {
-    pub const ALL: [TaskKind; 6] = [
+    pub const ALL: [TaskKind; 8] = [
         TaskKind::CodeChange,
         TaskKind::ApiCall,
         TaskKind::GhlAction,
         TaskKind::Notification,
         TaskKind::Reminder,
         TaskKind::Report,
+        TaskKind::BrowserAutomation,
+        TaskKind::DataExtraction,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +51,8 @@ impl TaskKind {
             TaskKind::Notification => "notification",
             TaskKind::Reminder => "reminder",
             TaskKind::Report => "report",
+            TaskKind::BrowserAutomation => "browser_automation",
+            TaskKind::DataExtraction => "data_extraction",
         }
     }
 
@@ -57,15 +60,10 @@ impl TaskKind {
         if let Some(kind) = TaskKind::ALL.into_iter().find(|k| k.as_str() == raw) {
             return Ok(kind);
         }
-        if NOT_YET_AVAILABLE.contains(&raw) {
-            return Err(ValidationError::new(
-                "kind",
-                format!("{raw} is not available in this build yet"),
-            ));
-        }
         Err(ValidationError::new(
             "kind",
-            "must be one of code_change, api_call, ghl_action, notification, reminder, report",
+            "must be one of code_change, api_call, ghl_action, notification, reminder, report, \
+             browser_automation, data_extraction",
         ))
     }
 

@@ -11,6 +11,9 @@ use crate::engine::{Applied, ApplyError, Engine};
 use crate::ids::{Attempt, TaskId};
 use crate::kinds::config::KindConfig;
 use crate::kinds::sealed::Sealer;
+use crate::artifacts::ArtifactStore;
+use crate::kinds::browser::run::BrowserRun;
+use crate::kinds::browser::{Browsers, PageModel};
 use crate::kinds::{api_call, ghl, message, report};
 use crate::machine::{Input, KindOutcome, RunnerEvent, retry_backoff};
 use crate::messages::{Courier, MessageStore};
@@ -31,6 +34,12 @@ pub struct KindWorker {
     pub courier: Arc<Courier>,
     pub messages: Arc<dyn MessageStore>,
     pub secrets: Arc<dyn SecretSource>,
+    /// The browser kinds' browsers; without them those tasks fail with `browser_error`.
+    pub browsers: Option<Arc<dyn Browsers>>,
+    /// The model of the browser kinds' plain-words steps.
+    pub page_model: Option<Arc<dyn PageModel>>,
+    /// Where screenshots are kept.
+    pub artifacts: Arc<dyn ArtifactStore>,
 }
 
 impl KindWorker {
@@ -169,6 +178,14 @@ impl KindWorker {
             KindConfig::Reminder(r) => {
                 message::run(task, &r.message, "reminder", &self.courier, settings, log).await
             }
+            KindConfig::BrowserAutomation(a) => match self.browser_run(task) {
+                Some(run) => run.automation(a, log).await,
+                None => no_browsers(),
+            },
+            KindConfig::DataExtraction(e) => match self.browser_run(task) {
+                Some(run) => run.extraction(e, log).await,
+                None => no_browsers(),
+            },
             KindConfig::Report(r) => {
                 report::run(
                     r,
@@ -183,6 +200,30 @@ impl KindWorker {
                 .await
             }
         }
+    }
+}
+
+impl KindWorker {
+    fn browser_run<'a>(&'a self, task: &'a Task) -> Option<BrowserRun<'a>> {
+        Some(BrowserRun {
+            task,
+            engine: &self.engine,
+            browsers: self.browsers.as_deref()?,
+            model: self.page_model.as_deref(),
+            artifacts: self.artifacts.as_ref(),
+            default_browser: self.engine.settings.browsers.default,
+        })
+    }
+}
+
+/// The outcome of a browser task where the deployment has no browsers (final).
+fn no_browsers() -> KindOutcome {
+    KindOutcome {
+        error: Some(TaskError::new(
+            codes::BROWSER_ERROR,
+            "this deployment runs no browsers",
+        )),
+        ..KindOutcome::default()
     }
 }
 

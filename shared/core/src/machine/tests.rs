@@ -5,7 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::create::{NewTask, RepoPolicy};
 use crate::ids::UserId;
-use crate::task::{Task, TaskStatus};
+use crate::task::{Task, TaskStatus, Usage};
 
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
@@ -955,6 +955,7 @@ fn succeeded(n: u32) -> KindOutcome {
         }],
         error: None,
         retry_after: None,
+        usage: None,
     }
 }
 
@@ -965,7 +966,29 @@ fn failed_with(retry_after: Option<std::time::Duration>) -> KindOutcome {
         steps: Vec::new(),
         error: Some(TaskError::new(codes::HTTP_ERROR, "the API answered 503")),
         retry_after,
+        usage: None,
     }
+}
+
+#[test]
+fn what_a_built_in_attempts_model_used_is_added_to_the_attempt_and_the_task() {
+    let running = builtin_running(3);
+    let usage = Usage {
+        input_tokens: 1200,
+        output_tokens: 40,
+        cost_usd: Some(0.002),
+        model: Some("openai/gpt-4.1-mini".into()),
+    };
+    let outcome = KindOutcome {
+        usage: Some(usage.clone()),
+        ..succeeded(1)
+    };
+
+    let next = applied(&running, finished(Attempt(1), outcome));
+
+    assert_eq!(next.usage.input_tokens, 1200);
+    assert_eq!(next.usage.cost_usd, Some(0.002));
+    assert_eq!(next.executions[0].usage, Some(usage));
 }
 
 #[test]

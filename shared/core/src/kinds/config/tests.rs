@@ -6,6 +6,7 @@ fn cx() -> ConfigContext {
         now: parse_rfc3339("2026-12-01T12:00:00Z").unwrap(),
         owner_has_email: true,
         ghl_location_configured: false,
+        browsers: crate::kinds::browser::BrowserOffer::everything(),
     }
 }
 
