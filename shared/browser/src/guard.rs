@@ -19,9 +19,13 @@
 //! to the private address was sent (a GET or a form POST reaching an internal service), and a
 //! request issued by the page in the instant between that response and the guard seeing it may
 //! still be let through. A local forward proxy that connects to the checked address itself would
-//! close both; it is not built yet. Requests made by service workers or shared workers belong to
-//! targets this page-level interception does not see; pop-ups are refused at launch
-//! (`--block-new-web-contents`) for the same reason.
+//! close both; it is not built yet. Not seen by this page-level interception at all: requests of
+//! service workers and shared workers (targets of their own) and WebSocket handshakes (the
+//! `Fetch` domain does not pause them); pop-ups, which would be targets of their own too, are
+//! refused at launch (`--block-new-web-contents`), and so is site isolation, which would put a
+//! cross-site iframe in a target of its own. A remote browser (Browserbase) keeps its own flags:
+//! there pop-ups and cross-site frames are outside the guard, but that browser sits in the
+//! provider's network, not the operator's.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -219,5 +223,56 @@ fn cut(url: &str) -> String {
             .find(|i| url.is_char_boundary(*i))
             .unwrap_or(0);
         format!("{}…", &url[..end])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GUARDED: NetworkPolicy = NetworkPolicy {
+        allow_private: false,
+    };
+
+    #[tokio::test]
+    async fn private_addresses_and_names_resolving_to_them_are_refused() {
+        for url in [
+            "http://127.0.0.1/",
+            "http://10.1.2.3:8080/x",
+            "http://169.254.169.254/latest/meta-data/",
+            "https://[::1]/",
+            "http://localhost:9/",
+            "ws://127.0.0.1/socket",
+        ] {
+            assert!(
+                verdict(GUARDED, url).await.is_err(),
+                "{url} should be refused"
+            );
+        }
+        let reason = verdict(GUARDED, "http://169.254.169.254/")
+            .await
+            .expect_err("refused");
+        assert!(reason.contains("metadata"), "{reason}");
+    }
+
+    #[tokio::test]
+    async fn public_addresses_and_pages_without_network_pass() {
+        for url in [
+            "http://1.1.1.1/",
+            "https://[2606:4700::1111]/",
+            "data:text/html,hi",
+            "about:blank",
+        ] {
+            assert_eq!(verdict(GUARDED, url).await, Ok(()), "{url} should pass");
+        }
+    }
+
+    #[tokio::test]
+    async fn local_files_are_refused_even_when_private_networks_are_allowed() {
+        let open = NetworkPolicy {
+            allow_private: true,
+        };
+        assert!(verdict(open, "file:///etc/passwd").await.is_err());
+        assert!(verdict(open, "http://127.0.0.1/").await.is_ok());
     }
 }

@@ -26,8 +26,11 @@ pub const CHROMIUM_NAMES: [&str; 3] = ["chromium", "chromium-browser", "google-c
 /// services and floods the log with refused connections. `--no-sandbox` because the backend runs
 /// as root in containers where Chromium's sandbox cannot start; the browser's reach is limited by
 /// the address guard and by its empty environment instead. `--block-new-web-contents` refuses
-/// pop-ups and `window.open`: a new window would be a target the guard is not attached to.
-pub const CHROMIUM_FLAGS: [&str; 14] = [
+/// pop-ups and `window.open`: a new window would be a target the guard is not attached to. For
+/// the same reason site isolation is off: a cross-site iframe would otherwise run in a process
+/// (and a DevTools target) of its own, whose sub-requests the page's interception does not see;
+/// with `--no-sandbox` the renderer is not the security boundary anyway, the guard is.
+pub const CHROMIUM_FLAGS: [&str; 16] = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -42,6 +45,8 @@ pub const CHROMIUM_FLAGS: [&str; 14] = [
     "--mute-audio",
     "--hide-scrollbars",
     "--window-size=1280,800",
+    "--disable-site-isolation-trials",
+    "--disable-features=IsolateOrigins,site-per-process",
 ];
 
 /// A Chromium binary, found once.

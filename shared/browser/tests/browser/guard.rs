@@ -52,13 +52,14 @@ async fn a_loopback_page_should_be_refused_when_private_networks_are_not_allowed
 }
 
 #[tokio::test]
-async fn a_sub_request_to_a_private_address_should_be_refused_without_failing_the_page() {
+async fn sub_requests_and_frames_to_a_private_address_should_be_refused() {
     let _turn = turn().await;
     let site = site().await;
     let session = launch(guarded()).await;
     // A page with no network behind it (a data: URL), whose image and fetch() aim at loopback.
+    let frame = format!("http://localhost:{}/table", site.port);
     let html = format!(
-        "<p id=done>page</p><img src='{img}'><script>fetch('{api}').then(() => document.title = 'fetched', () => document.title = 'refused')</script>",
+        "<p id=done>page</p><img src='{img}'><iframe src='{frame}'></iframe><script>fetch('{api}').then(() => document.title = 'fetched', () => document.title = 'refused')</script>",
         img = site.url("/img.png"),
         api = site.url("/api"),
     );
@@ -110,4 +111,29 @@ fn url_escape(text: &str) -> String {
             }
         })
         .collect()
+}
+
+#[tokio::test]
+async fn a_cross_site_frame_should_stay_in_the_guarded_page() {
+    use chromiumoxide::cdp::browser_protocol::target::GetTargetsParams;
+    let _turn = turn().await;
+    let site = site().await;
+    let session = launch(options()).await;
+    // 127.0.0.1 and localhost are different sites: under site isolation the frame would be a
+    // target of its own, outside the page's request interception.
+    session.navigate(&site.url("/framed")).await.expect("loads");
+    session.wait_ms(500).await;
+    let targets = session
+        .page()
+        .execute(GetTargetsParams::default())
+        .await
+        .expect("targets");
+    let frames: Vec<_> = targets
+        .result
+        .target_infos
+        .iter()
+        .filter(|t| t.r#type == "iframe")
+        .collect();
+    assert!(frames.is_empty(), "out-of-process frames: {frames:?}");
+    session.close().await;
 }

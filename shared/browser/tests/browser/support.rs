@@ -126,6 +126,7 @@ pub async fn site() -> Site {
         .route("/late", get(|| async { Html(LATE) }))
         .route("/twins", get(|| async { Html(TWINS) }))
         .route("/tall", get(|| async { Html(TALL) }))
+        .route("/framed", get(framed))
         .route("/never", get(never))
         .route("/to-table", get(|| async { Redirect::temporary("/table") }))
         .layer(axum::middleware::from_fn_with_state(
@@ -165,6 +166,17 @@ async fn hello(Query(q): Query<std::collections::HashMap<String, String>>) -> im
         .replace('>', "&gt;");
     Html(format!(
         "<!doctype html><title>Hello</title><h1 id=\"greeting\">Hello, {escaped}</h1>"
+    ))
+}
+
+async fn framed(headers: axum::http::HeaderMap) -> Html<String> {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let port = host.rsplit(':').next().unwrap_or_default().to_string();
+    Html(format!(
+        "<!doctype html><title>Framed</title><iframe src=\"http://localhost:{port}/table\"></iframe>"
     ))
 }
 
