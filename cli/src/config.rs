@@ -49,6 +49,9 @@ pub struct ServeConfig {
     /// `PJ_OUTBOUND_SECRET` (`whsec_...`): signs outbound webhooks; unset, `pj serve` keeps one
     /// of its own in the data dir.
     pub outbound_secret: Option<SecretString>,
+    /// `BROWSERBASE_API_KEY`: with `BROWSERBASE_PROJECT_ID`, browser tasks may run in
+    /// Browserbase.
+    pub browserbase_api_key: Option<SecretString>,
 }
 
 impl ServeConfig {
@@ -82,6 +85,7 @@ impl ServeConfig {
             runner_secrets: runner_secrets(env)?,
             openai_api_key: env.secret("OPENAI_API_KEY"),
             anthropic_api_key: env.secret("ANTHROPIC_API_KEY"),
+            browserbase_api_key: env.secret("BROWSERBASE_API_KEY"),
             allow_local_repos: env.boolean("PJ_ALLOW_LOCAL_REPOS")?,
             work_dir: env.get("PJ_WORK_DIR").map(PathBuf::from),
             runner_git_config: match env.get("PJ_RUNNER_GIT_CONFIG") {

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use base64::Engine as _;
+use pj_browser::{Browserbase, BrowserbaseConfig, Browsers, Chromium, SessionOptions};
 use pj_core::artifacts::ArtifactStore;
 use pj_core::create::RepoPolicy;
 use pj_core::engine::Feed;
@@ -26,6 +27,7 @@ use pj_core::signing::{CallbackSecret, MasterSecret};
 use pj_core::task::{ExecState, RunnerKind};
 use pj_core::time::SystemClock;
 use pj_core::worker::{Dispatcher, Disposition, Notifier, Sweeper};
+use pj_llm::page::PageModels;
 use pj_core::{Engine, TaskApi};
 use pj_http::{AppState, Authenticator, MetricsState};
 use pj_local::{LocalRunner, OutboxMailer, RunnerExit, SmtpMailer};
@@ -167,11 +169,10 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
     } else {
         RepoPolicy::HttpsOnly
     };
-    let settings = Arc::new(config.core.settings(
-        Some(&public_url),
-        Some(&config.email_from),
-        repos,
-    ));
+    let mut settings = config.core.settings(Some(&public_url), Some(&config.email_from), repos);
+    let browsers = browsers(&config, &settings)?;
+    settings.browsers = browsers.offer();
+    let settings = Arc::new(settings);
 
     let metrics = Arc::new(Exporter::new(
         Some(store.clone() as Arc<dyn QueueInspector>),
@@ -268,6 +269,16 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
         courier,
         messages,
         secrets: secrets.clone(),
+        browsers: Some(Arc::new(browsers)),
+        page_model: Some(Arc::new(PageModels::new(
+            reqwest::Client::new(),
+            secrets.clone(),
+            config.core.openai_base_url.clone(),
+            config.core.anthropic_base_url.clone(),
+            config.core.default_model.clone(),
+            PAGE_MODEL_TIMEOUT,
+        ))),
+        artifacts: artifacts.clone(),
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -681,4 +692,50 @@ mod tests {
             assert!(!is_loopback(url), "{url}");
         }
     }
+}
+
+/// How long one model call of a browser task's instruction may take.
+const PAGE_MODEL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The browser kinds' browsers: the local Chromium when one is found (`PJ_CHROMIUM` or on
+/// `PATH`), Browserbase with `BROWSERBASE_API_KEY` and `BROWSERBASE_PROJECT_ID`; pages reach
+/// private addresses only with `PJ_ALLOW_PRIVATE_NETWORKS=true`.
+fn browsers(config: &ServeConfig, settings: &pj_core::Settings) -> anyhow::Result<Browsers> {
+    let wanted = &config.core.browsers;
+    let chromium = match Chromium::locate(wanted.chromium.as_deref()) {
+        Ok(chromium) => Some(chromium),
+        Err(e) if wanted.chromium.is_some() => bail!("PJ_CHROMIUM: {e}"),
+        Err(e) => {
+            tracing::warn!(
+                "{e}; browser tasks run only through Browserbase (scripts/serve installs chromium)"
+            );
+            None
+        }
+    };
+    let browserbase = match (&wanted.browserbase_project, &config.browserbase_api_key) {
+        (Some(project), Some(key)) => Some(
+            Browserbase::new(BrowserbaseConfig {
+                api_url: wanted
+                    .browserbase_api_url
+                    .parse()
+                    .context("BROWSERBASE_API_URL")?,
+                api_key: key.clone(),
+                project_id: project.clone(),
+            })
+            .context("BROWSERBASE_API_URL")?,
+        ),
+        (Some(_), None) => bail!("BROWSERBASE_API_KEY: is required with BROWSERBASE_PROJECT_ID"),
+        (None, _) => None,
+    };
+    let options = SessionOptions {
+        allow_private_networks: settings.repo_rules.network.allow_private,
+        ..SessionOptions::default()
+    };
+    Ok(Browsers::new(
+        chromium,
+        browserbase,
+        options,
+        wanted.max_at_once,
+        wanted.default,
+    ))
 }

@@ -16,6 +16,7 @@ use pj_core::net::NetworkPolicy;
 use pj_core::signing::CallbackSecret;
 use pj_core::task::Provider;
 use pj_llm::ModelConfig;
+use pj_llm::page::{DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_OPENAI_BASE_URL};
 use pj_core::time::parse_rfc3339;
 use reqwest::Url;
 use secrecy::SecretString;
@@ -32,8 +33,6 @@ pub const SECRET_VARS: [&str; 4] = [
 ];
 
 const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
-const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
-const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
 /// The contract's bounds on the task text and the review analysis, in characters.
 pub const MAX_PROMPT_CHARS: usize = 20_000;
 pub const MAX_ANALYSIS_CHARS: usize = 100_000;

@@ -9,6 +9,7 @@ use pj_core::create::RepoPolicy;
 use pj_core::engine::{RunnerDefaults, Settings};
 use pj_core::kinds::config::check_ghl_id;
 use pj_core::kinds::ghl::GhlSettings;
+use pj_core::kinds::browser::{BrowserChoice, BrowserOffer};
 use pj_core::machine::{MAX_ATTEMPTS_PER_TASK, Policy};
 use pj_core::net::NetworkPolicy;
 use pj_core::ratelimit::{DEFAULT_BURST, DEFAULT_PER_MINUTE, RateLimiter};
@@ -82,6 +83,85 @@ pub struct CoreConfig {
     /// `PJ_MAX_COST_USD`: the model spend at which an attempt stops and a task gets no new
     /// attempt; unset, no cap.
     pub max_cost_usd: Option<f64>,
+    /// The browser kinds' browsers.
+    pub browsers: BrowserConfig,
+}
+
+/// The browsers of `browser_automation` and `data_extraction`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserConfig {
+    /// `PJ_BROWSER`: what a task without `browser` gets (`local` in `pj serve`; on AWS only
+    /// `browserbase`, the one there is).
+    pub default: BrowserChoice,
+    /// `PJ_CHROMIUM`: the local Chromium; unset, `chromium` (or `chromium-browser`,
+    /// `google-chrome`) on `PATH`.
+    pub chromium: Option<std::path::PathBuf>,
+    /// `BROWSERBASE_PROJECT_ID`: with it (and the key: `BROWSERBASE_API_KEY`, on AWS the
+    /// secret's `browserbase_api_key`) tasks may use Browserbase.
+    pub browserbase_project: Option<String>,
+    /// `BROWSERBASE_API_URL`.
+    pub browserbase_api_url: String,
+    /// `PJ_MAX_BROWSERS`: browsers running at once in one process; a task waits for room.
+    pub max_at_once: usize,
+    /// What tasks may ask for.
+    pub offer: BrowserOffer,
+}
+
+/// Browsers at once by default: each Chromium wants about a core and a few hundred MB.
+pub const DEFAULT_MAX_BROWSERS: usize = 2;
+/// Browserbase's API, unless `BROWSERBASE_API_URL` says otherwise.
+pub const DEFAULT_BROWSERBASE_API_URL: &str = "https://api.browserbase.com";
+
+impl BrowserConfig {
+    fn from_env(env: &Env, deployment: Deployment) -> Result<BrowserConfig, ConfigError> {
+        let default = match (env.get("PJ_BROWSER").as_deref(), deployment) {
+            (None, Deployment::Embedded) => BrowserChoice::Local,
+            (None, Deployment::Lambda) => BrowserChoice::Browserbase,
+            (Some("browserbase"), _) => BrowserChoice::Browserbase,
+            (Some("local"), Deployment::Embedded) => BrowserChoice::Local,
+            (Some("local"), Deployment::Lambda) => {
+                return Err(ConfigError::invalid(
+                    "PJ_BROWSER",
+                    "must be browserbase on AWS Lambda (a local Chromium runs only in pj serve)",
+                ));
+            }
+            (Some(other), _) => {
+                return Err(ConfigError::invalid(
+                    "PJ_BROWSER",
+                    format!("must be local or browserbase, not {other:?}"),
+                ));
+            }
+        };
+        let browserbase_project = env.get("BROWSERBASE_PROJECT_ID").filter(|p| !p.trim().is_empty());
+        if default == BrowserChoice::Browserbase && browserbase_project.is_none() && env.get("PJ_BROWSER").is_some() {
+            return Err(ConfigError::invalid(
+                "BROWSERBASE_PROJECT_ID",
+                "is required with PJ_BROWSER=browserbase",
+            ));
+        }
+        let local = deployment == Deployment::Embedded;
+        let browserbase = browserbase_project.is_some();
+        let offer = BrowserOffer {
+            default: [default, BrowserChoice::Local, BrowserChoice::Browserbase]
+                .into_iter()
+                .find(|c| match c {
+                    BrowserChoice::Local => local,
+                    BrowserChoice::Browserbase => browserbase,
+                }),
+            local,
+            browserbase,
+        };
+        Ok(BrowserConfig {
+            default,
+            chromium: env.get("PJ_CHROMIUM").map(std::path::PathBuf::from),
+            browserbase_project,
+            browserbase_api_url: env
+                .url("BROWSERBASE_API_URL")?
+                .unwrap_or_else(|| DEFAULT_BROWSERBASE_API_URL.to_owned()),
+            max_at_once: env.number("PJ_MAX_BROWSERS", DEFAULT_MAX_BROWSERS, 1)?,
+            offer,
+        })
+    }
 }
 
 impl CoreConfig {
@@ -152,6 +232,7 @@ impl CoreConfig {
             ),
         };
         Ok(CoreConfig {
+            browsers: BrowserConfig::from_env(env, deployment)?,
             max_cost_usd,
             runner,
             task_timeout: Duration::from_secs(env.number(
@@ -253,6 +334,7 @@ impl CoreConfig {
             runner: self.runner_defaults(),
             ghl: self.ghl.clone(),
             message_retry_base: self.message_retry_base,
+            browsers: self.browsers.offer,
             ..defaults
         }
     }

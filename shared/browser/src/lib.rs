@@ -32,6 +32,7 @@ mod browserbase;
 mod error;
 mod guard;
 mod launch;
+mod port;
 mod session;
 mod steps;
 mod view;
@@ -42,6 +43,7 @@ pub use browserbase::{
 pub use error::BrowserError;
 pub use guard::BlockedRequest;
 pub use launch::{CHROMIUM_FLAGS, CHROMIUM_NAMES, Chromium};
+pub use port::Browsers;
 pub use session::{BrowserSession, SessionOptions};
 pub use steps::{FieldSpec, Step, StepOutput};
 pub use view::{ElementRef, PageView, ViewElement};

@@ -5,6 +5,7 @@
 
 pub mod anthropic;
 pub mod openai;
+pub mod page;
 pub mod price;
 pub mod retry;
 

@@ -169,6 +169,49 @@ impl BrowserStep {
     }
 }
 
+/// A `data_extraction` field: a CSS selector, and the attribute to read instead of the text
+/// (`"a.next@href"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSpec {
+    /// The CSS selector.
+    pub selector: String,
+    /// The attribute to read, when the field said `selector@attribute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
+}
+
+impl FieldSpec {
+    /// Reads `"selector"` or `"selector@attribute"`. The `@` that counts is the last one followed
+    /// by an attribute name only, so a selector with an `@` inside quotes
+    /// (`a[href^="mailto:x@y"]`) keeps it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(at) = text.rfind('@') {
+            let (selector, attribute) = (&text[..at], &text[at + 1..]);
+            let is_name = !attribute.is_empty()
+                && attribute
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
+            if is_name {
+                if selector.trim().is_empty() {
+                    return Err(format!("{text:?} names an attribute but no selector"));
+                }
+                return Ok(Self {
+                    selector: selector.trim().to_string(),
+                    attribute: Some(attribute.to_string()),
+                });
+            }
+        }
+        if text.is_empty() {
+            return Err("the selector is empty".into());
+        }
+        Ok(Self {
+            selector: text.to_string(),
+            attribute: None,
+        })
+    }
+}
+
 /// A `browser_automation` task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AutomationConfig {
@@ -184,7 +227,7 @@ pub struct AutomationConfig {
 #[serde(rename_all = "snake_case")]
 pub enum Extraction {
     /// `name` → CSS selector; `selector@attr` reads an attribute.
-    Fields(Vec<(String, String)>),
+    Fields(Vec<(String, FieldSpec)>),
     /// Plain words; the model extracts, checked against `schema` when given.
     Instruction {
         instruction: String,
@@ -256,8 +299,16 @@ pub(crate) fn parse_extraction(
                 let Some(selector) = selector.as_str() else {
                     return Err(fields.error(&path, "must be a CSS selector (a string)"));
                 };
-                check_field_selector(selector).map_err(|why| fields.error(&path, why))?;
-                read.push((name.clone(), selector.to_owned()));
+                if selector.chars().count() > MAX_SELECTOR_CHARS
+                    || selector.chars().any(char::is_control)
+                {
+                    return Err(fields.error(
+                        &path,
+                        format!("must be at most {MAX_SELECTOR_CHARS} characters on one line"),
+                    ));
+                }
+                let spec = FieldSpec::parse(selector).map_err(|why| fields.error(&path, why))?;
+                read.push((name.clone(), spec));
             }
             Extraction::Fields(read)
         }
@@ -315,28 +366,6 @@ fn selector(fields: &Fields<'_>, field: &str) -> Result<String, ValidationError>
         ));
     }
     Ok(s.to_owned())
-}
-
-/// `selector` or `selector@attr`, where `attr` is an attribute name.
-fn check_field_selector(raw: &str) -> Result<(), String> {
-    if raw.trim().is_empty()
-        || raw.chars().count() > MAX_SELECTOR_CHARS
-        || raw.chars().any(char::is_control)
-    {
-        return Err(format!(
-            "must be a CSS selector of 1 to {MAX_SELECTOR_CHARS} characters on one line"
-        ));
-    }
-    if let Some((css, attr)) = raw.rsplit_once('@') {
-        let attr_ok = !attr.is_empty()
-            && attr
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'));
-        if css.trim().is_empty() || !attr_ok {
-            return Err("must be `selector` or `selector@attribute`".into());
-        }
-    }
-    Ok(())
 }
 
 fn instruction(fields: &Fields<'_>, field: &str) -> Result<String, ValidationError> {
@@ -514,7 +543,13 @@ pub(crate) fn extraction_view(config: &ExtractionConfig) -> Value {
             Extraction::Fields(fields) => {
                 let map: serde_json::Map<String, Value> = fields
                     .iter()
-                    .map(|(name, selector)| (name.clone(), selector.as_str().into()))
+                    .map(|(name, spec)| {
+                        let raw = match &spec.attribute {
+                            Some(attr) => format!("{}@{attr}", spec.selector),
+                            None => spec.selector.clone(),
+                        };
+                        (name.clone(), raw.into())
+                    })
                     .collect();
                 obj.insert("fields".into(), Value::Object(map));
             }
@@ -530,4 +565,31 @@ pub(crate) fn extraction_view(config: &ExtractionConfig) -> Value {
         }
     }
     with_browser(view, config.browser)
+}
+
+#[cfg(test)]
+mod field_spec_tests {
+    use super::*;
+
+    #[test]
+    fn a_field_with_an_attribute_reads_the_attribute() {
+        let spec = FieldSpec::parse("a.next@href").expect("valid");
+        assert_eq!(spec.selector, "a.next");
+        assert_eq!(spec.attribute.as_deref(), Some("href"));
+    }
+
+    #[test]
+    fn an_at_sign_inside_a_selector_is_kept() {
+        let spec = FieldSpec::parse(r#"a[href^="mailto:x@y.z"]"#).expect("valid");
+        assert_eq!(spec.selector, r#"a[href^="mailto:x@y.z"]"#);
+        assert_eq!(spec.attribute, None);
+        let spec = FieldSpec::parse(r#"a[href^="mailto:x@y.z"]@data-id"#).expect("valid");
+        assert_eq!(spec.attribute.as_deref(), Some("data-id"));
+    }
+
+    #[test]
+    fn an_empty_field_is_refused() {
+        assert!(FieldSpec::parse("  ").is_err());
+        assert!(FieldSpec::parse("@href").is_err());
+    }
 }

@@ -17,7 +17,7 @@ use crate::task::{ModelSpec, Usage};
 
 pub use config::{
     AutomationConfig, BrowserChoice, BrowserOffer, BrowserStep, Extraction, ExtractionConfig,
-    Locator,
+    FieldSpec, Locator,
 };
 
 /// An element to act on: a CSS selector from the task, or a reference from a [`PageView`].
@@ -27,14 +27,15 @@ pub enum Element {
     Ref(String),
 }
 
-/// The page as a model sees it: what can be acted on, each with a reference that stays valid
-/// until the page changes, and the visible text.
+/// The page as a model sees it: what a person reads or acts on, each element with a reference
+/// that stays valid while the document lives.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PageView {
     pub url: String,
     pub title: String,
     pub elements: Vec<PageElement>,
-    /// The page's visible text, in reading order (cut by the adapter).
+    /// The view as the model reads it, one line per element under its section, each led by
+    /// its reference in brackets (the adapter renders it, within its size budget).
     pub text: String,
 }
 
@@ -77,9 +78,15 @@ pub trait BrowserSession: Send {
     async fn type_text(&mut self, element: &Element, text: &str) -> Result<(), String>;
     /// Waits for an element matching `selector` to be there, within the adapter's time limit.
     async fn wait_for(&mut self, selector: &str) -> Result<(), String>;
-    /// The text (or with `attribute`, that attribute) of the elements `selector` matches: a
-    /// string for one, a list for several, `null` for none.
-    async fn read(&mut self, selector: &str, attribute: Option<&str>) -> Result<Value, String>;
+    /// The text of the elements `selector` matches, waiting for one to be there: a string for
+    /// one, a list for several.
+    async fn read(&mut self, selector: &str) -> Result<Value, String>;
+    /// The fields of a `data_extraction`, read from the page as it is: for each name `null`
+    /// when nothing matches, a string for one element, a list for several.
+    async fn read_fields(
+        &mut self,
+        fields: &[(String, FieldSpec)],
+    ) -> Result<serde_json::Map<String, Value>, String>;
     async fn page_view(&mut self) -> Result<PageView, String>;
     /// A PNG of the viewport, or of the whole page.
     async fn screenshot(&mut self, full_page: bool) -> Result<Vec<u8>, String>;

@@ -15,10 +15,8 @@ use crate::kinds::run::{AttemptLog, StepTimer, automatic_retry_delay};
 use crate::machine::KindOutcome;
 use crate::task::{Task, TaskError, Usage, codes};
 
-/// The most characters of page text a model is shown.
-const MAX_TEXT_FOR_MODEL: usize = 24_000;
-/// The most elements a model is shown.
-const MAX_ELEMENTS_FOR_MODEL: usize = 400;
+/// The most characters of the page a model is shown (the adapter cuts its view to this too).
+pub const MAX_TEXT_FOR_MODEL: usize = 24_000;
 /// How long a step may take when the attempt has no deadline.
 const STEP_TIME_LIMIT: Duration = Duration::from_secs(120);
 
@@ -348,7 +346,7 @@ impl BrowserRun<'_> {
                 let value = match target {
                     Locator::Selector(selector) => {
                         let value = self
-                            .timed(&what, session.read(selector, None))
+                            .timed(&what, session.read(selector))
                             .await
                             .map_err(StepFailure::browser)?;
                         if let Some(schema) = schema {
@@ -581,29 +579,11 @@ impl BrowserRun<'_> {
         log.flush().await;
         let timer = StepTimer::start("extract");
         let extracted = match &config.extraction {
-            Extraction::Fields(fields) => {
-                let mut out = Map::new();
-                let mut failed = None;
-                for (name, raw) in fields {
-                    let (selector, attribute) = match raw.rsplit_once('@') {
-                        Some((css, attr)) => (css, Some(attr)),
-                        None => (raw.as_str(), None),
-                    };
-                    match self.timed("extract", session.read(selector, attribute)).await {
-                        Ok(value) => {
-                            out.insert(name.clone(), value);
-                        }
-                        Err(e) => {
-                            failed = Some(StepFailure::browser(format!("field {name:?}: {e}")));
-                            break;
-                        }
-                    }
-                }
-                match failed {
-                    None => Ok(Value::Object(out)),
-                    Some(f) => Err(f),
-                }
-            }
+            Extraction::Fields(fields) => self
+                .timed("extract", session.read_fields(fields))
+                .await
+                .map(Value::Object)
+                .map_err(StepFailure::browser),
             Extraction::Instruction {
                 instruction,
                 schema,
@@ -663,31 +643,10 @@ fn cut_chars(text: &str, chars: usize) -> &str {
     }
 }
 
-/// The elements of `view` as lines a model reads: `[ref] role "name" in context`.
-fn element_lines(view: &PageView) -> String {
-    let mut lines = String::new();
-    for e in view.elements.iter().take(MAX_ELEMENTS_FOR_MODEL) {
-        lines.push_str(&format!("[{}] {} {:?}", e.reference, e.role, e.name));
-        if !e.context.is_empty() {
-            lines.push_str(&format!(" in {}", e.context));
-        }
-        lines.push('\n');
-    }
-    if view.elements.len() > MAX_ELEMENTS_FOR_MODEL {
-        lines.push_str(&format!(
-            "({} more elements left out)\n",
-            view.elements.len() - MAX_ELEMENTS_FOR_MODEL
-        ));
-    }
-    lines
-}
-
 fn act_prompt(instruction: &str, action: &str, view: &PageView) -> String {
     format!(
-        "Instruction: {instruction}\nThe element is to {action}.\n\nPage: {:?} at {}\nElements:\n{}",
-        view.title,
-        view.url,
-        element_lines(view)
+        "Instruction: {instruction}\nThe element is to {action}.\n\nThe page's elements:\n{}",
+        cut_chars(&view.text, MAX_TEXT_FOR_MODEL)
     )
 }
 
@@ -697,9 +656,7 @@ fn extract_prompt(instruction: &str, schema: Option<&Value>, view: &PageView) ->
         None => String::new(),
     };
     format!(
-        "Instruction: {instruction}\n{schema}\nPage: {:?} at {}\nText of the page:\n{}",
-        view.title,
-        view.url,
+        "Instruction: {instruction}\n{schema}\nThe page:\n{}",
         cut_chars(&view.text, MAX_TEXT_FOR_MODEL)
     )
 }
@@ -774,7 +731,7 @@ mod tests {
                     context: "Podcast".into(),
                 },
             ],
-            text: "Newsletter Subscribe Podcast Subscribe".into(),
+            text: "## Newsletter\n[e1] button \"Subscribe\"\n## Podcast\n[e2] button \"Subscribe\"\n".into(),
         }
     }
 
@@ -806,7 +763,7 @@ mod tests {
     #[test]
     fn the_model_sees_each_element_with_where_it_is() {
         let prompt = act_prompt("subscribe to the podcast", "click", &view());
-        assert!(prompt.contains("[e1] button \"Subscribe\" in Newsletter"), "{prompt}");
-        assert!(prompt.contains("[e2] button \"Subscribe\" in Podcast"), "{prompt}");
+        assert!(prompt.contains("## Podcast\n[e2] button \"Subscribe\""), "{prompt}");
+        assert!(prompt.starts_with("Instruction: subscribe to the podcast\n"), "{prompt}");
     }
 }
