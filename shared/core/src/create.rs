@@ -716,23 +716,12 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_kind_is_refused_naming_kind_and_the_browser_kinds_as_not_available() {
+    fn an_unknown_kind_is_refused_naming_kind() {
         let e = refused(builtin("teleport", json!({}), json!({})));
         assert_eq!(e.field, "kind");
         assert!(e.message.starts_with("must be one of"), "{}", e.message);
+        assert!(e.message.contains("data_extraction"), "{}", e.message);
         assert_eq!(refused(json!({"kind": 1})).field, "kind");
-        for kind in ["browser_automation", "data_extraction"] {
-            let e = refused(builtin(
-                kind,
-                json!({"start_url": "https://example.com"}),
-                json!({}),
-            ));
-            assert_eq!(e.field, "kind");
-            assert_eq!(
-                e.message,
-                format!("{kind} is not available in this build yet")
-            );
-        }
     }
 
     #[test]

@@ -13,6 +13,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pj_core::artifacts::{Artifact, ArtifactName, ArtifactStore, PutOutcome};
+use pj_core::kinds::browser::{
+    BrowserChoice, BrowserSession, Browsers, Element, FieldSpec, ModelAnswer, OpenError,
+    PageModel, PageView,
+};
+use pj_core::task::{ModelSpec, Usage};
+use serde_json::Value;
 use pj_core::ids::{Attempt, TaskId, UserId, WebhookId};
 use pj_core::messages::{
     MessageCursor, MessageFilter, MessageId, MessageStatus, MessageStore, OutboundMessage,
@@ -864,5 +870,171 @@ impl ArtifactStore for MemoryArtifacts {
                 )
             },
         ))
+    }
+}
+
+/// What the fake browser does, and what was done to it.
+#[derive(Default)]
+pub struct BrowserScript {
+    /// The browser cannot be opened: the message, and whether it may pass.
+    pub open_fails: Option<(String, bool)>,
+    /// Acting on an element whose selector or reference is here fails with this message.
+    pub fails_on: HashMap<String, String>,
+    /// What `read` gives per selector (a missing one fails, as waiting for it would).
+    pub reads: HashMap<String, Value>,
+    /// What `read_fields` gives.
+    pub fields: serde_json::Map<String, Value>,
+    /// The page view the model is shown.
+    pub view: PageView,
+    /// Everything done, in order: `open local`, `navigate URL`, `click #a`, `click ref 2`, …
+    pub calls: Vec<String>,
+    /// Browsers opened and not closed yet.
+    pub open_now: usize,
+}
+
+/// A browser that follows a [`BrowserScript`].
+#[derive(Clone, Default)]
+pub struct FakeBrowsers(pub Arc<Mutex<BrowserScript>>);
+
+impl FakeBrowsers {
+    pub fn script(&self) -> std::sync::MutexGuard<'_, BrowserScript> {
+        lock(&self.0)
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.0).calls.clone()
+    }
+}
+
+/// One page as a fake: a PNG-looking screenshot of a few bytes.
+pub const FAKE_PNG: &[u8] = b"\x89PNG\r\n\x1a\nfake";
+
+struct FakeSession(Arc<Mutex<BrowserScript>>);
+
+fn element_name(element: &Element) -> String {
+    match element {
+        Element::Selector(s) => s.clone(),
+        Element::Ref(r) => format!("ref {r}"),
+    }
+}
+
+impl FakeSession {
+    fn act(&self, verb: &str, element: &Element) -> Result<(), String> {
+        let mut script = lock(&self.0);
+        let name = element_name(element);
+        script.calls.push(format!("{verb} {name}"));
+        match script.fails_on.get(&name) {
+            Some(message) => Err(message.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl BrowserSession for FakeSession {
+    fn session_id(&self) -> String {
+        "fake-session".into()
+    }
+    fn debug_url(&self) -> Option<String> {
+        None
+    }
+    async fn navigate(&mut self, url: &str) -> Result<(), String> {
+        self.act("navigate", &Element::Selector(url.to_owned()))
+    }
+    async fn click(&mut self, element: &Element) -> Result<(), String> {
+        self.act("click", element)
+    }
+    async fn type_text(&mut self, element: &Element, text: &str) -> Result<(), String> {
+        self.act(&format!("type {text:?} into"), element)
+    }
+    async fn wait_for(&mut self, selector: &str) -> Result<(), String> {
+        self.act("wait for", &Element::Selector(selector.to_owned()))
+    }
+    async fn read(&mut self, selector: &str) -> Result<Value, String> {
+        self.act("read", &Element::Selector(selector.to_owned()))?;
+        lock(&self.0)
+            .reads
+            .get(selector)
+            .cloned()
+            .ok_or_else(|| format!("waited 10 s for {selector:?}"))
+    }
+    async fn read_fields(
+        &mut self,
+        fields: &[(String, FieldSpec)],
+    ) -> Result<serde_json::Map<String, Value>, String> {
+        let mut script = lock(&self.0);
+        script.calls.push(format!("read {} fields", fields.len()));
+        Ok(script.fields.clone())
+    }
+    async fn page_view(&mut self) -> Result<PageView, String> {
+        let mut script = lock(&self.0);
+        script.calls.push("view".into());
+        Ok(script.view.clone())
+    }
+    async fn screenshot(&mut self, full_page: bool) -> Result<Vec<u8>, String> {
+        lock(&self.0).calls.push(format!("screenshot full_page={full_page}"));
+        Ok(FAKE_PNG.to_vec())
+    }
+    async fn close(self: Box<Self>) {
+        let mut script = lock(&self.0);
+        script.calls.push("close".into());
+        script.open_now -= 1;
+    }
+}
+
+#[async_trait]
+impl Browsers for FakeBrowsers {
+    async fn open(&self, choice: BrowserChoice) -> Result<Box<dyn BrowserSession>, OpenError> {
+        let mut script = lock(&self.0);
+        script.calls.push(format!("open {}", choice.as_str()));
+        if let Some((message, may_pass)) = script.open_fails.clone() {
+            return Err(OpenError { message, may_pass });
+        }
+        script.open_now += 1;
+        Ok(Box::new(FakeSession(self.0.clone())))
+    }
+}
+
+/// A model that answers from a list, in turn, and keeps the prompts it was given.
+#[derive(Default)]
+pub struct FakeModel {
+    answers: Mutex<VecDeque<String>>,
+    pub prompts: Mutex<Vec<String>>,
+}
+
+impl FakeModel {
+    pub fn answers(&self, answers: &[&str]) {
+        lock(&self.answers).extend(answers.iter().map(|a| (*a).to_owned()));
+    }
+
+    pub fn prompts(&self) -> Vec<String> {
+        lock(&self.prompts).clone()
+    }
+}
+
+#[async_trait]
+impl PageModel for FakeModel {
+    async fn ask(
+        &self,
+        model: Option<&ModelSpec>,
+        _system: &str,
+        prompt: &str,
+        _note: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<ModelAnswer, String> {
+        lock(&self.prompts).push(prompt.to_owned());
+        let text = lock(&self.answers)
+            .pop_front()
+            .ok_or_else(|| "the fake model has no answer left".to_owned())?;
+        Ok(ModelAnswer {
+            text,
+            usage: Usage {
+                input_tokens: 1000,
+                output_tokens: 10,
+                cost_usd: Some(0.001),
+                model: Some(model.map_or("openai/gpt-4.1-mini".into(), |m| {
+                    format!("{}/{}", m.provider.as_str(), m.name)
+                })),
+            },
+        })
     }
 }

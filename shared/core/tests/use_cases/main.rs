@@ -3,6 +3,7 @@
 
 mod api;
 mod artifacts;
+mod browser;
 mod budget;
 mod engine;
 mod fakes;
@@ -31,7 +32,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use fakes::{
-    FakeHttp, FakeRunner, MemoryArtifacts, MemoryLogs, MemoryMailer, MemoryMessages, MemoryQueue, MemoryStore,
+    FakeBrowsers, FakeHttp, FakeModel, FakeRunner, MemoryArtifacts, MemoryLogs, MemoryMailer, MemoryMessages, MemoryQueue, MemoryStore,
     PublicResolver,
 };
 
@@ -53,6 +54,8 @@ pub struct World {
     pub mailer: Arc<MemoryMailer>,
     pub messages: Arc<MemoryMessages>,
     pub artifacts: Arc<MemoryArtifacts>,
+    pub browsers: FakeBrowsers,
+    pub model: Arc<FakeModel>,
     /// The client of the addresses users name (API calls, webhooks): the guarded one.
     pub http: Arc<FakeHttp>,
     /// The client of the services the operator configured (GoHighLevel).
@@ -128,6 +131,7 @@ impl World {
                 api_url: GHL_URL.into(),
                 location_id: Some(GHL_LOCATION.into()),
             },
+            browsers: pj_core::kinds::browser::BrowserOffer::everything(),
             ..Settings::default()
         };
         adjust(&mut settings);
@@ -177,6 +181,8 @@ impl World {
             observer: None,
         });
         let artifacts = Arc::new(MemoryArtifacts::default());
+        let browsers = FakeBrowsers::default();
+        let model = Arc::new(FakeModel::default());
         let api = TaskApi::new(engine.clone(), logs.clone(), secrets.clone(), limiter)
             .with_resolver(Arc::new(PublicResolver))
             .with_artifacts(artifacts.clone());
@@ -190,6 +196,9 @@ impl World {
                 courier: courier.clone(),
                 messages: messages.clone(),
                 secrets,
+                browsers: Some(Arc::new(browsers.clone())),
+                page_model: Some(model.clone()),
+                artifacts: artifacts.clone(),
             },
             notifier: Notifier {
                 engine: engine.clone(),
@@ -202,6 +211,8 @@ impl World {
                 artifacts: artifacts.clone(),
             },
             artifacts,
+            browsers,
+            model,
             api,
             clock,
             store,

@@ -443,3 +443,147 @@ fn every_wrong_field_of_a_report_is_named() {
         .is_ok()
     );
 }
+
+fn browser(steps: Value) -> Value {
+    json!({"start_url": "https://shop.example.com/", "steps": steps})
+}
+
+#[test]
+fn every_rule_of_a_browser_automation_names_its_field_down_to_the_step() {
+    let k = TaskKind::BrowserAutomation;
+    let cases = [
+        (json!({"steps": [{"action": "screenshot"}]}), "config.start_url"),
+        (
+            json!({"start_url": "ftp://x", "steps": [{"action": "screenshot"}]}),
+            "config.start_url",
+        ),
+        (json!({"start_url": "https://a.example"}), "config.steps"),
+        (browser(json!([])), "config.steps"),
+        (browser(json!("click")), "config.steps"),
+        (browser(json!([{"action": "fly"}])), "config.steps[0].action"),
+        (browser(json!([{}])), "config.steps[0].action"),
+        (
+            browser(json!([{"action": "screenshot"}, {"action": "click"}])),
+            "config.steps[1].selector",
+        ),
+        (
+            browser(json!([{"action": "click", "selector": "a", "instruction": "b"}])),
+            "config.steps[0].instruction",
+        ),
+        (
+            browser(json!([{"action": "click", "selector": "a\nb"}])),
+            "config.steps[0].selector",
+        ),
+        (
+            browser(json!([{"action": "type", "selector": "#q"}])),
+            "config.steps[0].text",
+        ),
+        (
+            browser(json!([{"action": "navigate", "url": "javascript:alert(1)"}])),
+            "config.steps[0].url",
+        ),
+        (
+            browser(json!([{"action": "wait", "ms": 60_001}])),
+            "config.steps[0].ms",
+        ),
+        (
+            browser(json!([{"action": "wait", "ms": 5, "selector": "a"}])),
+            "config.steps[0].ms",
+        ),
+        (browser(json!([{"action": "wait"}])), "config.steps[0].selector"),
+        (
+            browser(json!([{"action": "extract", "selector": "h1", "schema": {"type": "nope"}}])),
+            "config.steps[0].schema",
+        ),
+        (
+            browser(json!([{"action": "extract", "selector": "h1", "schema": "string"}])),
+            "config.steps[0].schema",
+        ),
+        (
+            browser(json!([{"action": "screenshot", "full_page": "yes"}])),
+            "config.steps[0].full_page",
+        ),
+        (
+            browser(json!([{"action": "screenshot", "zoom": 2}])),
+            "config.steps[0].zoom",
+        ),
+        (
+            json!({"start_url": "https://a.example", "browser": "firefox",
+                   "steps": [{"action": "screenshot"}]}),
+            "config.browser",
+        ),
+    ];
+    for (config, field) in cases {
+        assert_eq!(refused(k, config.clone()), field, "{config}");
+    }
+    let too_many: Vec<Value> = (0..51).map(|_| json!({"action": "screenshot"})).collect();
+    assert_eq!(refused(k, browser(json!(too_many))), "config.steps");
+    assert!(parse(k, browser(json!([{"action": "click", "instruction": "the blue button"}]))).is_ok());
+}
+
+#[test]
+fn every_rule_of_a_data_extraction_names_its_field() {
+    let k = TaskKind::DataExtraction;
+    let url = "https://books.example.com/";
+    let cases = [
+        (json!({"fields": {"t": "h1"}}), "config.url"),
+        (json!({"url": url}), "config.fields"),
+        (json!({"url": url, "fields": {}}), "config.fields"),
+        (json!({"url": url, "fields": ["h1"]}), "config.fields"),
+        (json!({"url": url, "fields": {"t": 3}}), "config.fields.t"),
+        (json!({"url": url, "fields": {"t": "@href"}}), "config.fields.t"),
+        (json!({"url": url, "fields": {"t": "  "}}), "config.fields.t"),
+        (
+            json!({"url": url, "fields": {"t": "h1"}, "instruction": "x"}),
+            "config.instruction",
+        ),
+        (
+            json!({"url": url, "fields": {"t": "h1"}, "schema": {}}),
+            "config.schema",
+        ),
+        (
+            json!({"url": url, "instruction": "x", "schema": {"type": 5}}),
+            "config.schema",
+        ),
+        (json!({"url": url, "instruction": ""}), "config.instruction"),
+    ];
+    for (config, field) in cases {
+        assert_eq!(refused(k, config.clone()), field, "{config}");
+    }
+    let parsed = parse(k, json!({"url": url, "fields": {"mail": "a[href^=\"mailto:x@y\"]", "next": "a.next@href"}}))
+        .unwrap();
+    let KindConfig::DataExtraction(config) = parsed else {
+        panic!("{parsed:?}")
+    };
+    let crate::kinds::browser::Extraction::Fields(fields) = config.extraction else {
+        panic!("fields")
+    };
+    assert_eq!(fields[0].1.attribute, None, "an @ inside quotes is the selector's");
+    assert_eq!(fields[1].1.attribute.as_deref(), Some("href"));
+}
+
+#[test]
+fn a_browser_the_deployment_does_not_offer_is_refused_naming_browser() {
+    let offer = crate::kinds::browser::BrowserOffer {
+        default: Some(crate::kinds::browser::BrowserChoice::Browserbase),
+        local: false,
+        browserbase: true,
+    };
+    let aws = ConfigContext {
+        browsers: offer,
+        ..cx()
+    };
+    let mut config = browser(json!([{"action": "screenshot"}]));
+    assert!(KindConfig::parse(TaskKind::BrowserAutomation, Some(&config), &aws).is_ok());
+    config["browser"] = json!("local");
+    let e = KindConfig::parse(TaskKind::BrowserAutomation, Some(&config), &aws).unwrap_err();
+    assert_eq!(e.field, "config.browser");
+    assert!(e.message.contains("local is not available"), "{}", e.message);
+    let none = ConfigContext {
+        browsers: crate::kinds::browser::BrowserOffer::default(),
+        ..cx()
+    };
+    let e = KindConfig::parse(TaskKind::DataExtraction, Some(&json!({"url": "https://a.example", "fields": {"t": "h1"}})), &none)
+        .unwrap_err();
+    assert_eq!(e.field, "config.browser");
+}
