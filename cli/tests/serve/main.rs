@@ -3,6 +3,7 @@
 
 mod agent;
 mod artifacts;
+mod browser;
 mod budget;
 mod exposition;
 mod kinds;

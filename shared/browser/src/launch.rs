@@ -98,8 +98,10 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// A running local Chromium: its process group and its profile directory, both gone when this
-/// is closed or dropped.
-pub(crate) struct ChromiumProcess {
+/// is closed or dropped. [`BrowserSession::launch`](crate::BrowserSession::launch) starts one per
+/// task; started alone, it is a browser reachable over its DevTools websocket, as a remote
+/// service runs one (the tests' Browserbase).
+pub struct ChromiumProcess {
     child: Child,
     /// The process group, which is the leader's pid (it was started with `process_group(0)`).
     pgid: libc::pid_t,
@@ -109,7 +111,7 @@ pub(crate) struct ChromiumProcess {
 
 impl ChromiumProcess {
     /// Starts Chromium with a fresh profile and returns it with its DevTools websocket URL.
-    pub(crate) async fn start(
+    pub async fn start(
         chromium: &Chromium,
         launch_timeout: Duration,
     ) -> Result<(Self, String), BrowserError> {

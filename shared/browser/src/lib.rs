@@ -42,7 +42,7 @@ pub use browserbase::{
 };
 pub use error::BrowserError;
 pub use guard::BlockedRequest;
-pub use launch::{CHROMIUM_FLAGS, CHROMIUM_NAMES, Chromium};
+pub use launch::{CHROMIUM_FLAGS, CHROMIUM_NAMES, Chromium, ChromiumProcess};
 pub use port::Browsers;
 pub use session::{BrowserSession, SessionOptions};
 pub use steps::{FieldSpec, Step, StepOutput};
