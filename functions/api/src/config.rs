@@ -8,6 +8,8 @@ pub struct Config {
     pub queues: QueueUrls,
     /// `PJ_SECRET_ARN`: the master secret that seals the credentials of a new task's config.
     pub secret_id: String,
+    /// `PJ_ARTIFACTS_BUCKET`: where the artifacts' bytes are read.
+    pub artifacts_bucket: String,
 }
 
 impl Config {
@@ -17,6 +19,7 @@ impl Config {
             core: CoreConfig::from_env(&env)?,
             queues: config::queue_urls(&env)?,
             secret_id: config::secret_id(&env)?,
+            artifacts_bucket: config::artifacts_bucket(&env)?,
         })
     }
 }

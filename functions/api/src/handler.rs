@@ -6,5 +6,10 @@ use pj_lambda::{Router, Wiring, functions};
 use crate::config::Config;
 
 pub fn router(config: &Config, wiring: &Wiring) -> Router {
-    functions::api(wiring, config.queues.clone(), &config.secret_id)
+    functions::api(
+        wiring,
+        config.queues.clone(),
+        &config.secret_id,
+        &config.artifacts_bucket,
+    )
 }

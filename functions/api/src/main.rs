@@ -1,5 +1,6 @@
-//! `api`: the users' routes of the HTTP API (`POST/GET /tasks`, `/tasks/{id}[/...]`,
-//! `GET /healthz`), pj-http's router run by `lambda_http`.
+//! `api`: the users' routes of the HTTP API (`POST/GET /tasks`, `/tasks/{id}[/...]`, the
+//! artifacts under `/tasks/{id}/artifacts`, `GET /healthz`), pj-http's router run by
+//! `lambda_http`.
 
 mod config;
 mod handler;

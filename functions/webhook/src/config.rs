@@ -9,6 +9,8 @@ pub struct Config {
     pub queues: QueueUrls,
     /// `PJ_SECRET_ARN`: the webhook master secret the callback keys derive from.
     pub secret_id: String,
+    /// `PJ_ARTIFACTS_BUCKET`: where the runners' artifacts are written.
+    pub artifacts_bucket: String,
 }
 
 impl Config {
@@ -18,6 +20,7 @@ impl Config {
             core: CoreConfig::from_env(&env)?,
             queues: config::queue_urls(&env)?,
             secret_id: config::secret_id(&env)?,
+            artifacts_bucket: config::artifacts_bucket(&env)?,
         })
     }
 }

@@ -1,5 +1,5 @@
-//! `webhook`: `POST /webhooks/runner`, the runners' signed events, pj-http's router run by
-//! `lambda_http`.
+//! `webhook`: `POST /webhooks/runner` and `POST /webhooks/runner/artifacts`, the runners' signed
+//! events and artifacts, pj-http's router run by `lambda_http`.
 
 mod config;
 mod handler;

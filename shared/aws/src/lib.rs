@@ -1,5 +1,6 @@
 //! The AWS adapters of the serverless deployment: the task, log and outbound message store on
-//! one DynamoDB table, the queues on SQS, email through SES v2, the deployment's secrets from
+//! one DynamoDB table, the artifacts' bytes in S3 (feature `s3`) beside their records on that
+//! table, the queues on SQS, email through SES v2, the deployment's secrets from
 //! Secrets Manager, and counters of every request the SDK sends.
 //!
 //! Build one [`AwsContext`] per execution environment (in a Lambda function's `main`): it loads
@@ -20,10 +21,14 @@
 //! });
 //! let mailer = aws.ses_mailer();
 //! let secrets = aws.secrets_source("pj/secrets");
+//! # #[cfg(feature = "s3")]
+//! let artifacts = aws.artifact_store("pj-main", "pj-artifacts");
 //! # let _ = (store, queues, mailer, secrets);
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "s3")]
+mod artifacts;
 mod dynamo;
 mod metrics;
 #[cfg(feature = "provision")]
@@ -34,13 +39,15 @@ mod sqs;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
+#[cfg(feature = "s3")]
+pub use artifacts::S3ArtifactStore;
 pub use dynamo::{DynamoStore, GSI_OWNER, GSI_SWEEP, MAX_TASK_ITEM_BYTES, SWEEP_SHARDS};
 pub use metrics::{AwsMetrics, CountingInterceptor, MetricsSnapshot, OperationStats, service};
 pub use secrets::{DEFAULT_MAX_STALE, DEFAULT_TTL, SecretsManagerSource};
 pub use ses::SesMailer;
 pub use sqs::{QueueUrls, SqsQueue};
 
-/// The SDK configuration and the four clients, each with the counting interceptor. Cheap to
+/// The SDK configuration and the clients (four, and S3 with the `s3` feature), each with the counting interceptor. Cheap to
 /// clone: clones share the clients and the counters.
 #[derive(Debug, Clone)]
 pub struct AwsContext {
@@ -50,6 +57,8 @@ pub struct AwsContext {
     sqs: aws_sdk_sqs::Client,
     ses: aws_sdk_sesv2::Client,
     secrets: aws_sdk_secretsmanager::Client,
+    #[cfg(feature = "s3")]
+    s3: aws_sdk_s3::Client,
 }
 
 impl AwsContext {
@@ -100,6 +109,20 @@ impl AwsContext {
             sqs: client!(aws_sdk_sqs),
             ses: client!(aws_sdk_sesv2),
             secrets: client!(aws_sdk_secretsmanager),
+            #[cfg(feature = "s3")]
+            s3: {
+                let mut builder = aws_sdk_s3::config::Builder::from(config);
+                // An endpoint URL is an emulator (moto) or a proxy on a plain host and port,
+                // where the bucket cannot be a subdomain: address it in the path there. AWS
+                // itself keeps its default, virtual-hosted addressing.
+                if config.endpoint_url().is_some() {
+                    builder = builder.force_path_style(true);
+                }
+                if let Some(counter) = &counter {
+                    builder = builder.interceptor(counter.clone());
+                }
+                aws_sdk_s3::Client::from_conf(builder.build())
+            },
         }
     }
 
@@ -127,6 +150,22 @@ impl AwsContext {
 
     pub fn secrets_manager(&self) -> &aws_sdk_secretsmanager::Client {
         &self.secrets
+    }
+
+    #[cfg(feature = "s3")]
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    /// The artifact store: records on `table` (the store's table), bytes in `bucket` (made as
+    /// `provision::create_bucket` makes it).
+    #[cfg(feature = "s3")]
+    pub fn artifact_store(
+        &self,
+        table: impl Into<String>,
+        bucket: impl Into<String>,
+    ) -> S3ArtifactStore {
+        S3ArtifactStore::new(self.dynamo_store(table), self.s3.clone(), bucket)
     }
 
     /// The task, log and message store on `table` (laid out as `provision::create_table` makes

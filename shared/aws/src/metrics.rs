@@ -40,6 +40,7 @@ pub mod service {
     pub const SQS: &str = "SQS";
     pub const SES: &str = "SESv2";
     pub const SECRETS_MANAGER: &str = "Secrets Manager";
+    pub const S3: &str = "S3";
 }
 
 /// How often one operation ran.

@@ -1,4 +1,4 @@
-//! Creating the resources the adapters expect, for tests and local development (the deployed
+//! Creating the resources the adapters expect (table, queues, secret, the artifacts' bucket), for tests and local development (the deployed
 //! resources come from `template.yaml`, which must agree with the layout made here). Every
 //! helper may be run again on resources it made before.
 
@@ -8,6 +8,11 @@ use anyhow::{Context, bail};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+};
+use aws_sdk_s3::types::{
+    BucketLifecycleConfiguration, BucketLocationConstraint, CreateBucketConfiguration,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+    PublicAccessBlockConfiguration,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use tokio::time::{Instant, sleep};
@@ -272,6 +277,78 @@ pub async fn put_secret(
         }
         Err(e) => Err(e).with_context(|| format!("CreateSecret {name} failed")),
     }
+}
+
+/// Days after which the bucket's lifecycle rule deletes an artifact's object: as long as the
+/// logs are kept (`template.yaml`'s bucket has the same rule).
+pub const ARTIFACT_EXPIRATION_DAYS: i32 = 7;
+
+/// Creates the artifacts' bucket unless it exists: all public access blocked, objects
+/// deleted [`ARTIFACT_EXPIRATION_DAYS`] after they were written. (The stack's bucket also
+/// enforces bucket-owner ownership and SSE-S3, which S3 applies to every new bucket anyway.)
+pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
+    let mut request = client.create_bucket().bucket(bucket);
+    // us-east-1 takes no location constraint; every other region needs its own.
+    if let Some(region) = client
+        .config()
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .filter(|r| r != "us-east-1")
+    {
+        request = request.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region.as_str()))
+                .build(),
+        );
+    }
+    match request.send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you()) =>
+        {
+            tracing::info!(bucket, "the bucket exists already");
+        }
+        Err(e) => return Err(e).with_context(|| format!("CreateBucket {bucket} failed")),
+    }
+    client
+        .put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("PutPublicAccessBlock of {bucket} failed"))?;
+    let rule = LifecycleRule::builder()
+        .id("expire-artifacts")
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix("").build())
+        .expiration(
+            LifecycleExpiration::builder()
+                .days(ARTIFACT_EXPIRATION_DAYS)
+                .build(),
+        )
+        .build()
+        .context("could not build the lifecycle rule")?;
+    client
+        .put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(rule)
+                .build()
+                .context("could not build the lifecycle configuration")?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("PutBucketLifecycleConfiguration of {bucket} failed"))?;
+    Ok(())
 }
 
 /// Registers a sender address or domain with SES (on AWS this starts its verification; an

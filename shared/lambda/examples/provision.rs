@@ -1,5 +1,5 @@
 //! Provisions a development deployment on the emulator for `scripts/dev-aws`: the table, the
-//! queues, the secret (with the development master secret), the SES sender, the sample tasks
+//! artifacts bucket, the queues, the secret (with the development master secret), the SES sender, the sample tasks
 //! the files of `events/` refer to; then writes the functions' environment for
 //! `cargo lambda watch --env-file`.
 //!
@@ -41,7 +41,9 @@ async fn main() -> anyhow::Result<()> {
     let aws = AwsContext::from_env().await;
     let table = format!("{PREFIX}-table");
     let secret = format!("{PREFIX}/secrets");
+    let bucket = format!("{PREFIX}-artifacts");
     provision::create_table(aws.dynamodb(), &table).await?;
+    provision::create_bucket(aws.s3(), &bucket).await?;
     let queues = provision::create_queues(aws.sqs(), PREFIX, DEFAULT_MAX_RECEIVE_COUNT).await?;
     provision::put_secret(
         aws.secrets_manager(),
@@ -76,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
         ("PJ_NOTIFY_QUEUE_URL", queues.urls.notify.clone()),
         ("PJ_TASKS_QUEUE_URL", queues.urls.tasks.clone()),
         ("PJ_SECRET_ARN", secret),
+        ("PJ_ARTIFACTS_BUCKET", bucket),
         ("PJ_PUBLIC_URL", PUBLIC_URL.into()),
         ("PJ_EMAIL_FROM", EMAIL_FROM.into()),
         ("PJ_JWT_SECRET", DEV_JWT_SECRET.into()),
@@ -107,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
     }
     std::fs::write(&env_file, text).with_context(|| format!("writing {}", env_file.display()))?;
     eprintln!(
-        "provisioned {PREFIX}: table, queues, secret, SES sender {EMAIL_FROM}; sample tasks made: {}; environment in {}",
+        "provisioned {PREFIX}: table, artifacts bucket, queues, secret, SES sender {EMAIL_FROM}; sample tasks made: {}; environment in {}",
         made.len(),
         env_file.display()
     );

@@ -50,6 +50,11 @@ pub fn secret_id(env: &Env) -> Result<String, ConfigError> {
     env.required("PJ_SECRET_ARN")
 }
 
+/// `PJ_ARTIFACTS_BUCKET`: the S3 bucket of the artifacts' bytes (`api` reads, `webhook` writes).
+pub fn artifacts_bucket(env: &Env) -> Result<String, ConfigError> {
+    env.required("PJ_ARTIFACTS_BUCKET")
+}
+
 /// `PJ_PUBLIC_URL`: the API's base URL, which runners call back to and emails link to.
 pub fn public_url(env: &Env) -> Result<String, ConfigError> {
     env.required_url("PJ_PUBLIC_URL")
@@ -158,6 +163,8 @@ mod tests {
         let err =
             queue_urls(&Env::from_pairs([("PJ_DISPATCH_QUEUE_URL", "http://q/d")])).unwrap_err();
         assert_eq!(err.variable(), "PJ_NOTIFY_QUEUE_URL");
+        let err = artifacts_bucket(&Env::from_pairs(minimal())).unwrap_err();
+        assert_eq!(err.variable(), "PJ_ARTIFACTS_BUCKET");
     }
 
     #[test]

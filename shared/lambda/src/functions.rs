@@ -8,6 +8,8 @@ use std::sync::Arc;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use pj_aws::QueueUrls;
 #[cfg(feature = "outbound")]
+use pj_core::artifacts::NoArtifactStore;
+#[cfg(feature = "outbound")]
 use pj_core::kinds::run::KindWorker;
 use pj_core::ports::{QueueConsumer, QueueSender, Runner, SecretSource};
 #[cfg(feature = "outbound")]
@@ -22,7 +24,9 @@ use crate::sqs::QueueWorker;
 use crate::wiring::Wiring;
 
 #[cfg(feature = "http")]
-pub use crate::routers::{STREAM_DEADLINE_MARGIN, api, log_ingest, log_stream, webhook};
+pub use crate::routers::{STREAM_DEADLINE_MARGIN, log_ingest, log_stream};
+#[cfg(all(feature = "http", feature = "artifacts"))]
+pub use crate::routers::{api, webhook};
 
 /// `dispatch`: starts and stops runners, and hands the attempts of the built-in kinds to the
 /// tasks queue.
@@ -110,7 +114,9 @@ pub fn sweeper(
         engine,
         logs: wiring.logs(),
         courier: Some(courier),
-        artifacts: wiring.artifacts(),
+        // On AWS the table's TTL and the bucket's lifecycle rule expire artifacts (the S3 store
+        // purges nothing), so the sweep needs no bucket, no S3 client and no S3 permission.
+        artifacts: Arc::new(NoArtifactStore),
     })
 }
 

@@ -21,8 +21,9 @@
 //! - [`runner`]: the runner of `PJ_RUNNER`.
 //!
 //! Features keep each function's graph to what it uses: `http` (axum, `lambda_http`, pj-http:
-//! the four HTTP functions), `remote` (pj-remote: `dispatch`) and `outbound` (pj-outbound:
-//! `tasks`, `notify` and `sweeper`, the functions that send requests and messages out).
+//! the four HTTP functions), `artifacts` (the S3 client of pj-aws: `api` and `webhook`, with
+//! `http`), `remote` (pj-remote: `dispatch`) and `outbound` (pj-outbound: `tasks`, `notify` and
+//! `sweeper`, the functions that send requests and messages out).
 //! - [`logging`]: JSON logs.
 //! - [`samples`]: the ids and development secrets of `events/` and `scripts/dev-aws`.
 

@@ -1,18 +1,23 @@
 //! The HTTP functions' routers (`api`, `webhook`, `log-ingest`, `log-stream`): each mounts its
 //! own group of `pj_http`'s routes. Built only with the `http` feature, so the queue and
-//! schedule functions link no HTTP framework.
+//! schedule functions link no HTTP framework; `api` and `webhook` also need `artifacts` (the S3
+//! client), which `log-ingest` and `log-stream` do without.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+#[cfg(feature = "artifacts")]
 use pj_aws::QueueUrls;
 use pj_core::TaskApi;
+#[cfg(feature = "artifacts")]
 use pj_core::ports::QueueSender;
 use pj_core::ratelimit::{DEFAULT_BURST, DEFAULT_PER_MINUTE, RateLimiter};
 use pj_http::{AppState, Authenticator, RouteGroup};
 
-use crate::http::{end_streams_before_deadline, with_gateway_claims};
+use crate::http::end_streams_before_deadline;
+#[cfg(feature = "artifacts")]
+use crate::http::with_gateway_claims;
 use crate::wiring::{Wiring, no_secrets};
 
 /// How long before the invocation's deadline the log stream ends its response.
@@ -36,8 +41,9 @@ fn webhook_limiter() -> RateLimiter {
 
 /// `api`: the users' routes. API Gateway's JWT authorizer verified the caller; the user is the
 /// authorizer's `sub` and `email`. The master secret (`secret_id`) seals the credentials in a
-/// new task's config before it is stored.
-pub fn api(wiring: &Wiring, queues: QueueUrls, secret_id: &str) -> Router {
+/// new task's config before it is stored; the artifacts are served from `artifacts_bucket`.
+#[cfg(feature = "artifacts")]
+pub fn api(wiring: &Wiring, queues: QueueUrls, secret_id: &str, artifacts_bucket: &str) -> Router {
     let queue: Arc<dyn QueueSender> = wiring.queues(queues);
     let engine = wiring.engine(Some(queue), wiring.settings(None, None));
     let api = TaskApi::new(
@@ -46,13 +52,20 @@ pub fn api(wiring: &Wiring, queues: QueueUrls, secret_id: &str) -> Router {
         wiring.secrets(secret_id),
         wiring.core.shared.rate_limits.limiter(),
     )
-    .with_messages(wiring.messages());
+    .with_messages(wiring.messages())
+    .with_artifacts(wiring.artifacts(artifacts_bucket));
     let auth = Authenticator::default().trusting_gateway();
     with_gateway_claims(router(api, auth, Duration::from_secs(1), RouteGroup::Users))
 }
 
-/// `webhook`: the runners' signed events.
-pub fn webhook(wiring: &Wiring, queues: QueueUrls, secret_id: &str) -> Router {
+/// `webhook`: the runners' signed events and their artifacts, stored in `artifacts_bucket`.
+#[cfg(feature = "artifacts")]
+pub fn webhook(
+    wiring: &Wiring,
+    queues: QueueUrls,
+    secret_id: &str,
+    artifacts_bucket: &str,
+) -> Router {
     let queue: Arc<dyn QueueSender> = wiring.queues(queues);
     let engine = wiring.engine(Some(queue), wiring.settings(None, None));
     let api = TaskApi::new(
@@ -60,7 +73,8 @@ pub fn webhook(wiring: &Wiring, queues: QueueUrls, secret_id: &str) -> Router {
         wiring.logs(),
         wiring.secrets(secret_id),
         webhook_limiter(),
-    );
+    )
+    .with_artifacts(wiring.artifacts(artifacts_bucket));
     router(
         api,
         Authenticator::default(),

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pj_aws::{AwsContext, DynamoStore, QueueUrls, SqsQueue};
+#[cfg(feature = "artifacts")]
+use pj_core::artifacts::ArtifactStore;
 use pj_core::create::RepoPolicy;
 use pj_core::engine::{Feed, Observer};
 use pj_core::messages::MessageStore;
@@ -138,6 +140,12 @@ impl Wiring {
     /// The outbound message store (the same table).
     pub fn messages(&self) -> Arc<dyn MessageStore> {
         self.store.clone()
+    }
+
+    /// The artifact store: records on the table, bytes in `bucket` (`PJ_ARTIFACTS_BUCKET`).
+    #[cfg(feature = "artifacts")]
+    pub fn artifacts(&self, bucket: &str) -> Arc<dyn ArtifactStore> {
+        Arc::new(self.aws.artifact_store(self.core.table.clone(), bucket))
     }
 
     /// The deployment's secrets from Secrets Manager, cached per execution environment.

@@ -1,5 +1,6 @@
 //! [`TaskStore`](pj_core::ports::TaskStore), [`LogStore`](pj_core::ports::LogStore) and
-//! [`MessageStore`](pj_core::messages::MessageStore) on one DynamoDB table.
+//! [`MessageStore`](pj_core::messages::MessageStore) on one DynamoDB table, and the records of
+//! the artifacts whose bytes are in S3 (`S3ArtifactStore`, with the `s3` feature).
 //!
 //! The table has string keys `pk` and `sk`, and these items:
 //!
@@ -12,6 +13,7 @@
 //! | log head | `LOGHEAD#{task}` | `{attempt:010}` | `last` (the highest seq stored), `version`, the latest expiry of the attempt's chunks |
 //! | outbound message | `MSG#{id}` | `MSG` | `doc` (the message as JSON, deflated: binary), `version`, `status`, `gsi1pk` `MSGOWNER#{owner}`, `gsi1sk` `{created µs}#{id}`, and while it is pending `gsi2pk` `MSGSWEEP#{shard}`, `gsi2sk` `{next try µs}#{id}` |
 //! | message's task link | `MSG#{id}` | `TASK` | `gsi1pk` `MSGTASK#{owner}#{task}`, `gsi1sk` `{created µs}#{id}` (written with the message, never changed) |
+//! | artifact record | `ART#{task}` | `{name}` | `attempt`, `size` (bytes), expiry; the bytes are the S3 object `{task}/{name}` |
 //!
 //! Times in keys are microseconds since the epoch, zero-padded to 20 digits so they sort as
 //! text. Expiry is `expires_us` (microseconds, what reads and conditions compare with the time
@@ -27,6 +29,8 @@
 //!
 //! Log lines are packed: see [`logs`] for how chunks and heads keep `(attempt, seq)` unique.
 
+#[cfg(feature = "s3")]
+pub(crate) mod artifacts;
 mod batch;
 mod logs;
 mod messages;

@@ -1,11 +1,11 @@
 //! Every port contract, against the AWS adapters on moto.
 
 use pj_contract::{
-    log_store_contract, message_store_contract, queue_contract, queue_strict_receipt_contract,
-    task_store_contract,
+    artifact_store_contract, log_store_contract, message_store_contract, queue_contract,
+    queue_strict_receipt_contract, task_store_contract,
 };
 
-use crate::{aws, queues, store};
+use crate::{artifact_store, aws, queues, store};
 
 /// Receives before dead-lettering: small, so the dead-letter check is quick.
 const MAX_RECEIVES: u32 = 3;
@@ -26,6 +26,15 @@ async fn the_dynamo_store_keeps_the_log_store_contract() {
 async fn the_dynamo_store_keeps_the_message_store_contract() {
     let aws = aws().await;
     message_store_contract(&store(&aws).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_artifact_store_keeps_the_artifact_store_contract() {
+    let aws = aws().await;
+    let artifacts = artifact_store(&aws).await;
+    artifact_store_contract(&artifacts).await;
+    // Again on the table and bucket it filled.
+    artifact_store_contract(&artifacts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,12 @@
 //! The AWS adapters against the moto emulator, over HTTP: every port contract, then what only
-//! the AWS adapters promise (lazy TTL, batched log writes, SES's record of sent mail, the
-//! secrets cache, request counting).
+//! the AWS adapters promise (lazy TTL, batched log writes, artifacts that survive a crashed put,
+//! SES's record of sent mail, the secrets cache, request counting).
 //!
 //! Run through `scripts/with-moto cargo test -p pj-aws`, which starts moto and sets
-//! `AWS_ENDPOINT_URL`. Every test makes its own table, queues and secrets under unique names,
+//! `AWS_ENDPOINT_URL`. Every test makes its own table, bucket, queues and secrets under unique names,
 //! so tests share one emulator.
 
+mod artifacts;
 mod contract;
 mod mail;
 mod messages;
@@ -15,7 +16,7 @@ mod secrets;
 mod store;
 
 use pj_aws::provision::{self, ProvisionedQueues};
-use pj_aws::{AwsContext, DynamoStore, SqsQueue};
+use pj_aws::{AwsContext, DynamoStore, S3ArtifactStore, SqsQueue};
 use pj_contract::sample;
 
 /// The emulator's URL; these tests never pass without one.
@@ -46,6 +47,20 @@ pub async fn store(aws: &AwsContext) -> DynamoStore {
         .await
         .expect("the table is created");
     aws.dynamo_store(table)
+}
+
+/// An artifact store on a new table and a new bucket of its own.
+pub async fn artifact_store(aws: &AwsContext) -> S3ArtifactStore {
+    let table = unique_name("table");
+    provision::create_table(aws.dynamodb(), &table)
+        .await
+        .expect("the table is created");
+    // Bucket names are lower case.
+    let bucket = unique_name("bucket").to_lowercase();
+    provision::create_bucket(aws.s3(), &bucket)
+        .await
+        .expect("the bucket is created");
+    aws.artifact_store(table, bucket)
 }
 
 /// New queues of their own, dead-lettering after `max_receives` receives.

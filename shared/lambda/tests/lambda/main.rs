@@ -6,6 +6,7 @@
 //! `AWS_ENDPOINT_URL`. Every test makes its own table, queues, secret and SES sender.
 
 mod api;
+mod artifacts;
 mod bench;
 mod callbacks;
 mod end_to_end;

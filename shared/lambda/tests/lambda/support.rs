@@ -107,13 +107,15 @@ impl Runner for RecordingRunner {
     }
 }
 
-/// One deployment on the emulator: its own table, queues, secret (the development master
-/// secret) and SES sender.
+/// One deployment on the emulator: its own table, artifacts' bucket, queues, secret (the
+/// development master secret) and SES sender.
 pub struct TestApp {
     pub aws: AwsContext,
     pub core: CoreConfig,
     pub queues: ProvisionedQueues,
     pub secret_id: String,
+    /// `PJ_ARTIFACTS_BUCKET` of `api` and `webhook`.
+    pub artifacts_bucket: String,
     pub email_from: String,
     /// Every function's EMF lines.
     pub metrics: SharedBuffer,
@@ -136,6 +138,10 @@ impl TestApp {
         let queues = provision::create_queues(aws.sqs(), &unique_name("q"), 5)
             .await
             .expect("the queues are created");
+        let artifacts_bucket = unique_name("artifacts").to_lowercase();
+        provision::create_bucket(aws.s3(), &artifacts_bucket)
+            .await
+            .expect("the bucket is created");
         let secret_id = unique_name("secret");
         let mut document = samples::dev_secret_document();
         for (name, value) in secrets {
@@ -162,6 +168,7 @@ impl TestApp {
             core,
             queues,
             secret_id,
+            artifacts_bucket,
             email_from: format!("Pithy Jaunt <pj@{domain}>"),
             metrics: SharedBuffer::default(),
             runner: Arc::new(RecordingRunner::default()),
@@ -188,11 +195,21 @@ impl TestApp {
     }
 
     pub fn api(&self, wiring: &Wiring) -> Router {
-        functions::api(wiring, self.queues.urls.clone(), &self.secret_id)
+        functions::api(
+            wiring,
+            self.queues.urls.clone(),
+            &self.secret_id,
+            &self.artifacts_bucket,
+        )
     }
 
     pub fn webhook(&self, wiring: &Wiring) -> Router {
-        functions::webhook(wiring, self.queues.urls.clone(), &self.secret_id)
+        functions::webhook(
+            wiring,
+            self.queues.urls.clone(),
+            &self.secret_id,
+            &self.artifacts_bucket,
+        )
     }
 
     pub fn log_ingest(&self, wiring: &Wiring) -> Router {
