@@ -93,6 +93,9 @@ pub fn tasks(
         courier,
         messages: wiring.messages(),
         secrets,
+        browsers: None,
+        page_model: None,
+        artifacts: Arc::new(NoArtifactStore),
     };
     Ok(QueueWorker::new(worker, queue as Arc<dyn QueueConsumer>))
 }
