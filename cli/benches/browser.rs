@@ -68,6 +68,8 @@ async fn main() -> anyhow::Result<()> {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PJ_AUTH_TOKENS", format!("{TOKEN}=bench"))
         .env("PJ_ALLOW_PRIVATE_NETWORKS", "true")
+        .env("PJ_RATE_LIMIT_PER_MINUTE", "1000000")
+        .env("PJ_RATE_LIMIT_BURST", "1000000")
         .env("PJ_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -153,7 +155,8 @@ async fn direct(chromium: &std::path::Path, url: &str) -> anyhow::Result<()> {
     let config = BrowserConfig::builder()
         .chrome_executable(chromium)
         .user_data_dir(profile.path())
-        .args(pj_browser::CHROMIUM_FLAGS.iter().copied())
+        // The same flags as ours (chromiumoxide adds the leading dashes itself).
+        .args(pj_browser::CHROMIUM_FLAGS.iter().map(|f| f.trim_start_matches("--")))
         .build()
         .map_err(|e| anyhow::anyhow!(e))?;
     let (mut browser, mut handler) = Browser::launch(config).await?;

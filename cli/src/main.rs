@@ -34,9 +34,16 @@ enum Command {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("PJ_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut spec = std::env::var("PJ_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    // chromiumoxide warns of every DevTools event its protocol version does not know, on every
+    // page of every browser task; its errors still show, and a directive of the operator's for
+    // it is kept.
+    if !spec.contains("chromiumoxide") {
+        spec.push_str(",chromiumoxide=error");
+    }
+    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

