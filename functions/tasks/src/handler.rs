@@ -11,13 +11,15 @@ use crate::config::Config;
 
 pub type Worker = QueueWorker<KindWorker>;
 
-pub fn worker(config: &Config, wiring: &Wiring) -> Result<Worker, Error> {
+pub async fn worker(config: &Config, wiring: &Wiring) -> Result<Worker, Error> {
     Ok(functions::tasks(
         wiring,
         config.queues.clone(),
         wiring.secrets(&config.secret_id),
         &config.email_from,
-    )?)
+        &config.artifacts_bucket,
+    )
+    .await?)
 }
 
 pub async fn handle(

@@ -50,7 +50,8 @@ pub fn secret_id(env: &Env) -> Result<String, ConfigError> {
     env.required("PJ_SECRET_ARN")
 }
 
-/// `PJ_ARTIFACTS_BUCKET`: the S3 bucket of the artifacts' bytes (`api` reads, `webhook` writes).
+/// `PJ_ARTIFACTS_BUCKET`: the S3 bucket of the artifacts' bytes (`api` reads, `webhook` and
+/// `tasks` write).
 pub fn artifacts_bucket(env: &Env) -> Result<String, ConfigError> {
     env.required("PJ_ARTIFACTS_BUCKET")
 }

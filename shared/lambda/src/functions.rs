@@ -9,7 +9,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use pj_aws::QueueUrls;
 #[cfg(feature = "outbound")]
 use pj_core::artifacts::NoArtifactStore;
-#[cfg(feature = "outbound")]
+#[cfg(feature = "browsers")]
 use pj_core::kinds::run::KindWorker;
 use pj_core::ports::{QueueConsumer, QueueSender, Runner, SecretSource};
 #[cfg(feature = "outbound")]
@@ -70,14 +70,20 @@ pub fn notify(
 }
 
 /// `tasks`: runs the attempts of the built-in kinds (`api_call`, `ghl_action`,
-/// `notification`, `reminder`, `report`) that `dispatch` claimed.
-#[cfg(feature = "outbound")]
-pub fn tasks(
+/// `notification`, `reminder`, `report`, and with a Browserbase project `browser_automation`
+/// and `data_extraction`) that `dispatch` claimed. Screenshots go to `artifacts_bucket`
+/// (`PJ_ARTIFACTS_BUCKET`). Async because the Browserbase key is read from the secret here,
+/// once per execution environment ([`crate::browsers::browserbase_key`]).
+#[cfg(feature = "browsers")]
+pub async fn tasks(
     wiring: &Wiring,
     queues: QueueUrls,
     secrets: Arc<dyn SecretSource>,
     email_from: &str,
+    artifacts_bucket: &str,
 ) -> anyhow::Result<QueueWorker<KindWorker>> {
+    use crate::browsers;
+
     let queue = wiring.queues(queues);
     let engine = wiring.engine(
         Some(queue.clone() as Arc<dyn QueueSender>),
@@ -85,17 +91,19 @@ pub fn tasks(
     );
     let clients = HttpClients::new(&engine.settings)?;
     let courier = courier(wiring, &engine, &clients, secrets.clone());
+    let key = browsers::browserbase_key(&wiring.core, secrets.as_ref()).await?;
+    let browsers = browsers::browsers(&wiring.core, &engine.settings, key)?;
     let worker = KindWorker {
-        engine,
         logs: wiring.logs(),
         http: clients.http,
         service_http: clients.service_http,
         courier,
         messages: wiring.messages(),
+        browsers,
+        page_model: Some(browsers::page_model(&wiring.core, secrets.clone())),
+        artifacts: wiring.artifacts(artifacts_bucket),
         secrets,
-        browsers: None,
-        page_model: None,
-        artifacts: Arc::new(NoArtifactStore),
+        engine,
     };
     Ok(QueueWorker::new(worker, queue as Arc<dyn QueueConsumer>))
 }

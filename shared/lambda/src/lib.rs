@@ -19,14 +19,18 @@
 //!   authorizer claims, the end of a stream before the deadline.
 //! - [`jwks`]: the log stream's JWT keys, fetched from the issuer at cold start.
 //! - [`runner`]: the runner of `PJ_RUNNER`.
+//! - [`browsers`]: the browser kinds' Browserbase sessions and page model.
 //!
 //! Features keep each function's graph to what it uses: `http` (axum, `lambda_http`, pj-http:
 //! the four HTTP functions), `artifacts` (the S3 client of pj-aws: `api` and `webhook`, with
 //! `http`), `remote` (pj-remote: `dispatch`) and `outbound` (pj-outbound: `tasks`, `notify` and
-//! `sweeper`, the functions that send requests and messages out).
+//! `sweeper`, the functions that send requests and messages out) and `browsers` (pj-browser,
+//! pj-llm and the S3 client: `tasks` only, which runs the browser kinds through Browserbase).
 //! - [`logging`]: JSON logs.
 //! - [`samples`]: the ids and development secrets of `events/` and `scripts/dev-aws`.
 
+#[cfg(feature = "browsers")]
+pub mod browsers;
 pub mod config;
 pub mod functions;
 #[cfg(feature = "http")]

@@ -241,6 +241,7 @@ pub fn dev_secret_document() -> Value {
         "daytona_api_key": "",
         "ghl_api_key": "",
         "outbound_secret": DEV_OUTBOUND_SECRET,
+        "browserbase_api_key": "",
     })
 }
 

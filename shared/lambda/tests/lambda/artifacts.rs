@@ -51,7 +51,7 @@ fn upload(task: &TaskId, key: &CallbackSecret, name: &str, bytes: &[u8]) -> Stri
 }
 
 /// `GET /tasks/{id}/artifacts{rest}` as the sample's user, or as `sub`.
-fn owner_get(task: &TaskId, rest: &str, sub: Option<&str>) -> String {
+pub(crate) fn owner_get(task: &TaskId, rest: &str, sub: Option<&str>) -> String {
     let route = if rest.is_empty() {
         "/tasks/{id}/artifacts"
     } else {
@@ -71,7 +71,7 @@ fn owner_get(task: &TaskId, rest: &str, sub: Option<&str>) -> String {
 
 /// The function's answer as `lambda_http::run` hands it to the Lambda runtime: the API Gateway
 /// payload 2.0 response (`statusCode`, `headers`, `body`, `isBase64Encoded`).
-async fn through_lambda_http(router: &Router, event: &str) -> Value {
+pub(crate) async fn through_lambda_http(router: &Router, event: &str) -> Value {
     let request: LambdaRequest = serde_json::from_str(event).expect("an API Gateway v2 event");
     let response = Adapter::from(router.clone())
         .oneshot(LambdaEvent::new(request, Context::default()))

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::support::{QueueFunctions, TestApp, call, event, http_request, sent_mail};
+use crate::support::{Answer, QueueFunctions, TestApp, call, event, http_request, sent_mail};
 
 const GHL_KEY: &str = "pit-test-ghl-private-integration-key";
 const GHL_LOCATION: &str = "loc-test-1";
@@ -46,7 +46,14 @@ async fn kinds_app(ghl: &str) -> TestApp {
 }
 
 /// `POST /tasks` through `api` with `body`, as the sample user or as `other_user`.
-async fn create(app: &TestApp, body: Value, other_user: Option<&str>) -> Value {
+pub(crate) async fn create(app: &TestApp, body: Value, other_user: Option<&str>) -> Value {
+    let answer = create_answer(app, body, other_user).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    answer.json()
+}
+
+/// The same, whatever the answer.
+pub(crate) async fn create_answer(app: &TestApp, body: Value, other_user: Option<&str>) -> Answer {
     let mut request: Value = serde_json::from_str(&event("api-create-task.json")).unwrap();
     let headers = request["headers"].as_object_mut().unwrap();
     headers.remove("idempotency-key");
@@ -58,16 +65,14 @@ async fn create(app: &TestApp, body: Value, other_user: Option<&str>) -> Value {
         claims["sub"] = Value::from(user);
         claims["email"] = Value::from(format!("{user}@example.com"));
     }
-    let answer = call(
+    call(
         &app.api(&app.wiring("api")),
         http_request(&request.to_string()),
     )
-    .await;
-    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
-    answer.json()
+    .await
 }
 
-fn id_of(task: &Value) -> TaskId {
+pub(crate) fn id_of(task: &Value) -> TaskId {
     TaskId::parse(task["id"].as_str().expect("the task has an id")).unwrap()
 }
 
@@ -75,13 +80,13 @@ fn store(app: &TestApp) -> pj_aws::DynamoStore {
     app.aws.dynamo_store(app.core.table.clone())
 }
 
-async fn stored(app: &TestApp, id: &TaskId) -> Task {
+pub(crate) async fn stored(app: &TestApp, id: &TaskId) -> Task {
     let tasks: &dyn TaskStore = &store(app);
     tasks.get(id).await.unwrap().expect("the task is stored")
 }
 
 /// Whether every one of `ids` has ended and its notices are done.
-async fn all_settled(app: &TestApp, ids: &[TaskId]) -> bool {
+pub(crate) async fn all_settled(app: &TestApp, ids: &[TaskId]) -> bool {
     for id in ids {
         let task = stored(app, id).await;
         if !task.status.is_terminal() || !task.notify_pending.is_empty() {
@@ -174,7 +179,7 @@ async fn api_calls_should_complete_be_retried_after_a_503_and_fail_on_a_404() {
     let config = serde_json::to_string(&raw.config).unwrap();
     assert!(!config.contains(BEARER), "{config}");
 
-    let functions = app.queue_functions();
+    let functions = app.queue_functions().await;
     run(&app, &functions, &ids, "the three api calls end").await;
 
     let ok = stored(&app, &ids[0]).await;
@@ -316,7 +321,7 @@ async fn a_webhook_notification_should_be_delivered_again_with_the_same_webhook_
     )
     .await;
     let id = id_of(&task);
-    let functions = app.queue_functions();
+    let functions = app.queue_functions().await;
     app.run_queues_until(
         &functions,
         settle_within(),
@@ -400,7 +405,7 @@ async fn a_ghl_action_should_call_gohighlevel_with_its_key_version_and_camel_cas
     let id = id_of(&task);
     run(
         &app,
-        &app.queue_functions(),
+        &app.queue_functions().await,
         std::slice::from_ref(&id),
         "the contact is added",
     )
@@ -432,7 +437,7 @@ async fn a_report_should_count_only_the_owners_tasks() {
     let id = id_of(&report);
     run(
         &app,
-        &app.queue_functions(),
+        &app.queue_functions().await,
         std::slice::from_ref(&id),
         "the report is made",
     )
@@ -474,7 +479,7 @@ async fn a_reminder_should_wait_for_remind_at_and_be_sent_once() {
     let schedule: EventBridgeEvent<Value> =
         serde_json::from_str(&event("sweeper-schedule.json")).unwrap();
     let sweeper = app.sweeper(&app.wiring("sweeper"));
-    let functions = app.queue_functions();
+    let functions = app.queue_functions().await;
 
     // Before remind_at: a sweep starts nothing, and nothing is on the way.
     let early = functions::sweep(&sweeper, &schedule).await.unwrap();
@@ -535,7 +540,7 @@ async fn by_default_an_api_call_to_a_loopback_address_should_be_refused() {
     let id = id_of(&task);
     run(
         &app,
-        &app.queue_functions(),
+        &app.queue_functions().await,
         std::slice::from_ref(&id),
         "the call is refused",
     )

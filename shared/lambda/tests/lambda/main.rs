@@ -8,6 +8,7 @@
 mod api;
 mod artifacts;
 mod bench;
+mod browsers;
 mod callbacks;
 mod end_to_end;
 mod kinds;

@@ -192,7 +192,11 @@ async fn the_sample_tasks_batch_should_run_the_sample_notification() {
     );
 
     let batch: SqsEvent = serde_json::from_str(&event("tasks-batch.json")).unwrap();
-    let response = app.tasks(&app.wiring("tasks")).handle_batch(batch).await;
+    let response = app
+        .tasks(&app.wiring("tasks"))
+        .await
+        .handle_batch(batch)
+        .await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let task = app.task(&id).await;
     assert_eq!(task.status, TaskStatus::Completed, "{:?}", task.error);
@@ -208,7 +212,11 @@ async fn the_sample_tasks_batch_should_run_the_sample_notification() {
 
     // The same message again (a redelivery) runs nothing twice.
     let batch: SqsEvent = serde_json::from_str(&event("tasks-batch.json")).unwrap();
-    let response = app.tasks(&app.wiring("tasks")).handle_batch(batch).await;
+    let response = app
+        .tasks(&app.wiring("tasks"))
+        .await
+        .handle_batch(batch)
+        .await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let again = sent_mail().await;
     assert_eq!(

@@ -114,7 +114,7 @@ pub struct TestApp {
     pub core: CoreConfig,
     pub queues: ProvisionedQueues,
     pub secret_id: String,
-    /// `PJ_ARTIFACTS_BUCKET` of `api` and `webhook`.
+    /// `PJ_ARTIFACTS_BUCKET` of `api`, `webhook` and `tasks`.
     pub artifacts_bucket: String,
     pub email_from: String,
     /// Every function's EMF lines.
@@ -241,13 +241,15 @@ impl TestApp {
         .expect("the notify function is built")
     }
 
-    pub fn tasks(&self, wiring: &Wiring) -> QueueWorker<KindWorker> {
+    pub async fn tasks(&self, wiring: &Wiring) -> QueueWorker<KindWorker> {
         functions::tasks(
             wiring,
             self.queues.urls.clone(),
             wiring.secrets(&self.secret_id),
             &self.email_from,
+            &self.artifacts_bucket,
         )
+        .await
         .expect("the tasks function is built")
     }
 
@@ -525,10 +527,10 @@ pub struct QueueFunctions {
 }
 
 impl TestApp {
-    pub fn queue_functions(&self) -> QueueFunctions {
+    pub async fn queue_functions(&self) -> QueueFunctions {
         QueueFunctions {
             dispatch: self.dispatch(&self.wiring("dispatch")),
-            tasks: self.tasks(&self.wiring("tasks")),
+            tasks: self.tasks(&self.wiring("tasks")).await,
             notify: self.notify(&self.wiring("notify")),
         }
     }

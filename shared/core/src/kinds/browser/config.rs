@@ -347,7 +347,7 @@ fn browser(
     match choice.or(cx.browsers.default) {
         None => Err(fields.error(
             "browser",
-            "this deployment has no browser (a local Chromium or BROWSERBASE_API_KEY)",
+            "this deployment has no browser (a local Chromium, or Browserbase: BROWSERBASE_PROJECT_ID and its key)",
         )),
         Some(c) if !cx.browsers.offers(c) => Err(fields.error(
             "browser",
