@@ -46,8 +46,11 @@ use crate::config::{ServeConfig, kept_secret, runner_command, shell_quote};
 const DISPATCH_VISIBILITY: Duration = Duration::from_secs(120);
 const NOTIFY_VISIBILITY: Duration = Duration::from_secs(60);
 /// An attempt of a built-in kind may wait on one call for as long as the longest `api_call`
-/// timeout (300 s); a minute more, so a slow call is never taken by a second worker.
-const TASKS_VISIBILITY: Duration = Duration::from_secs(360);
+/// timeout (300 s), and a browser task runs until its attempt's deadline (`PJ_TASK_TIMEOUT_SECS`);
+/// a minute more than the longer, so an attempt under way is never taken by a second worker.
+fn tasks_visibility(task_timeout: Duration) -> Duration {
+    task_timeout.max(Duration::from_secs(300)) + Duration::from_secs(60)
+}
 /// Messages handled at once on the dispatch and notify queues.
 const CONCURRENCY: usize = 16;
 /// Attempts of the built-in kinds run at once. They mostly wait on the network, so many fit on
@@ -317,7 +320,7 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
     background.spawn(consume(
         store.clone(),
         QueueName::Tasks,
-        TASKS_VISIBILITY,
+        tasks_visibility(config.core.task_timeout),
         TASKS_CONCURRENCY,
         store.queue_signal(QueueName::Tasks),
         stop_rx.clone(),
