@@ -137,9 +137,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn start_site() -> anyhow::Result<SocketAddr> {
-    let page = |html: &'static str| {
-        axum::routing::get(move || async move { axum::response::Html(html) })
-    };
+    let page =
+        |html: &'static str| axum::routing::get(move || async move { axum::response::Html(html) });
     let app = axum::Router::new()
         .route("/form", page(FORM))
         .route("/welcome", page(WELCOME));
@@ -156,7 +155,11 @@ async fn direct(chromium: &std::path::Path, url: &str) -> anyhow::Result<()> {
         .chrome_executable(chromium)
         .user_data_dir(profile.path())
         // The same flags as ours (chromiumoxide adds the leading dashes itself).
-        .args(pj_browser::CHROMIUM_FLAGS.iter().map(|f| f.trim_start_matches("--")))
+        .args(
+            pj_browser::CHROMIUM_FLAGS
+                .iter()
+                .map(|f| f.trim_start_matches("--")),
+        )
         .build()
         .map_err(|e| anyhow::anyhow!(e))?;
     let (mut browser, mut handler) = Browser::launch(config).await?;
@@ -168,7 +171,10 @@ async fn direct(chromium: &std::path::Path, url: &str) -> anyhow::Result<()> {
         .await?
         .type_str("ada@example.com")
         .await?;
-    page.find_element("button[type=submit]").await?.click().await?;
+    page.find_element("button[type=submit]")
+        .await?
+        .click()
+        .await?;
     page.wait_for_navigation().await?;
     let heading = loop {
         if let Ok(h1) = page.find_element("h1").await {
@@ -208,14 +214,22 @@ async fn create(client: &reqwest::Client, base: &str, url: &str) -> anyhow::Resu
         .send()
         .await?;
     if response.status() != 201 {
-        bail!("create answered {}: {}", response.status(), response.text().await?);
+        bail!(
+            "create answered {}: {}",
+            response.status(),
+            response.text().await?
+        );
     }
     let task: Value = response.json().await?;
     Ok(task["id"].as_str().context("an id")?.to_owned())
 }
 
 /// Waits until every task of `ids` completed; their records.
-async fn wait_all(client: &reqwest::Client, base: &str, ids: &[String]) -> anyhow::Result<Vec<Value>> {
+async fn wait_all(
+    client: &reqwest::Client,
+    base: &str,
+    ids: &[String],
+) -> anyhow::Result<Vec<Value>> {
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut done = Vec::new();
     for id in ids {
@@ -244,7 +258,9 @@ async fn wait_all(client: &reqwest::Client, base: &str, ids: &[String]) -> anyho
 /// From the first task's creation to the last one's completion, by the server's clock.
 fn span_ms(tasks: &[Value]) -> anyhow::Result<f64> {
     let time = |t: &Value, field: &str| -> anyhow::Result<f64> {
-        let raw = t[field].as_str().with_context(|| format!("{field} of {t}"))?;
+        let raw = t[field]
+            .as_str()
+            .with_context(|| format!("{field} of {t}"))?;
         Ok(chrono::DateTime::parse_from_rfc3339(raw)?.timestamp_micros() as f64 / 1000.0)
     };
     let first = tasks

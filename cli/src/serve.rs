@@ -27,9 +27,9 @@ use pj_core::signing::{CallbackSecret, MasterSecret};
 use pj_core::task::{ExecState, RunnerKind};
 use pj_core::time::SystemClock;
 use pj_core::worker::{Dispatcher, Disposition, Notifier, Sweeper};
-use pj_llm::page::PageModels;
 use pj_core::{Engine, TaskApi};
 use pj_http::{AppState, Authenticator, MetricsState};
+use pj_llm::page::PageModels;
 use pj_local::{LocalRunner, OutboxMailer, RunnerExit, SmtpMailer};
 use pj_metrics::prometheus::Exporter;
 use pj_outbound::GuardedClient;
@@ -172,7 +172,9 @@ pub async fn serve(listen: &str, data_dir: &Path) -> anyhow::Result<()> {
     } else {
         RepoPolicy::HttpsOnly
     };
-    let mut settings = config.core.settings(Some(&public_url), Some(&config.email_from), repos);
+    let mut settings = config
+        .core
+        .settings(Some(&public_url), Some(&config.email_from), repos);
     let browsers = browsers(&config, &settings)?;
     settings.browsers = browsers.offer();
     let settings = Arc::new(settings);
@@ -671,32 +673,6 @@ pub fn absolute(dir: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_loopback;
-
-    #[test]
-    fn loopback_urls_should_be_recognised_and_others_not() {
-        for url in [
-            "http://127.0.0.1:8080",
-            "http://127.1.2.3",
-            "http://localhost:8080/",
-            "http://api.localhost",
-            "http://[::1]:8080",
-            "http://0.0.0.0:8080",
-        ] {
-            assert!(is_loopback(url), "{url}");
-        }
-        for url in [
-            "https://pj.example.com",
-            "http://192.168.1.10:8080",
-            "http://[2001:db8::1]",
-        ] {
-            assert!(!is_loopback(url), "{url}");
-        }
-    }
-}
-
 /// How long one model call of a browser task's instruction may take.
 const PAGE_MODEL_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -741,4 +717,30 @@ fn browsers(config: &ServeConfig, settings: &pj_core::Settings) -> anyhow::Resul
         wanted.max_at_once,
         wanted.default,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_urls_should_be_recognised_and_others_not() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://localhost:8080/",
+            "http://api.localhost",
+            "http://[::1]:8080",
+            "http://0.0.0.0:8080",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [
+            "https://pj.example.com",
+            "http://192.168.1.10:8080",
+            "http://[2001:db8::1]",
+        ] {
+            assert!(!is_loopback(url), "{url}");
+        }
+    }
 }

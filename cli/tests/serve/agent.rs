@@ -151,7 +151,12 @@ async fn the_real_agent_edits_a_local_repository_and_pushes_its_branch() {
         assert_eq!(status, 404, "{path}: {body}");
     }
     let (status, body) = server
-        .call("GET", &format!("/tasks/{id}/artifacts/a1-reply-9.md"), Some(ALICE), None)
+        .call(
+            "GET",
+            &format!("/tasks/{id}/artifacts/a1-reply-9.md"),
+            Some(ALICE),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "not_found");

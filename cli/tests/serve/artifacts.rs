@@ -53,7 +53,12 @@ async fn an_uploaded_png_comes_back_byte_for_byte_and_a_retry_is_a_duplicate() {
     assert_eq!(response.headers()["content-type"], "image/png");
     assert!(response.bytes().await.unwrap() == png(), "the bytes differ");
     let (status, _) = server
-        .call("GET", &format!("/tasks/{id}/artifacts/a1-step-1.png"), Some(BOB), None)
+        .call(
+            "GET",
+            &format!("/tasks/{id}/artifacts/a1-step-1.png"),
+            Some(BOB),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
 }
@@ -70,20 +75,44 @@ async fn an_upload_that_breaks_a_rule_is_refused_naming_it() {
     let id = task["id"].as_str().unwrap();
 
     let (status, answer) = server
-        .runner_post("/webhooks/runner/artifacts", id, 1, &upload(id, "x.html", b"<p>"), None)
+        .runner_post(
+            "/webhooks/runner/artifacts",
+            id,
+            1,
+            &upload(id, "x.html", b"<p>"),
+            None,
+        )
         .await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"]["code"], "validation_failed");
-    assert!(answer["error"]["message"].as_str().unwrap().starts_with("name"), "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("name"),
+        "{answer}"
+    );
 
     let too_big = vec![7u8; pj_core::artifacts::MAX_ARTIFACT_BYTES + 1];
     let (status, answer) = server
-        .runner_post("/webhooks/runner/artifacts", id, 1, &upload(id, "big.png", &too_big), None)
+        .runner_post(
+            "/webhooks/runner/artifacts",
+            id,
+            1,
+            &upload(id, "big.png", &too_big),
+            None,
+        )
         .await;
     assert_eq!(status, 413, "{answer}");
 
     let (status, _) = server
-        .runner_post("/webhooks/runner/artifacts", id, 2, &upload_for(id, 2, "a2.txt", b"x"), None)
+        .runner_post(
+            "/webhooks/runner/artifacts",
+            id,
+            2,
+            &upload_for(id, 2, "a2.txt", b"x"),
+            None,
+        )
         .await;
     assert_eq!(status, 409);
     let (_, listed) = server

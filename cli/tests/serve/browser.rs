@@ -79,7 +79,11 @@ impl Respond for PageReader {
             .unwrap_or_default()
             .to_owned();
         let answer = if prompt.contains("The element is to click") {
-            let section = if prompt.contains("podcast") { "## Podcast" } else { "## Newsletter" };
+            let section = if prompt.contains("podcast") {
+                "## Podcast"
+            } else {
+                "## Newsletter"
+            };
             let after = &prompt[prompt.find(section).expect("the section is in the view")..];
             let line = after
                 .lines()
@@ -180,15 +184,15 @@ async fn a_form_is_filled_submitted_and_its_next_page_read_and_screenshotted() {
     let id = create(
         &server,
         json!({"kind": "browser_automation", "title": "Sign up", "config": {
-            "start_url": format!("{}/form", site.uri()),
-            "steps": [
-                {"action": "type", "selector": "#email", "text": "ada@example.com"},
-                {"action": "click", "selector": "button[type=submit]"},
-                {"action": "wait", "selector": "h1"},
-                {"action": "extract", "selector": "h1", "schema": {"type": "string"}},
-                {"action": "wait", "selector": "#late"},
-                {"action": "screenshot", "full_page": true},
-            ]}}),
+        "start_url": format!("{}/form", site.uri()),
+        "steps": [
+            {"action": "type", "selector": "#email", "text": "ada@example.com"},
+            {"action": "click", "selector": "button[type=submit]"},
+            {"action": "wait", "selector": "h1"},
+            {"action": "extract", "selector": "h1", "schema": {"type": "string"}},
+            {"action": "wait", "selector": "#late"},
+            {"action": "screenshot", "full_page": true},
+        ]}}),
     )
     .await;
     let done = server.wait_for(ALICE, &id, "completed", 90).await;
@@ -208,7 +212,9 @@ async fn a_form_is_filled_submitted_and_its_next_page_read_and_screenshotted() {
         .collect();
     for n in 1..=6 {
         assert!(
-            lines.iter().any(|l| l.starts_with(&format!("step {n}/6 ")) && l.contains(": ok in ")),
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("step {n}/6 ")) && l.contains(": ok in ")),
             "a line for step {n}: {lines:?}"
         );
     }
@@ -224,7 +230,12 @@ async fn a_form_is_filled_submitted_and_its_next_page_read_and_screenshotted() {
     let (width, height) = png_size(&png.bytes().await.unwrap());
     assert!(width >= 300 && height >= 200, "{width}x{height}");
     let (status, _) = server
-        .call("GET", &format!("/tasks/{id}/artifacts/a1-step-6.png"), Some(BOB), None)
+        .call(
+            "GET",
+            &format!("/tasks/{id}/artifacts/a1-step-6.png"),
+            Some(BOB),
+            None,
+        )
         .await;
     assert_eq!(status, 404, "another user's screenshot is not found");
     assert_no_browser_left(tmp.path(), 5).await;
@@ -239,11 +250,11 @@ async fn an_instruction_clicks_the_button_of_the_section_it_names() {
     let id = create(
         &server,
         json!({"kind": "browser_automation", "title": "Subscribe", "config": {
-            "start_url": format!("{}/buttons", site.uri()),
-            "steps": [
-                {"action": "click", "instruction": "subscribe to the podcast"},
-                {"action": "extract", "selector": "#picked"},
-            ]}}),
+        "start_url": format!("{}/buttons", site.uri()),
+        "steps": [
+            {"action": "click", "instruction": "subscribe to the podcast"},
+            {"action": "extract", "selector": "#picked"},
+        ]}}),
     )
     .await;
     let done = server.wait_for(ALICE, &id, "completed", 90).await;
@@ -336,7 +347,11 @@ async fn a_cancelled_task_closes_its_browser() {
     let (_, listed) = server
         .call("GET", &format!("/tasks/{id}/artifacts"), Some(ALICE), None)
         .await;
-    assert_eq!(listed["artifacts"], json!([]), "the step after the cancel never ran");
+    assert_eq!(
+        listed["artifacts"],
+        json!([]),
+        "the step after the cancel never ran"
+    );
 }
 
 #[tokio::test]
@@ -367,7 +382,9 @@ async fn a_browserbase_session_is_driven_through_its_connect_url_and_released() 
         .await;
     Mock::given(method("POST"))
         .and(path("/v1/sessions/sess-42"))
-        .and(body_json(json!({"projectId": "proj-1", "status": "REQUEST_RELEASE"})))
+        .and(body_json(
+            json!({"projectId": "proj-1", "status": "REQUEST_RELEASE"}),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "sess-42"})))
         .expect(1)
         .mount(&browserbase)
@@ -400,9 +417,10 @@ async fn a_browserbase_session_is_driven_through_its_connect_url_and_released() 
     );
     let lines = server.logs(ALICE, &id).await;
     assert!(
-        lines
-            .iter()
-            .all(|l| !l["text"].as_str().unwrap().contains("bb_live_test_key_0123")),
+        lines.iter().all(|l| !l["text"]
+            .as_str()
+            .unwrap()
+            .contains("bb_live_test_key_0123")),
         "the key never reaches the log"
     );
     // The release is sent when the task ends; the mock checks it came once when dropped.
@@ -469,7 +487,10 @@ async fn no_more_browsers_run_at_once_than_pj_max_browsers() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(all_done, "the three tasks complete, one browser after another");
+    assert!(
+        all_done,
+        "the three tasks complete, one browser after another"
+    );
     assert_eq!(most, 1, "one browser at a time");
     assert_no_browser_left(tmp.path(), 5).await;
 }

@@ -17,9 +17,9 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::config::Reporting;
+use super::scrub::Scrubber;
 use pj_llm::error_chain;
 use pj_llm::retry::{backoff, is_retryable, retry_after};
-use super::scrub::Scrubber;
 
 /// How long one callback request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -362,4 +362,3 @@ impl Callbacks {
         self.scrubber.scrub(text.trim())
     }
 }
-

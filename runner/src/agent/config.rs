@@ -15,9 +15,9 @@ use pj_core::ids::{Attempt, TaskId};
 use pj_core::net::NetworkPolicy;
 use pj_core::signing::CallbackSecret;
 use pj_core::task::Provider;
+use pj_core::time::parse_rfc3339;
 use pj_llm::ModelConfig;
 use pj_llm::page::{DEFAULT_ANTHROPIC_BASE_URL, DEFAULT_OPENAI_BASE_URL};
-use pj_core::time::parse_rfc3339;
 use reqwest::Url;
 use secrecy::SecretString;
 

@@ -13,12 +13,12 @@ use tokio::time::Instant;
 use super::budget::{Budget, Spend};
 use super::callback::{Callbacks, Delivery, Persistence};
 use super::git::{Git, GitError};
-use pj_llm::{Conversation, LlmError, ModelClient};
 use super::log::Log;
 use super::prompt;
 use super::sandbox::Jail;
 use super::verify::{self, Verdict, VerifyCommand};
 use crate::patch;
+use pj_llm::{Conversation, LlmError, ModelClient};
 
 /// Rounds of feedback after the first reply, for edits that do not apply and for failed checks.
 pub const EXTRA_ROUNDS: u32 = 2;
@@ -111,10 +111,7 @@ impl Editor<'_> {
             self.log.system(format!("asking {label} (round {round})"));
             let log = self.log.clone();
             let note = move |text: String| log.system(text);
-            let answered = self
-                .model
-                .complete(&conversation, &note, self.until)
-                .await;
+            let answered = self.model.complete(&conversation, &note, self.until).await;
             let fallback = self.model.fell_back_to();
             self.note(|m| {
                 m.rounds = round;

@@ -18,13 +18,13 @@ use super::config::{Config, Remote, Reporting, Vars};
 use super::edit::{Checked, Edited, Editor};
 use super::git::{Git, clone_url};
 use super::github::{Github, PullRequest};
-use pj_llm::{Conversation, ModelClient};
 use super::log::{Log, Output};
 use super::prompt;
 use super::sandbox;
 use super::scrub::Scrubber;
 use super::verify::VerifyCommand;
 use crate::context::{ContextOptions, build_context};
+use pj_llm::{Conversation, ModelClient};
 
 /// Error codes this runner reports beyond the contract's list.
 pub mod extra_codes {

@@ -7,9 +7,9 @@ use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use pj_llm::error_chain;
 use super::config::GithubRepo;
 use super::log::Log;
+use pj_llm::error_chain;
 use pj_llm::retry::{backoff, is_retryable, retry_after};
 
 const API_VERSION: &str = "2022-11-28";

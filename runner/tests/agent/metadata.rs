@@ -143,7 +143,8 @@ async fn each_reply_is_kept_as_an_artifact_of_the_attempt_named_by_its_round() {
     assert_eq!(artifacts[1].1, diff);
     let log = world.log_texts();
     assert!(
-        log.iter().any(|l| l == "the reply is kept as a1-reply-2.md"),
+        log.iter()
+            .any(|l| l == "the reply is kept as a1-reply-2.md"),
         "{log:?}"
     );
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use pj_core::capacity::Capacity;
 use pj_core::create::RepoPolicy;
 use pj_core::engine::{RunnerDefaults, Settings};
+use pj_core::kinds::browser::{BrowserChoice, BrowserOffer};
 use pj_core::kinds::config::check_ghl_id;
 use pj_core::kinds::ghl::GhlSettings;
-use pj_core::kinds::browser::{BrowserChoice, BrowserOffer};
 use pj_core::machine::{MAX_ATTEMPTS_PER_TASK, Policy};
 use pj_core::net::NetworkPolicy;
 use pj_core::ratelimit::{DEFAULT_BURST, DEFAULT_PER_MINUTE, RateLimiter};
@@ -132,8 +132,13 @@ impl BrowserConfig {
                 ));
             }
         };
-        let browserbase_project = env.get("BROWSERBASE_PROJECT_ID").filter(|p| !p.trim().is_empty());
-        if default == BrowserChoice::Browserbase && browserbase_project.is_none() && env.get("PJ_BROWSER").is_some() {
+        let browserbase_project = env
+            .get("BROWSERBASE_PROJECT_ID")
+            .filter(|p| !p.trim().is_empty());
+        if default == BrowserChoice::Browserbase
+            && browserbase_project.is_none()
+            && env.get("PJ_BROWSER").is_some()
+        {
             return Err(ConfigError::invalid(
                 "BROWSERBASE_PROJECT_ID",
                 "is required with PJ_BROWSER=browserbase",

@@ -11,7 +11,10 @@ use pj_core::kinds::browser::{
 use serde_json::{Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::{Browserbase, BrowserError, BrowserSession, BrowserbaseSession, Chromium, ElementRef, SessionOptions};
+use crate::{
+    BrowserError, BrowserSession, Browserbase, BrowserbaseSession, Chromium, ElementRef,
+    SessionOptions,
+};
 
 /// The browsers of a deployment.
 pub struct Browsers {
@@ -68,11 +71,19 @@ fn open_error(e: &BrowserError) -> OpenError {
 
 #[async_trait]
 impl port::Browsers for Browsers {
-    async fn open(&self, choice: BrowserChoice) -> Result<Box<dyn port::BrowserSession>, OpenError> {
-        let permit = self.room.clone().acquire_owned().await.map_err(|_| OpenError {
-            message: "the browsers are shut down".into(),
-            may_pass: true,
-        })?;
+    async fn open(
+        &self,
+        choice: BrowserChoice,
+    ) -> Result<Box<dyn port::BrowserSession>, OpenError> {
+        let permit = self
+            .room
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| OpenError {
+                message: "the browsers are shut down".into(),
+                may_pass: true,
+            })?;
         let browser = match choice {
             BrowserChoice::Local => {
                 let chromium = self.chromium.as_ref().ok_or_else(|| OpenError {
@@ -157,7 +168,10 @@ impl port::BrowserSession for Opened {
     }
 
     async fn navigate(&mut self, url: &str) -> Result<(), String> {
-        self.session().navigate(url).await.map_err(|e| e.to_string())
+        self.session()
+            .navigate(url)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn click(&mut self, element: &Element) -> Result<(), String> {

@@ -89,17 +89,34 @@ async fn list_should_hold_the_tasks_artifacts_only_by_attempt_then_name<
 ) {
     let t = task();
     let other = task();
-    for (attempt, raw) in [(2, "a2-b.json"), (1, "a1-z.txt"), (2, "a2-a.md"), (1, "a1-a.png")] {
+    for (attempt, raw) in [
+        (2, "a2-b.json"),
+        (1, "a1-z.txt"),
+        (2, "a2-a.md"),
+        (1, "a1-a.png"),
+    ] {
         must(
             store
-                .put(&t, Attempt(attempt), &name(raw), raw.as_bytes().to_vec(), later())
+                .put(
+                    &t,
+                    Attempt(attempt),
+                    &name(raw),
+                    raw.as_bytes().to_vec(),
+                    later(),
+                )
                 .await,
             format!("put {raw}"),
         );
     }
     must(
         store
-            .put(&other, Attempt(1), &name("a1-else.txt"), b"x".to_vec(), later())
+            .put(
+                &other,
+                Attempt(1),
+                &name("a1-else.txt"),
+                b"x".to_vec(),
+                later(),
+            )
             .await,
         "put another task's",
     );
@@ -110,14 +127,22 @@ async fn list_should_hold_the_tasks_artifacts_only_by_attempt_then_name<
         .collect();
     assert_eq!(
         names,
-        [(1, "a1-a.png"), (1, "a1-z.txt"), (2, "a2-a.md"), (2, "a2-b.json")]
+        [
+            (1, "a1-a.png"),
+            (1, "a1-z.txt"),
+            (2, "a2-a.md"),
+            (2, "a2-b.json")
+        ]
     );
     assert_eq!(listed[1].size, "a1-z.txt".len() as u64);
     assert_eq!(listed[1].content_type, "text/plain; charset=utf-8");
 }
 
 async fn a_missing_artifact_should_be_none<S: ArtifactStore + ?Sized>(store: &S) {
-    let got = must(store.get(&task(), &name("nothing.txt"), Utc::now()).await, "get");
+    let got = must(
+        store.get(&task(), &name("nothing.txt"), Utc::now()).await,
+        "get",
+    );
     assert!(got.is_none());
     assert!(must(store.list(&task(), Utc::now()).await, "list").is_empty());
 }
@@ -129,7 +154,9 @@ async fn an_expired_artifact_should_be_neither_listed_nor_served<S: ArtifactStor
     let n = name("a1-old.txt");
     let expires = Utc::now() + TimeDelta::minutes(1);
     must(
-        store.put(&t, Attempt(1), &n, b"old".to_vec(), expires).await,
+        store
+            .put(&t, Attempt(1), &n, b"old".to_vec(), expires)
+            .await,
         "put",
     );
     let after = expires + TimeDelta::seconds(1);

@@ -211,9 +211,8 @@ pub struct Upload {
 
 impl Upload {
     pub fn parse(body: &[u8]) -> Result<Upload, AppError> {
-        let raw: UploadBody = serde_json::from_slice(body).map_err(|e| {
-            AppError::validation("body", format!("not an artifact upload: {e}"))
-        })?;
+        let raw: UploadBody = serde_json::from_slice(body)
+            .map_err(|e| AppError::validation("body", format!("not an artifact upload: {e}")))?;
         let name = ArtifactName::parse(&raw.name)?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(raw.content_base64.as_bytes())
@@ -318,7 +317,8 @@ mod tests {
 
     #[test]
     fn an_upload_over_the_limit_should_be_too_large() {
-        let big = base64::engine::general_purpose::STANDARD.encode(vec![0u8; MAX_ARTIFACT_BYTES + 1]);
+        let big =
+            base64::engine::general_purpose::STANDARD.encode(vec![0u8; MAX_ARTIFACT_BYTES + 1]);
         let body = serde_json::json!({"name": "a.png", "content_base64": big});
         assert!(matches!(
             Upload::parse(body.to_string().as_bytes()),

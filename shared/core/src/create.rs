@@ -6,8 +6,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ValidationError;
 use crate::ids::{Attempt, TaskId, UserId};
-use crate::kinds::config::ConfigContext;
 use crate::kinds::browser::BrowserOffer;
+use crate::kinds::config::ConfigContext;
 use crate::kinds::{KindConfig, NotifySpec, TaskKind};
 use crate::machine::{Effect, Policy, runner_for};
 use crate::task::{

@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use rand::Rng;
 
+use crate::artifacts::ArtifactStore;
 use crate::engine::{Applied, ApplyError, Engine};
 use crate::ids::{Attempt, TaskId};
-use crate::kinds::config::KindConfig;
-use crate::kinds::sealed::Sealer;
-use crate::artifacts::ArtifactStore;
 use crate::kinds::browser::run::BrowserRun;
 use crate::kinds::browser::{Browsers, PageModel};
+use crate::kinds::config::KindConfig;
+use crate::kinds::sealed::Sealer;
 use crate::kinds::{api_call, ghl, message, report};
 use crate::machine::{Input, KindOutcome, RunnerEvent, retry_backoff};
 use crate::messages::{Courier, MessageStore};

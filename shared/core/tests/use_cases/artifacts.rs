@@ -17,7 +17,11 @@ async fn an_uploaded_reply_is_listed_and_served_to_the_owner_only() {
         .await;
 
     assert_eq!(put.unwrap(), PutOutcome::Stored);
-    let listed = world.api.artifacts(&alice(), running.id.as_str()).await.unwrap();
+    let listed = world
+        .api
+        .artifacts(&alice(), running.id.as_str())
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name.as_str(), "a1-reply-1.md");
     assert_eq!(listed[0].attempt, Attempt(1));
@@ -45,7 +49,10 @@ async fn a_missing_artifact_is_not_found_and_says_which() {
     let running = world.running_task().await;
 
     for name in ["a1-none.md", "../../etc/passwd"] {
-        let answer = world.api.artifact(&alice(), running.id.as_str(), name).await;
+        let answer = world
+            .api
+            .artifact(&alice(), running.id.as_str(), name)
+            .await;
         match answer {
             Err(AppError::Missing(message)) => assert!(message.contains(name), "{message}"),
             other => panic!("{other:?}"),
@@ -103,10 +110,20 @@ async fn an_upload_with_a_bad_signature_stores_nothing() {
     let (bytes, mut headers) = world.sign(&running.id, Attempt(1), &body);
     headers[2] = "v1,AAAA".into();
 
-    let answer = world.api.receive_artifact(&signature(&headers), &bytes).await;
+    let answer = world
+        .api
+        .receive_artifact(&signature(&headers), &bytes)
+        .await;
 
-    assert!(matches!(answer, Err(AppError::Unauthorized(_))), "{answer:?}");
-    let listed = world.api.artifacts(&alice(), running.id.as_str()).await.unwrap();
+    assert!(
+        matches!(answer, Err(AppError::Unauthorized(_))),
+        "{answer:?}"
+    );
+    let listed = world
+        .api
+        .artifacts(&alice(), running.id.as_str())
+        .await
+        .unwrap();
     assert!(listed.is_empty());
 }
 
@@ -153,6 +170,10 @@ async fn an_attempt_past_its_quota_of_artifacts_is_refused() {
         .await;
 
     assert!(matches!(answer, Err(AppError::Conflict(_))), "{answer:?}");
-    let listed = world.api.artifacts(&alice(), running.id.as_str()).await.unwrap();
+    let listed = world
+        .api
+        .artifacts(&alice(), running.id.as_str())
+        .await
+        .unwrap();
     assert_eq!(listed.len(), MAX_ARTIFACTS_PER_ATTEMPT);
 }

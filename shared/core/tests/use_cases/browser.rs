@@ -138,7 +138,10 @@ async fn a_failing_step_fails_the_task_naming_it_and_keeps_what_came_before() {
     );
     assert!(!world.browsers.calls().contains(&"click #never".to_owned()));
     assert_eq!(world.browsers.calls().last().unwrap(), "close");
-    assert_eq!(done.attempt.0, 1, "a step that fails on the page is not retried");
+    assert_eq!(
+        done.attempt.0, 1,
+        "a step that fails on the page is not retried"
+    );
 }
 
 #[tokio::test]
@@ -161,7 +164,12 @@ async fn an_instruction_acts_on_the_element_the_model_picks_and_its_tokens_count
     assert_eq!(done.usage.input_tokens, 1000);
     assert_eq!(done.usage.cost_usd, Some(0.001));
     assert_eq!(
-        done.current_execution().unwrap().usage.as_ref().unwrap().output_tokens,
+        done.current_execution()
+            .unwrap()
+            .usage
+            .as_ref()
+            .unwrap()
+            .output_tokens,
         10
     );
 }
@@ -183,7 +191,10 @@ async fn a_pick_that_is_not_on_the_page_is_asked_for_once_more() {
     assert_eq!(done.status, TaskStatus::Completed, "{:?}", done.error);
     assert!(world.browsers.calls().contains(&"click ref 1".to_owned()));
     let second = &world.model.prompts()[1];
-    assert!(second.contains("\"9\" is not a reference of the page"), "{second}");
+    assert!(
+        second.contains("\"9\" is not a reference of the page"),
+        "{second}"
+    );
 }
 
 #[tokio::test]
@@ -202,19 +213,27 @@ async fn a_model_that_finds_no_element_fails_the_step_with_its_reason() {
     .await;
 
     assert_eq!(error_code(&done), codes::BROWSER_ERROR);
-    assert!(error_message(&done).contains("there is no cart"), "{}", error_message(&done));
+    assert!(
+        error_message(&done).contains("there is no cart"),
+        "{}",
+        error_message(&done)
+    );
 }
 
 #[tokio::test]
 async fn an_extraction_that_breaks_its_schema_is_asked_again_with_the_error() {
     let world = World::new();
-    world.model.answers(&["{\"price\": \"12.50\"}", "{\"price\": 12.5}"]);
+    world
+        .model
+        .answers(&["{\"price\": \"12.50\"}", "{\"price\": 12.5}"]);
 
     let done = run(
         &world,
-        automation(json!([{"action": "extract", "instruction": "the price of the first book",
+        automation(
+            json!([{"action": "extract", "instruction": "the price of the first book",
             "schema": {"type": "object", "required": ["price"],
-                       "properties": {"price": {"type": "number"}}}}])),
+                       "properties": {"price": {"type": "number"}}}}]),
+        ),
     )
     .await;
 
@@ -232,7 +251,9 @@ async fn an_extraction_that_breaks_its_schema_is_asked_again_with_the_error() {
 #[tokio::test]
 async fn an_extraction_that_breaks_its_schema_twice_fails_with_extraction_failed() {
     let world = World::new();
-    world.model.answers(&["{\"price\": \"x\"}", "no JSON at all"]);
+    world
+        .model
+        .answers(&["{\"price\": \"x\"}", "no JSON at all"]);
 
     let done = run(
         &world,
@@ -262,7 +283,11 @@ async fn what_a_selector_extracts_is_checked_against_its_schema() {
     .await;
 
     assert_eq!(error_code(&done), codes::EXTRACTION_FAILED);
-    assert!(error_message(&done).contains("step 1"), "{}", error_message(&done));
+    assert!(
+        error_message(&done).contains("step 1"),
+        "{}",
+        error_message(&done)
+    );
 }
 
 #[tokio::test]
@@ -274,7 +299,11 @@ async fn a_browser_that_cannot_be_had_for_now_is_tried_again_and_one_that_never_
         .await;
     world.settle().await;
     let waiting = world.task(&task.id);
-    assert_eq!(waiting.status, TaskStatus::Queued, "a retry waits its backoff");
+    assert_eq!(
+        waiting.status,
+        TaskStatus::Queued,
+        "a retry waits its backoff"
+    );
     assert_eq!(waiting.attempt.0, 2);
 
     let world = World::new();
@@ -307,14 +336,21 @@ async fn a_data_extraction_reads_its_fields_into_data() {
     );
     assert_eq!(
         world.browsers.calls(),
-        ["open local", "navigate https://books.example.com/", "read 2 fields", "close"]
+        [
+            "open local",
+            "navigate https://books.example.com/",
+            "read 2 fields",
+            "close"
+        ]
     );
 }
 
 #[tokio::test]
 async fn a_data_extraction_by_instruction_gives_what_the_model_extracted() {
     let world = World::new();
-    world.model.answers(&["[{\"title\": \"Dune\", \"price\": 9.99}]"]);
+    world
+        .model
+        .answers(&["[{\"title\": \"Dune\", \"price\": 9.99}]"]);
 
     let done = run(
         &world,
@@ -341,7 +377,9 @@ async fn the_browser_configs_are_shown_as_they_were_given() {
         {"action": "screenshot", "full_page": false},
     ]});
     let task = world
-        .create_kind(json!({"kind": "browser_automation", "title": "t", "execute": false, "config": config}))
+        .create_kind(
+            json!({"kind": "browser_automation", "title": "t", "execute": false, "config": config}),
+        )
         .await;
 
     let shown = world.api.get(&alice(), task.id.as_str()).await.unwrap();

@@ -13,13 +13,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pj_core::artifacts::{Artifact, ArtifactName, ArtifactStore, PutOutcome};
-use pj_core::kinds::browser::{
-    BrowserChoice, BrowserSession, Browsers, Element, FieldSpec, ModelAnswer, OpenError,
-    PageModel, PageView,
-};
-use pj_core::task::{ModelSpec, Usage};
-use serde_json::Value;
 use pj_core::ids::{Attempt, TaskId, UserId, WebhookId};
+use pj_core::kinds::browser::{
+    BrowserChoice, BrowserSession, Browsers, Element, FieldSpec, ModelAnswer, OpenError, PageModel,
+    PageView,
+};
 use pj_core::messages::{
     MessageCursor, MessageFilter, MessageId, MessageStatus, MessageStore, OutboundMessage,
 };
@@ -31,7 +29,9 @@ use pj_core::ports::{
 };
 use pj_core::repos::Resolver;
 use pj_core::task::{ExecState, RunnerKind, Task, TaskStatus};
+use pj_core::task::{ModelSpec, Usage};
 use pj_core::time::{Clock, ManualClock};
+use serde_json::Value;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -822,7 +822,10 @@ impl Resolver for PublicResolver {
 /// Artifacts in memory, keyed by task then name; expiry is not kept (the adapters' contract
 /// suite checks it).
 #[derive(Default)]
-pub struct MemoryArtifacts(Mutex<HashMap<TaskId, BTreeMap<ArtifactName, (Attempt, Vec<u8>)>>>);
+pub struct MemoryArtifacts(Mutex<HashMap<TaskId, TaskArtifacts>>);
+
+/// One task's artifacts: the attempt and bytes of each name.
+type TaskArtifacts = BTreeMap<ArtifactName, (Attempt, Vec<u8>)>;
 
 #[async_trait]
 impl ArtifactStore for MemoryArtifacts {
@@ -862,14 +865,15 @@ impl ArtifactStore for MemoryArtifacts {
         name: &ArtifactName,
         _now: DateTime<Utc>,
     ) -> anyhow::Result<Option<(Artifact, Vec<u8>)>> {
-        Ok(lock(&self.0).get(task).and_then(|s| s.get(name)).map(
-            |(attempt, bytes)| {
+        Ok(lock(&self.0)
+            .get(task)
+            .and_then(|s| s.get(name))
+            .map(|(attempt, bytes)| {
                 (
                     Artifact::new(name.clone(), *attempt, bytes.len() as u64),
                     bytes.clone(),
                 )
-            },
-        ))
+            }))
     }
 }
 
@@ -972,7 +976,9 @@ impl BrowserSession for FakeSession {
         Ok(script.view.clone())
     }
     async fn screenshot(&mut self, full_page: bool) -> Result<Vec<u8>, String> {
-        lock(&self.0).calls.push(format!("screenshot full_page={full_page}"));
+        lock(&self.0)
+            .calls
+            .push(format!("screenshot full_page={full_page}"));
         Ok(FAKE_PNG.to_vec())
     }
     async fn close(self: Box<Self>) {

@@ -32,8 +32,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use fakes::{
-    FakeBrowsers, FakeHttp, FakeModel, FakeRunner, MemoryArtifacts, MemoryLogs, MemoryMailer, MemoryMessages, MemoryQueue, MemoryStore,
-    PublicResolver,
+    FakeBrowsers, FakeHttp, FakeModel, FakeRunner, MemoryArtifacts, MemoryLogs, MemoryMailer,
+    MemoryMessages, MemoryQueue, MemoryStore, PublicResolver,
 };
 
 const MASTER: &str = "a-master-secret-for-the-use-case-tests";
@@ -397,7 +397,9 @@ impl World {
         let content = base64::engine::general_purpose::STANDARD.encode(bytes);
         let body = json!({"task_id": task.as_str(), "attempt": attempt, "name": name, "content_base64": content});
         let (bytes, headers) = self.sign(task, Attempt(attempt), &body);
-        self.api.receive_artifact(&signature(&headers), &bytes).await
+        self.api
+            .receive_artifact(&signature(&headers), &bytes)
+            .await
     }
 
     /// Creates a task and takes it through dispatch and `task.started`.

@@ -1,8 +1,8 @@
 //! Every port contract, against SQLite.
 
 use pj_contract::{
-    artifact_store_contract, log_store_contract, message_store_contract, queue_contract, queue_strict_receipt_contract,
-    task_store_contract,
+    artifact_store_contract, log_store_contract, message_store_contract, queue_contract,
+    queue_strict_receipt_contract, task_store_contract,
 };
 
 use crate::{MAX_RECEIVES, TestStore};

@@ -362,7 +362,9 @@ fn selector(fields: &Fields<'_>, field: &str) -> Result<String, ValidationError>
     if s.chars().count() > MAX_SELECTOR_CHARS || s.chars().any(char::is_control) {
         return Err(fields.error(
             field,
-            format!("must be a CSS selector of at most {MAX_SELECTOR_CHARS} characters on one line"),
+            format!(
+                "must be a CSS selector of at most {MAX_SELECTOR_CHARS} characters on one line"
+            ),
         ));
     }
     Ok(s.to_owned())

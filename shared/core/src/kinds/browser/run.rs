@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::config::{AutomationConfig, BrowserChoice, BrowserStep, Extraction, ExtractionConfig, Locator};
+use super::config::{
+    AutomationConfig, BrowserChoice, BrowserStep, Extraction, ExtractionConfig, Locator,
+};
 use super::{BrowserSession, Browsers, Element, OpenError, PageModel, PageView, schema};
 use crate::artifacts::{ArtifactName, ArtifactStore};
 use crate::engine::Engine;
@@ -238,17 +240,16 @@ impl BrowserRun<'_> {
             .timed("the start page", session.navigate(&config.start_url))
             .await
         {
-            log.system(format!("the start page {} did not load: {e}", config.start_url));
+            log.system(format!(
+                "the start page {} did not load: {e}",
+                config.start_url
+            ));
             return Some(StepFailure::browser(format!(
                 "the start page {} did not load: {e}",
                 config.start_url
             )));
         }
-        log.system(format!(
-            "loaded {} in {} ms",
-            config.start_url,
-            start.ms()
-        ));
+        log.system(format!("loaded {} in {} ms", config.start_url, start.ms()));
         log.flush().await;
         let total = config.steps.len();
         for (i, step) in config.steps.iter().enumerate() {
@@ -319,7 +320,9 @@ impl BrowserRun<'_> {
                 Ok(None)
             }
             BrowserStep::Type { target, text } => {
-                let element = self.element(target, "type into", session, record, log).await?;
+                let element = self
+                    .element(target, "type into", session, record, log)
+                    .await?;
                 self.timed(&what, session.type_text(&element, text))
                     .await
                     .map_err(StepFailure::browser)?;
@@ -337,7 +340,9 @@ impl BrowserRun<'_> {
             BrowserStep::Wait { ms, .. } => {
                 let wait = Duration::from_millis(ms.unwrap_or(0));
                 if self.time_left().is_some_and(|left| left < wait) {
-                    return Err(StepFailure::browser("the wait would pass the attempt's deadline"));
+                    return Err(StepFailure::browser(
+                        "the wait would pass the attempt's deadline",
+                    ));
                 }
                 tokio::time::sleep(wait).await;
                 Ok(None)
@@ -352,7 +357,9 @@ impl BrowserRun<'_> {
                         if let Some(schema) = schema {
                             schema::check(schema, &value).map_err(|why| StepFailure {
                                 code: codes::EXTRACTION_FAILED,
-                                message: format!("what {selector:?} holds does not meet the schema: {why}"),
+                                message: format!(
+                                    "what {selector:?} holds does not meet the schema: {why}"
+                                ),
                             })?;
                         }
                         value
@@ -456,7 +463,9 @@ impl BrowserRun<'_> {
                     return Ok(Element::Ref(reference));
                 }
                 Err(why) if round == 1 => {
-                    log.system(format!("the model's pick was not usable ({why}); asking again"));
+                    log.system(format!(
+                        "the model's pick was not usable ({why}); asking again"
+                    ));
                     prompt = format!(
                         "{question}\n\nYour previous answer was not usable: {why}\nAnswer again with JSON only."
                     );
@@ -489,7 +498,9 @@ impl BrowserRun<'_> {
         let question = extract_prompt(instruction, schema, &view);
         let mut prompt = question.clone();
         for round in 1..=2 {
-            let answer = self.ask(model, EXTRACT_SYSTEM, &prompt, record, log).await?;
+            let answer = self
+                .ask(model, EXTRACT_SYSTEM, &prompt, record, log)
+                .await?;
             let checked = first_json(&answer).and_then(|value| match schema {
                 Some(schema) => schema::check(schema, &value).map(|()| value),
                 None => Ok(value),
@@ -572,7 +583,10 @@ impl BrowserRun<'_> {
         if let Err(e) = self.timed("the page", session.navigate(&config.url)).await {
             log.system(format!("{} did not load: {e}", config.url));
             record.steps.push(timer.failed(e.clone()));
-            return Some(StepFailure::browser(format!("{} did not load: {e}", config.url)));
+            return Some(StepFailure::browser(format!(
+                "{} did not load: {e}",
+                config.url
+            )));
         }
         log.system(format!("loaded {} in {} ms", config.url, timer.ms()));
         record.steps.push(timer.ok(None));
@@ -677,7 +691,10 @@ fn first_json(reply: &str) -> Result<Value, String> {
             }
         }
     }
-    for (i, c) in trimmed.char_indices().filter(|(_, c)| *c == '{' || *c == '[') {
+    for (i, c) in trimmed
+        .char_indices()
+        .filter(|(_, c)| *c == '{' || *c == '[')
+    {
         let _ = c;
         let mut stream = serde_json::Deserializer::from_str(&trimmed[i..]).into_iter::<Value>();
         if let Some(Ok(v)) = stream.next() {
@@ -692,7 +709,11 @@ fn pick_reference(answer: &str, view: &PageView) -> Result<String, String> {
     let value = first_json(answer)?;
     match value.get("ref") {
         Some(Value::String(r)) => {
-            let r = r.trim().trim_start_matches('[').trim_end_matches(']').to_owned();
+            let r = r
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
             if view.elements.iter().any(|e| e.reference == r) {
                 Ok(r)
             } else {
@@ -731,7 +752,9 @@ mod tests {
                     context: "Podcast".into(),
                 },
             ],
-            text: "## Newsletter\n[e1] button \"Subscribe\"\n## Podcast\n[e2] button \"Subscribe\"\n".into(),
+            text:
+                "## Newsletter\n[e1] button \"Subscribe\"\n## Podcast\n[e2] button \"Subscribe\"\n"
+                    .into(),
         }
     }
 
@@ -752,8 +775,15 @@ mod tests {
     #[test]
     fn a_picked_reference_must_be_on_the_page() {
         assert_eq!(pick_reference("{\"ref\": \"e2\"}", &view()).unwrap(), "e2");
-        assert_eq!(pick_reference("{\"ref\": \"[e1]\"}", &view()).unwrap(), "e1");
-        assert!(pick_reference("{\"ref\": \"e9\"}", &view()).unwrap_err().contains("e9"));
+        assert_eq!(
+            pick_reference("{\"ref\": \"[e1]\"}", &view()).unwrap(),
+            "e1"
+        );
+        assert!(
+            pick_reference("{\"ref\": \"e9\"}", &view())
+                .unwrap_err()
+                .contains("e9")
+        );
         assert_eq!(
             pick_reference("{\"ref\": null, \"reason\": \"nothing fits\"}", &view()).unwrap_err(),
             "nothing fits"
@@ -763,7 +793,13 @@ mod tests {
     #[test]
     fn the_model_sees_each_element_with_where_it_is() {
         let prompt = act_prompt("subscribe to the podcast", "click", &view());
-        assert!(prompt.contains("## Podcast\n[e2] button \"Subscribe\""), "{prompt}");
-        assert!(prompt.starts_with("Instruction: subscribe to the podcast\n"), "{prompt}");
+        assert!(
+            prompt.contains("## Podcast\n[e2] button \"Subscribe\""),
+            "{prompt}"
+        );
+        assert!(
+            prompt.starts_with("Instruction: subscribe to the podcast\n"),
+            "{prompt}"
+        );
     }
 }

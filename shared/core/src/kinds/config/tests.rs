@@ -452,7 +452,10 @@ fn browser(steps: Value) -> Value {
 fn every_rule_of_a_browser_automation_names_its_field_down_to_the_step() {
     let k = TaskKind::BrowserAutomation;
     let cases = [
-        (json!({"steps": [{"action": "screenshot"}]}), "config.start_url"),
+        (
+            json!({"steps": [{"action": "screenshot"}]}),
+            "config.start_url",
+        ),
         (
             json!({"start_url": "ftp://x", "steps": [{"action": "screenshot"}]}),
             "config.start_url",
@@ -460,7 +463,10 @@ fn every_rule_of_a_browser_automation_names_its_field_down_to_the_step() {
         (json!({"start_url": "https://a.example"}), "config.steps"),
         (browser(json!([])), "config.steps"),
         (browser(json!("click")), "config.steps"),
-        (browser(json!([{"action": "fly"}])), "config.steps[0].action"),
+        (
+            browser(json!([{"action": "fly"}])),
+            "config.steps[0].action",
+        ),
         (browser(json!([{}])), "config.steps[0].action"),
         (
             browser(json!([{"action": "screenshot"}, {"action": "click"}])),
@@ -490,7 +496,10 @@ fn every_rule_of_a_browser_automation_names_its_field_down_to_the_step() {
             browser(json!([{"action": "wait", "ms": 5, "selector": "a"}])),
             "config.steps[0].ms",
         ),
-        (browser(json!([{"action": "wait"}])), "config.steps[0].selector"),
+        (
+            browser(json!([{"action": "wait"}])),
+            "config.steps[0].selector",
+        ),
         (
             browser(json!([{"action": "extract", "selector": "h1", "schema": {"type": "nope"}}])),
             "config.steps[0].schema",
@@ -518,7 +527,13 @@ fn every_rule_of_a_browser_automation_names_its_field_down_to_the_step() {
     }
     let too_many: Vec<Value> = (0..51).map(|_| json!({"action": "screenshot"})).collect();
     assert_eq!(refused(k, browser(json!(too_many))), "config.steps");
-    assert!(parse(k, browser(json!([{"action": "click", "instruction": "the blue button"}]))).is_ok());
+    assert!(
+        parse(
+            k,
+            browser(json!([{"action": "click", "instruction": "the blue button"}]))
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -531,8 +546,14 @@ fn every_rule_of_a_data_extraction_names_its_field() {
         (json!({"url": url, "fields": {}}), "config.fields"),
         (json!({"url": url, "fields": ["h1"]}), "config.fields"),
         (json!({"url": url, "fields": {"t": 3}}), "config.fields.t"),
-        (json!({"url": url, "fields": {"t": "@href"}}), "config.fields.t"),
-        (json!({"url": url, "fields": {"t": "  "}}), "config.fields.t"),
+        (
+            json!({"url": url, "fields": {"t": "@href"}}),
+            "config.fields.t",
+        ),
+        (
+            json!({"url": url, "fields": {"t": "  "}}),
+            "config.fields.t",
+        ),
         (
             json!({"url": url, "fields": {"t": "h1"}, "instruction": "x"}),
             "config.instruction",
@@ -550,15 +571,21 @@ fn every_rule_of_a_data_extraction_names_its_field() {
     for (config, field) in cases {
         assert_eq!(refused(k, config.clone()), field, "{config}");
     }
-    let parsed = parse(k, json!({"url": url, "fields": {"mail": "a[href^=\"mailto:x@y\"]", "next": "a.next@href"}}))
-        .unwrap();
+    let parsed = parse(
+        k,
+        json!({"url": url, "fields": {"mail": "a[href^=\"mailto:x@y\"]", "next": "a.next@href"}}),
+    )
+    .unwrap();
     let KindConfig::DataExtraction(config) = parsed else {
         panic!("{parsed:?}")
     };
     let crate::kinds::browser::Extraction::Fields(fields) = config.extraction else {
         panic!("fields")
     };
-    assert_eq!(fields[0].1.attribute, None, "an @ inside quotes is the selector's");
+    assert_eq!(
+        fields[0].1.attribute, None,
+        "an @ inside quotes is the selector's"
+    );
     assert_eq!(fields[1].1.attribute.as_deref(), Some("href"));
 }
 
@@ -578,12 +605,20 @@ fn a_browser_the_deployment_does_not_offer_is_refused_naming_browser() {
     config["browser"] = json!("local");
     let e = KindConfig::parse(TaskKind::BrowserAutomation, Some(&config), &aws).unwrap_err();
     assert_eq!(e.field, "config.browser");
-    assert!(e.message.contains("local is not available"), "{}", e.message);
+    assert!(
+        e.message.contains("local is not available"),
+        "{}",
+        e.message
+    );
     let none = ConfigContext {
         browsers: crate::kinds::browser::BrowserOffer::default(),
         ..cx()
     };
-    let e = KindConfig::parse(TaskKind::DataExtraction, Some(&json!({"url": "https://a.example", "fields": {"t": "h1"}})), &none)
-        .unwrap_err();
+    let e = KindConfig::parse(
+        TaskKind::DataExtraction,
+        Some(&json!({"url": "https://a.example", "fields": {"t": "h1"}})),
+        &none,
+    )
+    .unwrap_err();
     assert_eq!(e.field, "config.browser");
 }
