@@ -120,15 +120,16 @@ async fn when_opened_again_migrations_should_change_nothing() {
 }
 
 #[tokio::test]
-async fn a_database_of_schema_1_should_gain_the_messages_and_keep_its_tasks() {
+async fn a_database_of_schema_1_should_gain_the_later_tables_and_keep_its_tasks() {
     let t = TestStore::new();
     let TestStore { store, path, _dir } = t;
     let task = sample::task(&sample::owner(), Utc::now());
     store.create(&task, None).await.unwrap();
     drop(store);
-    // A database as the release before migration 2 left it.
+    // A database as the release before migration 2 left it (without the later migrations'
+    // tables too).
     let conn = Connection::open(&path).unwrap();
-    conn.execute_batch("DROP TABLE messages; PRAGMA user_version = 1;")
+    conn.execute_batch("DROP TABLE messages; DROP TABLE artifacts; PRAGMA user_version = 1;")
         .unwrap();
     drop(conn);
     let store = open(&path);
@@ -140,6 +141,18 @@ async fn a_database_of_schema_1_should_gain_the_messages_and_keep_its_tasks() {
             .await
             .unwrap()
     );
+    let name = pj_core::artifacts::ArtifactName::parse("a1-reply-1.md").unwrap();
+    let put = pj_core::artifacts::ArtifactStore::put(
+        &store,
+        &task.id,
+        pj_core::ids::Attempt(1),
+        &name,
+        b"a reply".to_vec(),
+        Utc::now() + chrono::TimeDelta::days(7),
+    )
+    .await
+    .unwrap();
+    assert_eq!(put, pj_core::artifacts::PutOutcome::Stored);
 }
 
 #[tokio::test]
