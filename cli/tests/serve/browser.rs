@@ -494,3 +494,30 @@ async fn no_more_browsers_run_at_once_than_pj_max_browsers() {
     assert_eq!(most, 1, "one browser at a time");
     assert_no_browser_left(tmp.path(), 5).await;
 }
+
+#[tokio::test]
+async fn a_server_killed_mid_task_leaves_no_browser_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (site, model) = (site().await, model().await);
+    let mut server = server(tmp.path(), &model, &[]).await;
+    let id = create(
+        &server,
+        json!({"kind": "browser_automation", "title": "Long", "config": {
+            "start_url": format!("{}/form", site.uri()),
+            "steps": [{"action": "wait", "ms": 30000}]}}),
+    )
+    .await;
+    server.wait_for(ALICE, &id, "running", 60).await;
+    for _ in 0..100 {
+        if browsers_running(tmp.path()) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(browsers_running(tmp.path()), 1, "the browser runs");
+
+    // SIGKILL: no clean-up of the server's own runs; the kernel ends its browsers.
+    server.kill_9();
+
+    assert_no_browser_left(tmp.path(), 5).await;
+}

@@ -140,6 +140,21 @@ impl ChromiumProcess {
                 command.env(var, value);
             }
         }
+        // SAFETY: the closure runs in the child between fork and exec and only calls prctl,
+        // which is async-signal-safe. It asks the kernel to kill Chromium when the thread that
+        // started it ends: a server that is killed (SIGKILL, a crash, an OOM kill) cannot run
+        // the clean-up of `Drop`, and its browsers would be orphaned. The signal survives the
+        // exec of Debian's wrapper script into the browser. Browsers are started from the
+        // runtime's own threads (never from a blocking-pool thread, which retires when idle),
+        // so they live as long as the process.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = command.spawn().map_err(|e| {
             BrowserError::Launch(format!(
                 "{} could not start: {e}",
