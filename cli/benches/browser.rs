@@ -8,7 +8,6 @@
 //! burst of tasks at `PJ_MAX_BROWSERS` (default 2) browsers at once.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -16,7 +15,8 @@ use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::page::ScreenshotParams;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+
+mod support;
 
 const TOKEN: &str = "bench-browser-token-01";
 /// Tasks of each sequential run (one at a time, so each is timed alone).
@@ -44,7 +44,6 @@ fn steps() -> Value {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let pj = std::env::var("PJ_BIN").unwrap_or_else(|_| "target/release/pj".into());
     let chromium = pj_browser::Chromium::locate(None)
         .context("no Chromium (scripts/bench-browser installs Debian's chromium)")?;
     let site = start_site().await?;
@@ -59,35 +58,8 @@ async fn main() -> anyhow::Result<()> {
         direct_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
 
-    let data = std::env::temp_dir().join(format!("pj-bench-browser-{}", std::process::id()));
-    std::fs::create_dir_all(&data)?;
-    let mut server = tokio::process::Command::new(&pj)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PJ_AUTH_TOKENS", format!("{TOKEN}=bench"))
-        .env("PJ_ALLOW_PRIVATE_NETWORKS", "true")
-        .env("PJ_RATE_LIMIT_PER_MINUTE", "1000000")
-        .env("PJ_RATE_LIMIT_BURST", "1000000")
-        .env("PJ_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {pj}"))?;
-    let stdout = server.stdout.take().context("the server's stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .context("pj serve did not say where it listens")??
-            .context("pj serve exited")?;
-        if let Some(url) = line.strip_prefix("Pithy Jaunt is listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let data = support::data_dir("browser")?;
+    let (server, base) = support::start_serve(&data, TOKEN).await?;
     let client = reqwest::Client::new();
 
     let warm = create(&client, &base, &form).await?;

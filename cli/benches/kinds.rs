@@ -7,14 +7,14 @@
 //! its own call: `completed_at - created_at - result.duration_ms`, p50 and p99.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+
+mod support;
 
 const TOKEN: &str = "bench-kinds-token-0001";
 /// Tasks of the throughput run.
@@ -27,7 +27,6 @@ const PACED_SECS: u64 = 6;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let pj = std::env::var("PJ_BIN").unwrap_or_else(|_| "target/release/pj".into());
     let target = start_target().await?;
     let target_url = format!("http://{target}/orders?id=42");
     let client = reqwest::Client::builder()
@@ -36,35 +35,8 @@ async fn main() -> anyhow::Result<()> {
 
     let direct = direct_calls(&client, &target_url, BURST_TASKS, BURST_CONCURRENCY).await?;
 
-    let data = tempdir()?;
-    let mut server = tokio::process::Command::new(&pj)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        // A user without an email address: no completion email, the call alone is measured.
-        .env("PJ_AUTH_TOKENS", format!("{TOKEN}=bench"))
-        .env("PJ_ALLOW_PRIVATE_NETWORKS", "true")
-        .env("PJ_RATE_LIMIT_PER_MINUTE", "1000000000")
-        .env("PJ_RATE_LIMIT_BURST", "1000000000")
-        .env("PJ_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {pj}"))?;
-    let stdout = server.stdout.take().context("the server's stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .context("pj serve did not say where it listens")??
-            .context("pj serve exited")?;
-        if let Some(url) = line.strip_prefix("Pithy Jaunt is listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let data = support::data_dir("kinds")?;
+    let (mut server, base) = support::start_serve(&data, TOKEN).await?;
 
     // Warm up: connections, the database, the workers.
     run_tasks(&client, &base, &target_url, 200, 32, None).await?;
@@ -286,10 +258,4 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
-}
-
-fn tempdir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("pj-bench-kinds-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
