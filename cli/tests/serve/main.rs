@@ -9,6 +9,7 @@ mod exposition;
 mod kinds;
 mod limits;
 mod metrics;
+mod openapi;
 mod python;
 mod remote;
 mod support;

@@ -5,9 +5,10 @@
 pub mod auth;
 mod error;
 mod metrics;
+mod openapi;
 mod routes;
 
 pub use auth::{Authenticator, GatewayClaims};
 pub use error::ApiError;
 pub use metrics::{MetricsState, metrics_router};
-pub use routes::{AppState, RouteGroup, router, routes};
+pub use routes::{AppState, RouteGroup, openapi, router, routes};

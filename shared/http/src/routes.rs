@@ -11,7 +11,6 @@ use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -27,9 +26,13 @@ use pj_core::time::rfc3339;
 use pj_core::{AppError, Principal, TaskApi};
 use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes as mounted;
 
 use crate::auth::{Authenticator, GatewayClaims};
 use crate::error::ApiError;
+use crate::openapi::{self as doc, ErrorBody};
 
 /// What the handlers share.
 pub struct AppState {
@@ -75,35 +78,59 @@ pub enum RouteGroup {
 }
 
 impl RouteGroup {
-    fn mount(self, router: Router<Shared>) -> Router<Shared> {
+    const ALL: [RouteGroup; 4] = [
+        RouteGroup::Users,
+        RouteGroup::RunnerEvents,
+        RouteGroup::RunnerLogs,
+        RouteGroup::LogStream,
+    ];
+
+    /// Each route is mounted from its handler's `#[utoipa::path]`: its path and method are
+    /// written once, and the description cannot leave one out.
+    fn mount(self, router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
         match self {
             RouteGroup::Users => router
-                .route("/healthz", get(healthz))
-                .route("/tasks", post(create_task).get(list_tasks))
-                .route("/tasks/{id}", get(get_task))
-                .route("/tasks/{id}/execute", post(execute))
-                .route("/tasks/{id}/approve", post(approve))
-                .route("/tasks/{id}/cancel", post(cancel))
-                .route("/tasks/{id}/retry", post(retry))
-                .route("/tasks/{id}/executions", get(executions))
-                .route("/tasks/{id}/logs", get(logs))
-                .route("/tasks/{id}/artifacts", get(list_artifacts))
-                .route("/tasks/{id}/artifacts/{name}", get(get_artifact))
-                .route("/messages", get(list_messages)),
+                .routes(mounted!(healthz))
+                .routes(mounted!(doc::openapi_json))
+                .routes(mounted!(create_task, list_tasks))
+                .routes(mounted!(get_task))
+                .routes(mounted!(execute))
+                .routes(mounted!(approve))
+                .routes(mounted!(cancel))
+                .routes(mounted!(retry))
+                .routes(mounted!(executions))
+                .routes(mounted!(logs))
+                .routes(mounted!(list_artifacts))
+                .routes(mounted!(get_artifact))
+                .routes(mounted!(list_messages)),
             RouteGroup::RunnerEvents => router
-                .route("/webhooks/runner", post(runner_event))
-                .route("/webhooks/runner/artifacts", post(runner_artifact)),
-            RouteGroup::RunnerLogs => router.route("/webhooks/runner/logs", post(runner_logs)),
-            RouteGroup::LogStream => router.route("/tasks/{id}/logs/stream", get(stream_logs)),
+                .routes(mounted!(runner_event))
+                .routes(mounted!(runner_artifact)),
+            RouteGroup::RunnerLogs => router.routes(mounted!(runner_logs)),
+            RouteGroup::LogStream => router.routes(mounted!(stream_logs)),
         }
     }
 }
 
+/// The OpenAPI description of every route of every group: what `GET /openapi.json` serves,
+/// whichever groups a deployment mounts.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    RouteGroup::ALL
+        .iter()
+        .fold(
+            OpenApiRouter::with_openapi(doc::Frame::openapi()),
+            |router, group| group.mount(router),
+        )
+        .into_openapi()
+}
+
 /// The router of `groups` only, with the layers every route has.
 pub fn routes(state: Shared, groups: &[RouteGroup]) -> Router {
-    groups
+    let (router, _) = groups
         .iter()
-        .fold(Router::new(), |router, group| group.mount(router))
+        .fold(OpenApiRouter::new(), |router, group| group.mount(router))
+        .split_for_parts();
+    router
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(middleware::from_fn(log_request))
@@ -134,6 +161,8 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "service",
+    responses((status = 200, description = "The process answers (the store is not checked)", body = doc::Health)))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
@@ -219,6 +248,18 @@ fn view(task: &pj_core::Task) -> Value {
     serde_json::to_value(task.view()).unwrap_or(Value::Null)
 }
 
+#[utoipa::path(post, path = "/tasks", tag = "tasks", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "The same key with the same body answers the first task again")),
+    request_body(content = doc::CreateTask, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = doc::Task,
+            headers(("Location" = String, description = "/tasks/{id}"))),
+        (status = 400, description = "A field, header or the body is invalid; `field` names it", body = ErrorBody),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with another body", body = ErrorBody),
+        (status = 413, description = "The body is over 1 MiB", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds"))),
+    ))]
 async fn create_task(
     State(state): State<Shared>,
     caller: Caller,
@@ -249,6 +290,17 @@ async fn create_task(
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/tasks", tag = "tasks", security(("bearer" = [])),
+    params(
+        ("status" = Option<doc::TaskStatus>, Query, description = "Only tasks of this status"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "At most this many (default 20)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "The user's tasks, newest first", body = doc::TaskPage),
+        (status = 400, description = "A query parameter is invalid", body = ErrorBody),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+    ))]
 async fn list_tasks(
     State(state): State<Shared>,
     caller: Caller,
@@ -270,6 +322,18 @@ async fn list_tasks(
     ))
 }
 
+#[utoipa::path(get, path = "/messages", tag = "messages", security(("bearer" = [])),
+    params(
+        ("task_id" = Option<String>, Query, description = "Only this task's messages"),
+        ("status" = Option<doc::MessageStatus>, Query, description = "Only messages of this status"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "At most this many (default 20)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "The user's outbound messages, newest first", body = doc::MessagePage),
+        (status = 400, description = "A query parameter is invalid", body = ErrorBody),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+    ))]
 async fn list_messages(
     State(state): State<Shared>,
     caller: Caller,
@@ -292,6 +356,13 @@ async fn list_messages(
     ))
 }
 
+#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task", body = doc::Task),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+        (status = 404, description = "No such task for this user", body = ErrorBody),
+    ))]
 async fn get_task(
     State(state): State<Shared>,
     caller: Caller,
@@ -301,6 +372,15 @@ async fn get_task(
     Ok(Json(view(&state.api.get(&caller.0, &id).await?)))
 }
 
+#[utoipa::path(post, path = "/tasks/{id}/execute", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 202, description = "The dispatch of a queued task is requested", body = doc::Task),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+        (status = 404, description = "No such task for this user", body = ErrorBody),
+        (status = 409, description = "Not allowed in the task's status", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds"))),
+    ))]
 async fn execute(
     State(state): State<Shared>,
     caller: Caller,
@@ -311,6 +391,15 @@ async fn execute(
     Ok((StatusCode::ACCEPTED, Json(view(&task))))
 }
 
+#[utoipa::path(post, path = "/tasks/{id}/approve", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "A pending_review task is queued (or scheduled)", body = doc::Task),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+        (status = 404, description = "No such task for this user", body = ErrorBody),
+        (status = 409, description = "Not allowed in the task's status", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds"))),
+    ))]
 async fn approve(
     State(state): State<Shared>,
     caller: Caller,
@@ -320,6 +409,15 @@ async fn approve(
     Ok(Json(view(&state.api.approve(&caller.0, &id).await?)))
 }
 
+#[utoipa::path(post, path = "/tasks/{id}/cancel", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task is cancelled", body = doc::Task),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+        (status = 404, description = "No such task for this user", body = ErrorBody),
+        (status = 409, description = "Not allowed in the task's status", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds"))),
+    ))]
 async fn cancel(
     State(state): State<Shared>,
     caller: Caller,
@@ -329,6 +427,15 @@ async fn cancel(
     Ok(Json(view(&state.api.cancel(&caller.0, &id).await?)))
 }
 
+#[utoipa::path(post, path = "/tasks/{id}/retry", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 202, description = "The task's next attempt is dispatched", body = doc::Task),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+        (status = 404, description = "No such task for this user", body = ErrorBody),
+        (status = 409, description = "Not allowed in the task's status", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds"))),
+    ))]
 async fn retry(
     State(state): State<Shared>,
     caller: Caller,
@@ -339,6 +446,13 @@ async fn retry(
     Ok((StatusCode::ACCEPTED, Json(view(&task))))
 }
 
+#[utoipa::path(get, path = "/tasks/{id}/executions", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "One entry per attempt, oldest first", body = doc::ExecutionList),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+        (status = 404, description = "No such task for this user", body = ErrorBody),
+    ))]
 async fn executions(
     State(state): State<Shared>,
     caller: Caller,
@@ -359,6 +473,18 @@ fn line_json(line: &LogLine) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/tasks/{id}/logs", tag = "tasks", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page, or a stream event's `id`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "At most this many lines (default 500)"),
+    ),
+    responses(
+        (status = 200, description = "The stored log lines of every attempt, in order", body = doc::LogPage),
+        (status = 400, description = "A query parameter is invalid", body = ErrorBody),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+        (status = 404, description = "No such task for this user", body = ErrorBody),
+    ))]
 async fn logs(
     State(state): State<Shared>,
     caller: Caller,
@@ -382,6 +508,20 @@ async fn logs(
     ))
 }
 
+#[utoipa::path(get, path = "/tasks/{id}/logs/stream", tag = "tasks", security(("bearer" = [])),
+    description = "Server-sent events: `log` (id: the line's cursor; data: a LogLine), `status` (data: the Task, first and on every change), `error` (the stream ends). On AWS served at the log-stream function's URL.",
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event"),
+        ("cursor" = Option<String>, Query, description = "Resume after this event, for clients that cannot set headers"),
+    ),
+    responses(
+        (status = 200, description = "The task's log and status changes until it ends", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A cursor the API did not give out", body = ErrorBody),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+        (status = 404, description = "No such task for this user", body = ErrorBody),
+        (status = 429, description = "Too many open streams", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds"))),
+    ))]
 async fn stream_logs(
     State(state): State<Shared>,
     caller: Caller,
@@ -444,6 +584,21 @@ fn observe_callback<T>(state: &Shared, callback: Callback, answer: &Result<T, Ap
     }
 }
 
+#[utoipa::path(post, path = "/webhooks/runner", tag = "runner callbacks",
+    params(
+        ("webhook-id" = String, Header, description = "Standard Webhooks message id"),
+        ("webhook-timestamp" = String, Header, description = "Unix seconds"),
+        ("webhook-signature" = String, Header, description = "v1,<base64 HMAC-SHA256>"),
+    ),
+    request_body(content = doc::RunnerEvent, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The event was applied, changed nothing, or was seen before", body = doc::EventAck),
+        (status = 400, description = "The event is invalid", body = ErrorBody),
+        (status = 401, description = "The signature does not hold", body = ErrorBody),
+        (status = 404, description = "No such task or attempt", body = ErrorBody),
+        (status = 409, description = "The attempt is over", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+    ))]
 async fn runner_event(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -472,6 +627,21 @@ async fn receive_event(
     Ok(Json(json!({"status": status})))
 }
 
+#[utoipa::path(post, path = "/webhooks/runner/artifacts", tag = "runner callbacks",
+    params(
+        ("webhook-id" = String, Header, description = "Standard Webhooks message id"),
+        ("webhook-timestamp" = String, Header, description = "Unix seconds"),
+        ("webhook-signature" = String, Header, description = "v1,<base64 HMAC-SHA256>"),
+    ),
+    request_body(content = doc::ArtifactUpload, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored, or already stored under that name", body = doc::UploadAck),
+        (status = 400, description = "The upload is invalid", body = ErrorBody),
+        (status = 401, description = "The signature does not hold", body = ErrorBody),
+        (status = 404, description = "No such task or attempt", body = ErrorBody),
+        (status = 409, description = "The attempt is over or has too many artifacts", body = ErrorBody),
+        (status = 413, description = "Over 2 MiB", body = ErrorBody),
+    ))]
 async fn runner_artifact(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -500,6 +670,13 @@ async fn receive_artifact(
     Ok(Json(json!({"status": status})))
 }
 
+#[utoipa::path(get, path = "/tasks/{id}/artifacts", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The files of the task's attempts, by attempt then name", body = doc::ArtifactList),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+        (status = 404, description = "No such task for this user", body = ErrorBody),
+    ))]
 async fn list_artifacts(
     State(state): State<Shared>,
     caller: Caller,
@@ -510,6 +687,23 @@ async fn list_artifacts(
     Ok(Json(json!({"artifacts": artifacts})))
 }
 
+#[utoipa::path(get, path = "/tasks/{id}/artifacts/{name}", tag = "tasks", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The task's id"),
+        ("name" = String, Path, description = "The artifact's name"),
+    ),
+    responses(
+        (status = 200, description = "The bytes, with the name's content type",
+            content(
+                (Vec<u8> = "image/png"),
+                (Object = "application/json"),
+                (String = "text/plain; charset=utf-8"),
+                (String = "text/markdown; charset=utf-8"),
+            ),
+            headers(("Content-Disposition" = String), ("X-Content-Type-Options" = String))),
+        (status = 401, description = "No token, or a token not accepted", body = ErrorBody),
+        (status = 404, description = "No such task for this user, or no such artifact", body = ErrorBody),
+    ))]
 async fn get_artifact(
     State(state): State<Shared>,
     caller: Caller,
@@ -535,6 +729,21 @@ async fn get_artifact(
         .into_response())
 }
 
+#[utoipa::path(post, path = "/webhooks/runner/logs", tag = "runner callbacks",
+    params(
+        ("webhook-id" = String, Header, description = "Standard Webhooks message id"),
+        ("webhook-timestamp" = String, Header, description = "Unix seconds"),
+        ("webhook-signature" = String, Header, description = "v1,<base64 HMAC-SHA256>"),
+    ),
+    request_body(content = doc::LogBatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The lines stored and those seen before", body = doc::LogsAck),
+        (status = 400, description = "The batch is invalid", body = ErrorBody),
+        (status = 401, description = "The signature does not hold", body = ErrorBody),
+        (status = 404, description = "No such task or attempt", body = ErrorBody),
+        (status = 409, description = "The attempt is over", body = ErrorBody),
+        (status = 413, description = "The batch is too large", body = ErrorBody),
+    ))]
 async fn runner_logs(
     State(state): State<Shared>,
     headers: HeaderMap,

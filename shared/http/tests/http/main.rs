@@ -6,6 +6,7 @@ mod support;
 mod kinds;
 mod messages;
 mod metrics;
+mod openapi;
 mod panics;
 mod signatures;
 mod streams;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use pj_core::artifacts::ArtifactStore;
 use pj_core::engine::{Feed, Observer};
 use pj_core::ids::TaskId;
 use pj_core::messages::MessageStore;
@@ -92,7 +93,8 @@ async fn spawn(
             secrets,
             RateLimiter::new(6_000, 1_000),
         )
-        .with_messages(store.clone() as Arc<dyn MessageStore>),
+        .with_messages(store.clone() as Arc<dyn MessageStore>)
+        .with_artifacts(store.clone() as Arc<dyn ArtifactStore>),
     );
     let auth = Authenticator::default()
         .with_tokens(&format!("{ALICE}=alice:alice@example.com,{BOB}=bob"))

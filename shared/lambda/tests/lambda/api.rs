@@ -108,6 +108,32 @@ async fn the_health_check_needs_no_claims() {
 }
 
 #[tokio::test]
+async fn the_api_function_should_serve_the_whole_description_without_a_token() {
+    let app = TestApp::new().await;
+    let answer = call(
+        &app.api(&app.wiring("api")),
+        http_request(&event("api-openapi.json")),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let doc = answer.json();
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1"))
+    );
+    // The routes of the other functions too: one description of the whole API.
+    for path in [
+        "/tasks",
+        "/webhooks/runner",
+        "/webhooks/runner/logs",
+        "/tasks/{id}/logs/stream",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is described");
+    }
+}
+
+#[tokio::test]
 async fn each_http_function_should_answer_only_its_routes() {
     let app = TestApp::new().await;
     let wiring = app.wiring("any");
