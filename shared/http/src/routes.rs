@@ -79,6 +79,7 @@ impl RouteGroup {
         match self {
             RouteGroup::Users => router
                 .route("/healthz", get(healthz))
+                .merge(crate::web::routes())
                 .route("/tasks", post(create_task).get(list_tasks))
                 .route("/tasks/{id}", get(get_task))
                 .route("/tasks/{id}/execute", post(execute))

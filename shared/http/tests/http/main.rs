@@ -9,3 +9,4 @@ mod metrics;
 mod panics;
 mod signatures;
 mod streams;
+mod web;
