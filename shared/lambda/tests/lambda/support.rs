@@ -200,6 +200,7 @@ impl TestApp {
             self.queues.urls.clone(),
             &self.secret_id,
             &self.artifacts_bucket,
+            pj_lambda::PageConfig::same_origin(),
         )
     }
 
