@@ -9,6 +9,7 @@ mod exposition;
 mod kinds;
 mod limits;
 mod metrics;
+mod page;
 mod python;
 mod remote;
 mod support;

@@ -1,5 +1,5 @@
-//! The web page: `GET /` (the app's HTML), `GET /app.js` and `GET /app.css`, embedded in the
-//! binary, so `pj serve` and the `api` function serve the same bytes with no build step.
+//! The web page: `GET /` (the app's HTML), `GET /app.js`, `GET /app.css` and its icon
+//! `GET /favicon.svg`, embedded in the binary, so `pj serve` and the `api` function serve the same bytes with no build step.
 //!
 //! The page is a client of the API like any other: it signs in with a bearer token kept in the
 //! tab's session storage and calls the routes with it, so these three routes need no
@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 const INDEX: &str = include_str!("web/index.html");
 const APP_JS: &[u8] = include_bytes!("web/app.js");
 const APP_CSS: &[u8] = include_bytes!("web/app.css");
+const FAVICON: &[u8] = include_bytes!("web/favicon.svg");
 
 /// Where the page's `<meta name="pj-log-stream-url">` is filled in.
 const LOG_STREAM_META: &str = r#"<meta name="pj-log-stream-url" content="">"#;
@@ -95,6 +96,7 @@ struct Page {
     index: Asset,
     js: Asset,
     css: Asset,
+    icon: Asset,
     csp: HeaderValue,
 }
 
@@ -134,6 +136,7 @@ impl Page {
             index: Asset::new(index.into_bytes(), "text/html; charset=utf-8"),
             js: Asset::new(APP_JS.to_vec(), "text/javascript; charset=utf-8"),
             css: Asset::new(APP_CSS.to_vec(), "text/css; charset=utf-8"),
+            icon: Asset::new(FAVICON.to_vec(), "image/svg+xml"),
             csp: HeaderValue::from_str(&csp).expect("the checked URL is a header value"),
         }
     }
@@ -143,6 +146,7 @@ impl Page {
             Which::Index => &self.index,
             Which::Js => &self.js,
             Which::Css => &self.css,
+            Which::Icon => &self.icon,
         }
     }
 }
@@ -152,18 +156,21 @@ enum Which {
     Index,
     Js,
     Css,
+    Icon,
 }
 
 /// The page of a router that was given no [`PageConfig`].
 static SAME_ORIGIN: LazyLock<Arc<Page>> =
     LazyLock::new(|| Arc::new(Page::new(&PageConfig::same_origin())));
 
-/// `GET /`, `GET /app.js`, `GET /app.css` (and `HEAD`, which axum answers from `GET`).
+/// `GET /`, `GET /app.js`, `GET /app.css`, `GET /favicon.svg` (and `HEAD`, which axum answers
+/// from `GET`). The icon is there so that the browser's own request for one finds it.
 pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
         .route("/app.js", get(app_js))
         .route("/app.css", get(app_css))
+        .route("/favicon.svg", get(favicon))
 }
 
 type Configured = Option<Extension<Arc<Page>>>;
@@ -178,6 +185,10 @@ async fn app_js(page: Configured, request: HeaderMap) -> Response {
 
 async fn app_css(page: Configured, request: HeaderMap) -> Response {
     serve(page, &request, Which::Css)
+}
+
+async fn favicon(page: Configured, request: HeaderMap) -> Response {
+    serve(page, &request, Which::Icon)
 }
 
 fn serve(page: Configured, request: &HeaderMap, which: Which) -> Response {

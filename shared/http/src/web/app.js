@@ -63,7 +63,7 @@ function h(tag, attrs, ...children) {
 }
 
 function append(el, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -212,7 +212,7 @@ function route() {
 /** Replaces the page's content and moves focus to its heading, for keyboard and reader users. */
 function show(...nodes) {
   const m = main();
-  m.replaceChildren(...nodes.flat());
+  m.replaceChildren(...nodes.flat(Infinity));
   const heading = m.querySelector('h1');
   if (heading) {
     heading.setAttribute('tabindex', '-1');
@@ -307,17 +307,22 @@ function announceChanges(before, tasks) {
 /** Calls `tick` now and every POLL_MS while the page is visible, until `signal` aborts. */
 function poll(signal, tick) {
   let timer = null;
+  let busy = false;
   const run = async () => {
     clearTimeout(timer);
-    if (signal.aborted) return;
+    if (signal.aborted || busy) return;
+    busy = true;
     if (document.visibilityState === 'visible') {
       try {
         await tick();
       } catch (e) {
         if (e instanceof SignedOut) return;
         // A failed poll is shown by the view; the next one tries again.
+      } finally {
+        busy = false;
       }
     }
+    busy = false;
     if (!signal.aborted) timer = setTimeout(run, POLL_MS);
   };
   const onVisible = () => { if (document.visibilityState === 'visible') run(); };
@@ -343,6 +348,7 @@ function listView(signal) {
   const newer = h('button', { type: 'button', class: 'secondary' }, '← Newer');
   const older = h('button', { type: 'button', class: 'secondary' }, 'Older →');
   const pager = h('div', { class: 'pager' }, newer, older);
+  pager.hidden = true;
 
   const tick = async () => {
     const q = new URLSearchParams({ limit: '20' });
@@ -364,6 +370,7 @@ function listView(signal) {
     state.cursors[state.page + 1] = page.next_cursor;
     newer.disabled = state.page === 0;
     older.disabled = !page.next_cursor;
+    pager.hidden = newer.disabled && older.disabled;
     const key = JSON.stringify(page.tasks.map((t) => [t.id, t.status, t.updated_at, t.title]));
     if (key !== state.last) {
       state.last = key;
@@ -484,7 +491,7 @@ function newTaskView() {
     field('model_name', 'Model (optional)', c.model, 'Leave empty for the deployment’s default model.'));
   const configFields = h('fieldset', {},
     h('legend', {}, 'Configuration'),
-    field('config', 'Config (JSON)', c.config, ''));
+    field('config', 'Config (JSON)', c.config, 'The kind’s config; docs/http-api.md, “Task kinds”, has every field.'));
   const configHint = configFields.querySelector('.hint');
   const summary = h('div', { class: 'notice error', role: 'alert', tabindex: '-1' });
   summary.hidden = true;
@@ -674,9 +681,11 @@ function taskView(id, signal) {
       t.started_at && ['Started', when(t.started_at)],
       t.completed_at && ['Finished', when(t.completed_at)],
     ]));
-    el.body.replaceChildren(t.prompt !== null && t.prompt !== undefined
-      ? [h('h2', {}, 'Prompt'), h('pre', { class: 'light' }, t.prompt)]
-      : t.config ? [h('h2', {}, 'Config'), h('pre', { class: 'light' }, JSON.stringify(t.config, null, 2))] : []);
+    const code = t.prompt !== null && t.prompt !== undefined;
+    el.body.replaceChildren(
+      h('h2', {}, code ? 'Prompt' : 'Config'),
+      h('pre', { class: 'light' }, code ? t.prompt : JSON.stringify(t.config, null, 2)));
+    el.body.parentElement.hidden = !code && !t.config;
     const resultParts = [];
     if (t.error) resultParts.push(h('p', { class: 'notice error' }, `${t.error.message} (${t.error.code})`));
     if (t.result_summary) resultParts.push(h('p', {}, t.result_summary));

@@ -67,6 +67,7 @@ async fn the_assets_have_their_content_types_and_the_whole_page_is_small() {
         ("/", "text/html; charset=utf-8"),
         ("/app.js", "text/javascript; charset=utf-8"),
         ("/app.css", "text/css; charset=utf-8"),
+        ("/favicon.svg", "image/svg+xml"),
     ] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
@@ -84,7 +85,7 @@ async fn the_assets_have_their_content_types_and_the_whole_page_is_small() {
 #[tokio::test]
 async fn an_unchanged_asset_is_answered_304_by_its_etag() {
     let app = spawn_app().await;
-    for path in ["/", "/app.js", "/app.css"] {
+    for path in ["/", "/app.js", "/app.css", "/favicon.svg"] {
         let first = app.client.get(app.url(path)).send().await.unwrap();
         let etag = header(&first, "etag").to_owned();
         assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
