@@ -190,6 +190,9 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
     let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
     let page = browser.new_page("about:blank").await.unwrap();
     let watched = watch(&page).await;
+    page.execute(SetDeviceMetricsOverrideParams::new(1280, 800, 1.0, false))
+        .await
+        .unwrap();
 
     // Sign in: a wrong token is refused with a message; the right one opens the list.
     page.goto(server.url("/")).await.unwrap();

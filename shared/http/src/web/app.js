@@ -272,7 +272,7 @@ function renderSignIn(message) {
     h('h1', {}, 'Sign in'),
     h('p', { class: 'muted' }, 'Follow and run your tasks: code changes, API calls, messages, reports and browser steps.'),
     error, form));
-  if (message) input.focus();
+  input.focus();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -505,7 +505,7 @@ function newTaskView() {
     h('div', { class: 'grid2' },
       field('scheduled_for', 'Run at (optional)', c.at, 'Leave empty to run now. Your local time.'),
       h('div', { class: 'field check', 'data-field': 'requires_review' },
-        h('span', { class: 'label-spacer', 'aria-hidden': 'true' }), c.review,
+        c.review,
         h('label', { for: 'requires_review' }, 'Hold for review: it waits in the review queue until approved'))),
     h('div', { class: 'row' }, submit, h('a', { href: '#/' }, 'Cancel')));
   c.review.id = 'requires_review';
@@ -962,7 +962,7 @@ function reviewView(signal) {
         t.error ? h('div', { class: 'hint' }, `${t.error.code}: ${t.error.message}`) : ''),
       h('td', { 'data-label': 'Kind' }, KINDS[t.kind] || t.kind),
       h('td', { 'data-label': 'Created' }, when(t.created_at)),
-      h('td', {}, h('div', { class: 'actions' }, buttons(t)))))));
+      h('td', { class: 'cell-actions' }, h('div', { class: 'actions' }, buttons(t)))))));
 
   const fill = (target, which, tasks, empty, buttons) => {
     const key = JSON.stringify(tasks.map((t) => [t.id, t.updated_at]));
