@@ -305,6 +305,40 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
     .await;
     screenshot(&page, "4-task-completed").await;
 
+    // A log line that is markup is text too (stored after the end, replayed on the next visit).
+    let task_hash: String = eval(&page, "location.hash").await;
+    let tid = task_hash.trim_start_matches("#/tasks/").to_owned();
+    let line = "<img src=x onerror=\"window.__pwned=2\"> <script>window.__pwned=3</script>";
+    let batch = json!({"task_id": tid, "attempt": 1, "lines": [
+        {"seq": 100, "ts": "2026-01-01T00:00:00Z", "stream": "stderr", "text": line}]});
+    let (status, _) = server
+        .runner_post("/webhooks/runner/logs", &tid, 1, &batch, None)
+        .await;
+    assert_eq!(status, 200);
+    go(&page, "#/").await;
+    wait(&page, "document.title.startsWith('Tasks')", "the list").await;
+    go(&page, &task_hash).await;
+    wait(
+        &page,
+        "document.querySelectorAll('#log li').length === 6",
+        "the replayed log",
+    )
+    .await;
+    let last: String = eval(
+        &page,
+        "document.querySelector('#log li:last-child').textContent",
+    )
+    .await;
+    assert!(last.ends_with(line), "{last}");
+    assert!(
+        eval::<bool>(
+            &page,
+            "document.querySelector('#log img, #log script') === null"
+        )
+        .await
+    );
+    assert!(eval::<bool>(&page, "window.__pwned === undefined").await);
+
     // A bad value is shown beside its field, tied to it for assistive technology.
     go(&page, "#/new").await;
     wait(&page, "document.getElementById('repo_url')", "the form").await;
