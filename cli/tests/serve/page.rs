@@ -494,6 +494,10 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
         "signing out forgets the token"
     );
 
+    browser.close().await.unwrap();
+    browser.wait().await.unwrap();
+    events.abort();
+
     let w = watched.lock().unwrap();
     assert!(w.script_errors.is_empty(), "{:#?}", w.script_errors);
     // The only errors the browser logs are the answers the test asked for: the wrong token's
@@ -522,8 +526,4 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
             "the markup title loaded an image: {url}"
         );
     }
-    drop(w);
-    browser.close().await.unwrap();
-    browser.wait().await.unwrap();
-    events.abort();
 }
