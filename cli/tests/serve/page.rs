@@ -1,7 +1,8 @@
 //! The web page driven in a real headless Chromium (Debian's `chromium`, which `scripts/test`
 //! installs) against `pj serve` with the fake runner: sign in, the task list, a code change
 //! created through the form and followed on its page to `completed`, a field error, the review
-//! queue, a title that is markup shown as text, the phone layout. The browser's console, its
+//! queue, a title and a log line that are markup shown as text, a log stream resumed with
+//! `Last-Event-ID` after the server was killed and restarted, the phone layout. The browser's console, its
 //! exceptions and every URL it loads are watched: no error, and never the token in a URL.
 //!
 //! A screenshot of each page is written under `target/page-screenshots/` for a person to look at.
@@ -34,6 +35,8 @@ struct Watched {
     script_errors: Vec<String>,
     /// The browser's own error entries, with their URL (a `fetch` answered 4xx is one).
     log_errors: Vec<(LogEntrySource, Option<String>, String)>,
+    /// The `Last-Event-ID` of each log stream request that sent one.
+    resumed_from: Vec<String>,
 }
 
 fn screenshots() -> PathBuf {
@@ -135,6 +138,10 @@ async fn watch(page: &Page) -> Arc<Mutex<Watched>> {
                     let mut w = w.lock().unwrap();
                     w.urls.push(e.request.url.clone());
                     w.urls.push(e.document_url.clone());
+                    let headers = serde_json::to_value(&e.request.headers).unwrap_or_default();
+                    if let Some(id) = headers.get("Last-Event-ID").and_then(|v| v.as_str()) {
+                        w.resumed_from.push(id.to_owned());
+                    }
                 }
                 Some(e) = frames.next() => w.lock().unwrap().urls.push(e.frame.url.clone()),
                 Some(e) = console.next() => if e.r#type == ConsoleApiCalledType::Error {
@@ -155,7 +162,7 @@ async fn watch(page: &Page) -> Arc<Mutex<Watched>> {
 
 #[tokio::test]
 async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_in_a_url() {
-    let server = Server::start(&[]).await;
+    let mut server = Server::start(&[]).await;
     // A task whose title is markup, created through the API: the page must show it as text.
     let xss = "<img src=x onerror=\"window.__pwned=1\"> Fix the <b>parser</b>";
     let (status, _) = server
@@ -445,6 +452,46 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
     .await;
     server.wait_for(ALICE, &held, "completed", 30).await;
 
+    // A stream broken by the server's end is resumed after the last line seen, once it is back.
+    let slow = server
+        .create(
+            ALICE,
+            json!({"repo_url": "https://github.com/example/repo",
+                              "title": "Rebuild the index", "prompt": "fake:logs=3 fake:slow=6"}),
+        )
+        .await;
+    let slow_id = slow["id"].as_str().unwrap().to_owned();
+    go(&page, &format!("#/tasks/{slow_id}")).await;
+    wait(
+        &page,
+        "document.querySelectorAll('#log li').length === 3",
+        "the first lines",
+    )
+    .await;
+    server.kill_9();
+    server.restart().await;
+    wait(
+        &page,
+        "document.querySelector('.title-row .badge')?.textContent === 'Completed' \
+         && document.getElementById('log-state').textContent.includes('ended')",
+        "the task to complete after the restart",
+    )
+    .await;
+    let texts: Vec<String> = eval(
+        &page,
+        "[...document.querySelectorAll('#log li')].map(li => li.lastChild.textContent)",
+    )
+    .await;
+    assert_eq!(
+        texts,
+        ["step 0 of 3", "step 1 of 3", "step 2 of 3", "done waiting"],
+        "every line once: the stream resumed after the last one seen"
+    );
+    assert!(
+        !watched.lock().unwrap().resumed_from.is_empty(),
+        "the reconnection sent Last-Event-ID"
+    );
+
     // The list, then at a phone's width.
     go(&page, "#/").await;
     wait(
@@ -501,7 +548,8 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
     let w = watched.lock().unwrap();
     assert!(w.script_errors.is_empty(), "{:#?}", w.script_errors);
     // The only errors the browser logs are the answers the test asked for: the wrong token's
-    // 401 and the two refused forms' 400.
+    // 401, the two refused forms' 400, and the stream cut by the server's end (and refused
+    // while it was down).
     let unexpected: Vec<_> = w
         .log_errors
         .iter()
@@ -510,6 +558,9 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
                 && url.as_deref().is_some_and(|u| {
                     (u.ends_with("/tasks?limit=1") && text.contains("401"))
                         || (u.ends_with("/tasks") && text.contains("400"))
+                        || (u.ends_with("/logs/stream")
+                            && (text.contains("ERR_INCOMPLETE_CHUNKED_ENCODING")
+                                || text.contains("ERR_CONNECTION_REFUSED")))
                 });
             !asked
         })
