@@ -322,6 +322,16 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
         .runner_post("/webhooks/runner/logs", &tid, 1, &batch, None)
         .await;
     assert_eq!(status, 200);
+    // And two files: a screenshot is shown (fetched with the token, from a blob: URL), a
+    // reply is offered for download.
+    const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+    for (name, content) in [("a1-step-1.png", PNG), ("a1-reply-1.md", "SGVsbG8=")] {
+        let upload = json!({"task_id": tid, "attempt": 1, "name": name, "content_base64": content});
+        let (status, _) = server
+            .runner_post("/webhooks/runner/artifacts", &tid, 1, &upload, None)
+            .await;
+        assert_eq!(status, 200, "{name}");
+    }
     go(&page, "#/").await;
     wait(&page, "document.title.startsWith('Tasks')", "the list").await;
     go(&page, &task_hash).await;
@@ -345,6 +355,24 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
         .await
     );
     assert!(eval::<bool>(&page, "window.__pwned === undefined").await);
+    wait(
+        &page,
+        "document.querySelector('.shots img')?.src.startsWith('blob:') \
+         && document.querySelector('.shots img').naturalWidth === 1",
+        "the screenshot",
+    )
+    .await;
+    assert_eq!(
+        eval::<String>(&page, "document.querySelector('.shots img').alt").await,
+        "Screenshot a1-step-1.png (attempt 1)"
+    );
+    assert!(
+        eval::<bool>(
+            &page,
+            "[...document.querySelectorAll('.artifact-list button')].some(b => b.textContent === 'Download a1-reply-1.md')"
+        )
+        .await
+    );
 
     // A bad value is shown beside its field, tied to it for assistive technology.
     go(&page, "#/new").await;

@@ -335,8 +335,7 @@ function poll(signal, tick) {
 }
 
 function listView(signal) {
-  const params = new URLSearchParams(location.hash.split('?')[1] || '');
-  const state = { status: params.get('status') || '', cursors: [null], page: 0, seen: new Map(), last: '' };
+  const state = { status: '', cursors: [null], page: 0, seen: new Map(), last: '' };
   const filter = h('select', { id: 'status-filter' },
     h('option', { value: '' }, 'All statuses'),
     STATUSES.map((s) => h('option', { value: s }, STATUS_LABELS[s])));
