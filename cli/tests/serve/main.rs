@@ -10,6 +10,7 @@ mod kinds;
 mod limits;
 mod metrics;
 mod openapi;
+mod page;
 mod python;
 mod remote;
 mod support;

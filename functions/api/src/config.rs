@@ -1,5 +1,6 @@
 //! What `api` reads (infra/README.md, "What the functions get").
 
+use pj_lambda::PageConfig;
 use pj_lambda::config::{self, ConfigError, CoreConfig, Env, QueueUrls};
 
 pub struct Config {
@@ -10,6 +11,8 @@ pub struct Config {
     pub secret_id: String,
     /// `PJ_ARTIFACTS_BUCKET`: where the artifacts' bytes are read.
     pub artifacts_bucket: String,
+    /// `PJ_LOG_STREAM_URL`: where the web page finds the log stream.
+    pub page: PageConfig,
 }
 
 impl Config {
@@ -20,6 +23,7 @@ impl Config {
             queues: config::queue_urls(&env)?,
             secret_id: config::secret_id(&env)?,
             artifacts_bucket: config::artifacts_bucket(&env)?,
+            page: config::page(&env)?,
         })
     }
 }

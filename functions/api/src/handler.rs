@@ -11,5 +11,6 @@ pub fn router(config: &Config, wiring: &Wiring) -> Router {
         config.queues.clone(),
         &config.secret_id,
         &config.artifacts_bucket,
+        config.page.clone(),
     )
 }

@@ -477,8 +477,10 @@ pub fn completion_email_to(
         TaskStatus::NeedsReview => "Needs review",
         _ => "Failed",
     };
+    // The task's page in the web app (a person follows it in a browser; the JSON route
+    // `/tasks/{id}` would need a bearer token a browser cannot send).
     let link = format!(
-        "{}/tasks/{}",
+        "{}/#/tasks/{}",
         settings.public_url.trim_end_matches('/'),
         task.id
     );

@@ -91,6 +91,8 @@ impl RouteGroup {
         match self {
             RouteGroup::Users => router
                 .routes(mounted!(healthz))
+                // The page is not part of the API: served beside it, not described in it.
+                .merge(OpenApiRouter::from(crate::web::routes()))
                 .routes(mounted!(doc::openapi_json))
                 .routes(mounted!(create_task, list_tasks))
                 .routes(mounted!(get_task))

@@ -61,6 +61,18 @@ pub fn public_url(env: &Env) -> Result<String, ConfigError> {
     env.required_url("PJ_PUBLIC_URL")
 }
 
+/// `PJ_LOG_STREAM_URL` (`api`): the `log-stream` function's URL, where the web page follows a
+/// task's log (named to the page and allowed by its Content-Security-Policy). Unset, the page
+/// looks on its own origin.
+#[cfg(feature = "http")]
+pub fn page(env: &Env) -> Result<pj_http::PageConfig, ConfigError> {
+    match env.get("PJ_LOG_STREAM_URL") {
+        None => Ok(pj_http::PageConfig::same_origin()),
+        Some(url) => pj_http::PageConfig::with_log_stream_url(&url)
+            .map_err(|e| ConfigError::invalid("PJ_LOG_STREAM_URL", e.to_string())),
+    }
+}
+
 /// `PJ_EMAIL_FROM`: the sender of completion email, an identity verified in SES.
 pub fn email_from(env: &Env) -> Result<String, ConfigError> {
     let from = env.required("PJ_EMAIL_FROM")?;

@@ -53,7 +53,7 @@ pub mod wiring;
 pub use axum::Router;
 pub use config::{ConfigError, CoreConfig, Env};
 #[cfg(feature = "http")]
-pub use pj_http::Authenticator;
+pub use pj_http::{Authenticator, PageConfig};
 #[cfg(feature = "remote")]
 pub use runner::runner_from_config;
 pub use sqs::{MessageHandler, QueueWorker};

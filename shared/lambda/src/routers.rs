@@ -13,6 +13,8 @@ use pj_core::TaskApi;
 #[cfg(feature = "artifacts")]
 use pj_core::ports::QueueSender;
 use pj_core::ratelimit::{DEFAULT_BURST, DEFAULT_PER_MINUTE, RateLimiter};
+#[cfg(feature = "artifacts")]
+use pj_http::PageConfig;
 use pj_http::{AppState, Authenticator, RouteGroup};
 
 use crate::http::end_streams_before_deadline;
@@ -39,11 +41,18 @@ fn webhook_limiter() -> RateLimiter {
     RateLimiter::new(DEFAULT_PER_MINUTE, DEFAULT_BURST)
 }
 
-/// `api`: the users' routes. API Gateway's JWT authorizer verified the caller; the user is the
-/// authorizer's `sub` and `email`. The master secret (`secret_id`) seals the credentials in a
-/// new task's config before it is stored; the artifacts are served from `artifacts_bucket`.
+/// `api`: the users' routes and the web page. API Gateway's JWT authorizer verified the caller;
+/// the user is the authorizer's `sub` and `email`. The master secret (`secret_id`) seals the
+/// credentials in a new task's config before it is stored; the artifacts are served from
+/// `artifacts_bucket`; the page is told where the log stream is by `page`.
 #[cfg(feature = "artifacts")]
-pub fn api(wiring: &Wiring, queues: QueueUrls, secret_id: &str, artifacts_bucket: &str) -> Router {
+pub fn api(
+    wiring: &Wiring,
+    queues: QueueUrls,
+    secret_id: &str,
+    artifacts_bucket: &str,
+    page: PageConfig,
+) -> Router {
     let queue: Arc<dyn QueueSender> = wiring.queues(queues);
     let engine = wiring.engine(Some(queue), wiring.settings(None, None));
     let api = TaskApi::new(
@@ -55,7 +64,12 @@ pub fn api(wiring: &Wiring, queues: QueueUrls, secret_id: &str, artifacts_bucket
     .with_messages(wiring.messages())
     .with_artifacts(wiring.artifacts(artifacts_bucket));
     let auth = Authenticator::default().trusting_gateway();
-    with_gateway_claims(router(api, auth, Duration::from_secs(1), RouteGroup::Users))
+    page.layer(with_gateway_claims(router(
+        api,
+        auth,
+        Duration::from_secs(1),
+        RouteGroup::Users,
+    )))
 }
 
 /// `webhook`: the runners' signed events and their artifacts, stored in `artifacts_bucket`.

@@ -374,6 +374,10 @@ async fn the_notifier_sends_the_email_once_and_not_again_after_it_is_recorded_se
     let sent = world.mailer.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, "alice@example.com");
+    // The link opens the task's page of the web app, not the JSON route.
+    let page = format!("Task details: http://127.0.0.1:8080/#/tasks/{}", running.id);
+    assert!(sent[0].text.contains(&page), "{}", sent[0].text);
+    assert!(sent[0].html.contains(&page), "{}", sent[0].html);
     let records = world.messages.of(&running.id);
     assert_eq!(records.len(), 1, "one message record");
     assert_eq!(records[0].status, MessageStatus::Sent);

@@ -10,3 +10,4 @@ mod openapi;
 mod panics;
 mod signatures;
 mod streams;
+mod web;

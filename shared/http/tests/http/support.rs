@@ -16,7 +16,7 @@ use pj_core::ratelimit::RateLimiter;
 use pj_core::signing::MasterSecret;
 use pj_core::time::SystemClock;
 use pj_core::{Engine, Settings, TaskApi};
-use pj_http::{AppState, Authenticator, MetricsState};
+use pj_http::{AppState, Authenticator, MetricsState, PageConfig};
 use pj_metrics::prometheus::Exporter;
 use pj_sqlite::{QueueConfig, SqliteStore};
 use secrecy::SecretString;
@@ -43,14 +43,19 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with_logs(
     wrap: impl FnOnce(Arc<dyn LogStore>) -> Arc<dyn LogStore>,
 ) -> TestApp {
-    spawn(wrap, None).await
+    spawn(wrap, None, None).await
+}
+
+/// The app whose web page is served with `page` (as the `api` function on AWS does).
+pub async fn spawn_app_with_page(page: PageConfig) -> TestApp {
+    spawn(|logs| logs, None, Some(page)).await
 }
 
 /// The app as `pj serve` mounts it: `GET /metrics` too, its exporter the engine's observer;
 /// with `token`, the metrics need it.
 pub async fn spawn_app_with_metrics(token: Option<&str>) -> (TestApp, Arc<Exporter>) {
     let exporter = Arc::new(std::sync::OnceLock::new());
-    let app = spawn(|logs| logs, Some((exporter.clone(), token))).await;
+    let app = spawn(|logs| logs, Some((exporter.clone(), token)), None).await;
     let exporter = exporter.get().expect("the exporter is made").clone();
     (app, exporter)
 }
@@ -60,6 +65,7 @@ type MetricsSlot<'a> = (Arc<std::sync::OnceLock<Arc<Exporter>>>, Option<&'a str>
 async fn spawn(
     wrap: impl FnOnce(Arc<dyn LogStore>) -> Arc<dyn LogStore>,
     metrics: Option<MetricsSlot<'_>>,
+    page: Option<PageConfig>,
 ) -> TestApp {
     let dir = tempfile::tempdir().expect("a temp dir");
     let store = Arc::new(
@@ -113,6 +119,9 @@ async fn spawn(
         router = router.merge(pj_http::metrics_router(Arc::new(MetricsState::new(
             exporter, token,
         ))));
+    }
+    if let Some(page) = page {
+        router = page.layer(router);
     }
     tokio::spawn(async move {
         axum::serve(listener, router)

@@ -134,6 +134,33 @@ async fn the_api_function_should_serve_the_whole_description_without_a_token() {
 }
 
 #[tokio::test]
+async fn the_web_page_needs_no_claims_and_names_the_log_stream() {
+    let app = TestApp::new().await;
+    let stream = "https://abc123.lambda-url.eu-west-1.on.aws/";
+    let page = pj_lambda::PageConfig::with_log_stream_url(stream).expect("a Function URL");
+    let router = app.api_with_page(&app.wiring("api"), page);
+    let mut request: Value = serde_json::from_str(&event("api-healthz.json")).unwrap();
+    request["routeKey"] = "GET /".into();
+    request["rawPath"] = "/".into();
+    request["requestContext"]["routeKey"] = "GET /".into();
+    request["requestContext"]["http"]["path"] = "/".into();
+    let answer = call(&router, http_request(&request.to_string())).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert!(
+        answer.text.contains(&format!(
+            r#"<meta name="pj-log-stream-url" content="{stream}">"#
+        )),
+        "{}",
+        answer.text
+    );
+    let csp = answer.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("connect-src 'self' https://abc123.lambda-url.eu-west-1.on.aws;"),
+        "{csp}"
+    );
+}
+
+#[tokio::test]
 async fn each_http_function_should_answer_only_its_routes() {
     let app = TestApp::new().await;
     let wiring = app.wiring("any");

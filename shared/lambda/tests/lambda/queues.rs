@@ -151,7 +151,7 @@ async fn the_sample_notify_batch_should_send_the_email() {
     let response = app.notify(&app.wiring("notify")).handle_batch(batch).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let sent = sent_mail().await;
-    let link = format!("{PUBLIC_URL}/tasks/{id}");
+    let link = format!("{PUBLIC_URL}/#/tasks/{id}");
     let mail = sent
         .iter()
         .find(|m| m["body"].as_str().is_some_and(|b| b.contains(&link)))

@@ -195,11 +195,17 @@ impl TestApp {
     }
 
     pub fn api(&self, wiring: &Wiring) -> Router {
+        self.api_with_page(wiring, pj_lambda::PageConfig::same_origin())
+    }
+
+    /// `api` whose web page finds the log stream as `page` says.
+    pub fn api_with_page(&self, wiring: &Wiring, page: pj_lambda::PageConfig) -> Router {
         functions::api(
             wiring,
             self.queues.urls.clone(),
             &self.secret_id,
             &self.artifacts_bucket,
+            page,
         )
     }
 
