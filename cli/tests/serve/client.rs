@@ -308,6 +308,10 @@ async fn create_follow_on_a_terminal_shows_a_status_line_and_the_log_and_exits_b
         screen.contains('\x1b'),
         "a terminal gets the status line and colours: {screen:?}"
     );
+    assert!(
+        screen.contains(" connecting"),
+        "the status line is drawn before the first event: {screen:?}"
+    );
 
     let (code, screen) = pj_on_a_terminal(
         &server.base,
