@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+mod client;
 mod config;
 mod serve;
 
@@ -15,6 +16,8 @@ mod serve;
     about = "Pithy Jaunt: plain-words change requests to pull requests"
 )]
 struct Cli {
+    #[command(flatten)]
+    global: client::Global,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,6 +32,13 @@ enum Command {
         /// Where the database, secrets, runner workspaces and email outbox live.
         #[arg(long, default_value = "./.pj")]
         data_dir: PathBuf,
+    },
+    #[command(flatten)]
+    Client(client::Command),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -70,6 +80,38 @@ fn forbid_inspection() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let (global, command) = match cli.command {
+        Command::Serve { listen, data_dir } => return serve_main(&listen, &data_dir),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "pj", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Client(command) => (cli.global, command),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pj: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(client::run(&global, command)) {
+        Ok(client::Outcome::Done) => ExitCode::SUCCESS,
+        Ok(client::Outcome::TaskEndedOtherwise) => ExitCode::from(1),
+        Err(failure) => {
+            eprintln!("pj: {failure}");
+            if let Some(hint) = failure.hint(&global) {
+                eprintln!("pj: {hint}");
+            }
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+fn serve_main(listen: &str, data_dir: &std::path::Path) -> ExitCode {
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,13 +124,9 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve { listen, data_dir } => {
-                forbid_inspection();
-                let data_dir = serve::absolute(&data_dir)?;
-                serve::serve(&listen, &data_dir).await
-            }
-        }
+        forbid_inspection();
+        let data_dir = serve::absolute(data_dir)?;
+        serve::serve(listen, &data_dir).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

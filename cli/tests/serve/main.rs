@@ -5,6 +5,7 @@ mod agent;
 mod artifacts;
 mod browser;
 mod budget;
+mod client;
 mod exposition;
 mod kinds;
 mod limits;
