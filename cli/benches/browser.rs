@@ -11,12 +11,15 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::page::ScreenshotParams;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+#[path = "support/chromium.rs"]
+mod fresh_chromium;
 mod support;
+
+use fresh_chromium::FreshChromium;
 
 const TOKEN: &str = "bench-browser-token-01";
 /// Tasks of each sequential run (one at a time, so each is timed alone).
@@ -122,21 +125,8 @@ async fn start_site() -> anyhow::Result<SocketAddr> {
 
 /// The six steps with chromiumoxide alone, as a program without our server would write them.
 async fn direct(chromium: &std::path::Path, url: &str) -> anyhow::Result<()> {
-    let profile = tempfile::tempdir()?;
-    let config = BrowserConfig::builder()
-        .chrome_executable(chromium)
-        .user_data_dir(profile.path())
-        // The same flags as ours (chromiumoxide adds the leading dashes itself).
-        .args(
-            pj_browser::CHROMIUM_FLAGS
-                .iter()
-                .map(|f| f.trim_start_matches("--")),
-        )
-        .build()
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let (mut browser, mut handler) = Browser::launch(config).await?;
-    let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
-    let page = browser.new_page(url).await?;
+    let chromium = FreshChromium::launch(chromium).await?;
+    let page = chromium.browser.new_page(url).await?;
     page.find_element("#email")
         .await?
         .click()
@@ -171,9 +161,7 @@ async fn direct(chromium: &std::path::Path, url: &str) -> anyhow::Result<()> {
     if !png.starts_with(b"\x89PNG") {
         bail!("the direct screenshot is not a PNG");
     }
-    browser.close().await?;
-    browser.wait().await?;
-    events.abort();
+    chromium.close().await?;
     Ok(())
 }
 

@@ -16,12 +16,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::browser_protocol::network::{EventLoadingFinished, EventResponseReceived};
 use futures::StreamExt;
 use serde_json::json;
 
+#[path = "support/chromium.rs"]
+mod fresh_chromium;
 mod support;
+
+use fresh_chromium::FreshChromium;
 
 const TOKEN: &str = "bench-page-token-0001";
 const TASKS: usize = 50;
@@ -111,21 +114,9 @@ async fn seed(base: &str) -> anyhow::Result<()> {
 
 /// One load of the page in a fresh browser.
 async fn load(chromium: &std::path::Path, base: &str) -> anyhow::Result<Run> {
-    let profile = tempfile::tempdir()?;
-    let config = BrowserConfig::builder()
-        .chrome_executable(chromium)
-        .user_data_dir(profile.path())
-        .args(
-            pj_browser::CHROMIUM_FLAGS
-                .iter()
-                .map(|f| f.trim_start_matches("--")),
-        )
-        .build()
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let (mut browser, mut handler) = Browser::launch(config).await?;
-    let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    let chromium = FreshChromium::launch(chromium).await?;
     // Signed in before the page loads: a JSON route of the origin, then the token in the tab.
-    let page = browser.new_page(format!("{base}/healthz")).await?;
+    let page = chromium.browser.new_page(format!("{base}/healthz")).await?;
     page.evaluate(format!(
         "sessionStorage.setItem('pj.token', {})",
         json!(TOKEN)
@@ -194,9 +185,7 @@ async fn load(chromium: &std::path::Path, base: &str) -> anyhow::Result<Run> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     watcher.abort();
-    browser.close().await?;
-    browser.wait().await?;
-    events.abort();
+    chromium.close().await?;
     Ok(Run {
         page_bytes,
         list_bytes,

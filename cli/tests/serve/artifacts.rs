@@ -24,12 +24,7 @@ fn png() -> Vec<u8> {
 #[tokio::test]
 async fn an_uploaded_png_comes_back_byte_for_byte_and_a_retry_is_a_duplicate() {
     let server = Server::start(&[]).await;
-    let task = server
-        .create(
-            ALICE,
-            json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false}),
-        )
-        .await;
+    let task = server.create_idle(ALICE).await;
     let id = task["id"].as_str().unwrap();
 
     let body = upload(id, "a1-step-1.png", &png());
@@ -66,12 +61,7 @@ async fn an_uploaded_png_comes_back_byte_for_byte_and_a_retry_is_a_duplicate() {
 #[tokio::test]
 async fn an_upload_that_breaks_a_rule_is_refused_naming_it() {
     let server = Server::start(&[]).await;
-    let task = server
-        .create(
-            ALICE,
-            json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false}),
-        )
-        .await;
+    let task = server.create_idle(ALICE).await;
     let id = task["id"].as_str().unwrap();
 
     let (status, answer) = server

@@ -186,12 +186,7 @@ async fn create_show_list_and_logs_tell_the_same_task_to_a_person_and_to_a_scrip
 #[tokio::test]
 async fn execute_approve_cancel_and_retry_act_on_the_task() {
     let server = Server::start(&[]).await;
-    let idle = server
-        .create(
-            ALICE,
-            json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false}),
-        )
-        .await;
+    let idle = server.create_idle(ALICE).await;
     let executed = pj(&server, &["execute", &id(&idle)]).await;
     assert_eq!(executed.code, 0, "{executed:?}");
     assert!(executed.stdout.starts_with(&id(&idle)), "{executed:?}");
@@ -393,12 +388,7 @@ async fn logs_follow_json_prints_one_object_per_line_and_ends_with_the_task() {
 #[tokio::test]
 async fn artifacts_are_listed_and_downloaded_byte_for_byte() {
     let server = Server::start(&[]).await;
-    let task = server
-        .create(
-            ALICE,
-            json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false}),
-        )
-        .await;
+    let task = server.create_idle(ALICE).await;
     let tid = id(&task);
     let png: Vec<u8> = b"\x89PNG\r\n\x1a\n"
         .iter()

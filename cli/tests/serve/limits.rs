@@ -173,12 +173,7 @@ fn task_body_for(repo: &str) -> Value {
 #[tokio::test]
 async fn an_attempts_log_stops_at_its_quota_with_one_marker_line() {
     let server = Server::start(&[]).await;
-    let task = server
-        .create(
-            ALICE,
-            json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false}),
-        )
-        .await;
+    let task = server.create_idle(ALICE).await;
     let task_id = id(&task);
     let quota = pj_core::api::MAX_LOG_LINES_PER_ATTEMPT;
     let batch = |from: u64, to: u64| {

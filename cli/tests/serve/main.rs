@@ -210,13 +210,7 @@ async fn cancelling_a_running_task_stops_it_and_its_later_events_change_nothing(
 #[tokio::test]
 async fn execute_approve_and_retry_follow_the_contract() {
     let server = Server::start(&[]).await;
-    // execute: false waits for an explicit execute.
-    let idle = server
-        .create(
-            ALICE,
-            json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false}),
-        )
-        .await;
+    let idle = server.create_idle(ALICE).await;
     // A task created after it runs to its end: had the idle one been dispatched, it would
     // have been claimed by now.
     server.later_marker(ALICE, 30).await;
@@ -414,12 +408,7 @@ async fn tasks_are_listed_newest_first_in_pages_and_filtered_by_status() {
 #[tokio::test]
 async fn another_users_task_is_not_found() {
     let server = Server::start(&[]).await;
-    let task = server
-        .create(
-            ALICE,
-            json!({"repo_url": "https://github.com/example/repo", "prompt": "p", "execute": false}),
-        )
-        .await;
+    let task = server.create_idle(ALICE).await;
     let tid = id(&task);
     for (method, path) in [
         ("GET", format!("/tasks/{tid}")),

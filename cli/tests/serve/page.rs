@@ -82,6 +82,21 @@ async fn wait(page: &Page, expr: &str, what: &str) {
     }
 }
 
+/// Markup shown as text: no element of `selector` was made, and no script ran.
+async fn assert_no_markup_ran(page: &Page, selector: &str) {
+    let made = format!("document.querySelector('{selector}') !== null");
+    assert!(!eval::<bool>(page, &made).await, "{selector} was made");
+    assert!(eval::<bool>(page, "window.__pwned === undefined").await);
+}
+
+/// Waits until the list shows the task `id` as completed.
+async fn wait_for_completed_row(page: &Page, id: &str) {
+    let shown = format!(
+        "document.querySelector('tr[data-id=\"{id}\"] .badge')?.textContent === 'Completed'"
+    );
+    wait(page, &shown, "the list").await;
+}
+
 async fn eval<T: serde::de::DeserializeOwned>(page: &Page, expr: &str) -> T {
     page.evaluate(expr)
         .await
@@ -249,14 +264,7 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
     )
     .await;
     assert_eq!(shown, xss);
-    assert!(
-        eval::<bool>(
-            &page,
-            "document.querySelector('#task-list img, #task-list b') === null"
-        )
-        .await
-    );
-    assert!(eval::<bool>(&page, "window.__pwned === undefined").await);
+    assert_no_markup_ran(&page, "#task-list img, #task-list b").await;
 
     // A code change through the form, followed on its page to completed.
     click(&page, "a[data-nav=new]").await;
@@ -347,14 +355,7 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
     )
     .await;
     assert!(last.ends_with(line), "{last}");
-    assert!(
-        eval::<bool>(
-            &page,
-            "document.querySelector('#log img, #log script') === null"
-        )
-        .await
-    );
-    assert!(eval::<bool>(&page, "window.__pwned === undefined").await);
+    assert_no_markup_ran(&page, "#log img, #log script").await;
     wait(
         &page,
         "document.querySelector('.shots img')?.src.startsWith('blob:') \
@@ -522,14 +523,7 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
 
     // The list, then at a phone's width.
     go(&page, "#/").await;
-    wait(
-        &page,
-        &format!(
-            "document.querySelector('tr[data-id=\"{held}\"] .badge')?.textContent === 'Completed'"
-        ),
-        "the list",
-    )
-    .await;
+    wait_for_completed_row(&page, &held).await;
     screenshot(&page, "2-list").await;
     page.execute(SetDeviceMetricsOverrideParams::new(375, 812, 1.0, true))
         .await
@@ -542,14 +536,7 @@ async fn the_web_page_signs_in_creates_follows_reviews_and_never_puts_the_token_
     )
     .await;
     go(&page, "#/").await;
-    wait(
-        &page,
-        &format!(
-            "document.querySelector('tr[data-id=\"{held}\"] .badge')?.textContent === 'Completed'"
-        ),
-        "the list",
-    )
-    .await;
+    wait_for_completed_row(&page, &held).await;
     assert!(
         eval::<bool>(&page, "document.documentElement.scrollWidth <= 375").await,
         "nothing is wider than the phone"

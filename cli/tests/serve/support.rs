@@ -255,6 +255,13 @@ impl Server {
         task
     }
 
+    /// Creates a code change with `execute: false`: it waits, queued, for an explicit execute.
+    pub async fn create_idle(&self, token: &str) -> Value {
+        let mut body = task_body("p");
+        body["execute"] = false.into();
+        self.create(token, body).await
+    }
+
     pub async fn task(&self, token: &str, id: &str) -> Value {
         let (status, task) = self
             .call("GET", &format!("/tasks/{id}"), Some(token), None)

@@ -124,6 +124,8 @@ pub enum LogStream {
 }
 
 impl LogStream {
+    pub const ALL: [LogStream; 3] = [LogStream::Stdout, LogStream::Stderr, LogStream::System];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LogStream::Stdout => "stdout",

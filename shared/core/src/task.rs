@@ -259,6 +259,13 @@ pub enum RunnerKind {
 }
 
 impl RunnerKind {
+    pub const ALL: [RunnerKind; 4] = [
+        RunnerKind::Local,
+        RunnerKind::GithubActions,
+        RunnerKind::Daytona,
+        RunnerKind::Builtin,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunnerKind::Local => "local",
@@ -312,6 +319,17 @@ pub enum ExecState {
 }
 
 impl ExecState {
+    pub const ALL: [ExecState; 8] = [
+        ExecState::Requested,
+        ExecState::Claimed,
+        ExecState::Dispatched,
+        ExecState::Running,
+        ExecState::Completed,
+        ExecState::Failed,
+        ExecState::NeedsReview,
+        ExecState::Cancelled,
+    ];
+
     pub fn is_finished(self) -> bool {
         matches!(
             self,
@@ -405,6 +423,29 @@ pub enum Trigger {
     Retry,
     Schedule,
     AutomaticRetry,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 6] = [
+        Trigger::Create,
+        Trigger::Execute,
+        Trigger::Approve,
+        Trigger::Retry,
+        Trigger::Schedule,
+        Trigger::AutomaticRetry,
+    ];
+
+    /// The name it is stored and shown under (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Create => "create",
+            Trigger::Execute => "execute",
+            Trigger::Approve => "approve",
+            Trigger::Retry => "retry",
+            Trigger::Schedule => "schedule",
+            Trigger::AutomaticRetry => "automatic_retry",
+        }
+    }
 }
 
 /// One step of a built-in kind's attempt, with its time and outcome.
@@ -668,6 +709,29 @@ impl From<&Execution> for ExecutionView {
             result_summary: e.result_summary.clone(),
             steps: e.steps.clone(),
             metadata: e.metadata.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trigger_and_a_runner_kind_are_shown_under_their_stored_names() {
+        for trigger in Trigger::ALL {
+            assert_eq!(
+                serde_json::to_value(trigger).unwrap(),
+                trigger.as_str(),
+                "{trigger:?}"
+            );
+        }
+        for runner in RunnerKind::ALL {
+            assert_eq!(
+                serde_json::to_value(runner).unwrap(),
+                runner.as_str(),
+                "{runner:?}"
+            );
         }
     }
 }

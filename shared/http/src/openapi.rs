@@ -279,38 +279,23 @@ pub struct TaskPage {
 
 // ---- Executions, logs, artifacts, messages ---------------------------------------------------
 
-#[derive(ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ExecutionStatus {
-    Queued,
-    Dispatching,
-    Dispatched,
-    Running,
-    Completed,
-    Failed,
-    NeedsReview,
-    Cancelled,
-}
+core_values!(
+    ExecutionStatus,
+    "An attempt's status",
+    pj_core::task::ExecState::ALL
+);
 
-#[derive(ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Runner {
-    Local,
-    GithubActions,
-    Daytona,
-    Builtin,
-}
+core_values!(
+    Runner,
+    "Where an attempt runs",
+    pj_core::task::RunnerKind::ALL
+);
 
-#[derive(ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    Create,
-    Execute,
-    Approve,
-    Retry,
-    Schedule,
-    AutomaticRetry,
-}
+core_values!(
+    Trigger,
+    "What asked for an attempt",
+    pj_core::task::Trigger::ALL
+);
 
 /// One attempt.
 #[derive(ToSchema)]
@@ -350,13 +335,11 @@ pub struct ExecutionList {
     pub executions: Vec<Execution>,
 }
 
-#[derive(ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LogStream {
-    Stdout,
-    Stderr,
-    System,
-}
+core_values!(
+    LogStream,
+    "Where a log line came from",
+    pj_core::ports::LogStream::ALL
+);
 
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -501,4 +484,16 @@ pub enum UploadStatus {
 #[serde(deny_unknown_fields)]
 pub struct UploadAck {
     pub status: UploadStatus,
+}
+
+/// The Standard Webhooks headers every runner callback is signed with (docs/runner.md).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header, rename_all = "kebab-case")]
+pub struct WebhookHeaders {
+    /// The message id, the same on every retry of one event.
+    pub webhook_id: String,
+    /// Unix seconds when the message was signed.
+    pub webhook_timestamp: String,
+    /// `v1,<base64 HMAC-SHA256>`, one or more separated by spaces.
+    pub webhook_signature: String,
 }

@@ -587,11 +587,7 @@ fn observe_callback<T>(state: &Shared, callback: Callback, answer: &Result<T, Ap
 }
 
 #[utoipa::path(post, path = "/webhooks/runner", tag = "runner callbacks",
-    params(
-        ("webhook-id" = String, Header, description = "Standard Webhooks message id"),
-        ("webhook-timestamp" = String, Header, description = "Unix seconds"),
-        ("webhook-signature" = String, Header, description = "v1,<base64 HMAC-SHA256>"),
-    ),
+    params(doc::WebhookHeaders),
     request_body(content = doc::RunnerEvent, content_type = "application/json"),
     responses(
         (status = 200, description = "The event was applied, changed nothing, or was seen before", body = doc::EventAck),
@@ -630,11 +626,7 @@ async fn receive_event(
 }
 
 #[utoipa::path(post, path = "/webhooks/runner/artifacts", tag = "runner callbacks",
-    params(
-        ("webhook-id" = String, Header, description = "Standard Webhooks message id"),
-        ("webhook-timestamp" = String, Header, description = "Unix seconds"),
-        ("webhook-signature" = String, Header, description = "v1,<base64 HMAC-SHA256>"),
-    ),
+    params(doc::WebhookHeaders),
     request_body(content = doc::ArtifactUpload, content_type = "application/json"),
     responses(
         (status = 200, description = "Stored, or already stored under that name", body = doc::UploadAck),
@@ -732,11 +724,7 @@ async fn get_artifact(
 }
 
 #[utoipa::path(post, path = "/webhooks/runner/logs", tag = "runner callbacks",
-    params(
-        ("webhook-id" = String, Header, description = "Standard Webhooks message id"),
-        ("webhook-timestamp" = String, Header, description = "Unix seconds"),
-        ("webhook-signature" = String, Header, description = "v1,<base64 HMAC-SHA256>"),
-    ),
+    params(doc::WebhookHeaders),
     request_body(content = doc::LogBatch, content_type = "application/json"),
     responses(
         (status = 200, description = "The lines stored and those seen before", body = doc::LogsAck),

@@ -152,70 +152,73 @@ async fn send(request: reqwest::RequestBuilder) -> Answer {
     }
 }
 
-/// Sends `method path` (as ALICE unless `token` says otherwise) and checks the answer against
-/// the operation `template`.
-async fn call(
-    app: &TestApp,
-    doc: &mut Description,
-    method: &str,
-    template: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Answer {
-    let mut request = app
-        .client
-        .request(method.parse().expect("a method"), app.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let answer = send(request).await;
-    doc.check(
-        method,
-        template,
-        answer.status,
-        &answer.content_type,
-        &answer.body,
-    );
-    answer
+/// The app and its description: every answer is checked against the operation it answers.
+struct Checked<'a> {
+    app: &'a TestApp,
+    doc: Description,
 }
 
-/// A runner callback for attempt 1 of `task`, signed with the master secret.
-async fn callback(
-    app: &TestApp,
-    doc: &mut Description,
-    template: &str,
-    task: &str,
-    body: Value,
-) -> Answer {
-    let master = MasterSecret::new(SecretString::from(MASTER)).expect("a valid master secret");
-    let key = master.derive(&TaskId::parse(task).expect("a task id"), Attempt::FIRST);
-    let bytes = serde_json::to_vec(&body).expect("JSON");
-    let mut request = app
-        .client
-        .post(app.url(template))
-        .header("content-type", "application/json")
-        .body(bytes.clone());
-    for (name, value) in signed_headers(
-        &key,
-        &WebhookId::generate(),
-        chrono::Utc::now().timestamp(),
-        &bytes,
-    ) {
-        request = request.header(name, value);
+impl Checked<'_> {
+    /// Sends `method path` (as ALICE unless `token` says otherwise) and checks the answer against
+    /// the operation `template`.
+    async fn call(
+        &mut self,
+        method: &str,
+        template: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self
+            .app
+            .client
+            .request(method.parse().expect("a method"), self.app.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer = send(request).await;
+        self.doc.check(
+            method,
+            template,
+            answer.status,
+            &answer.content_type,
+            &answer.body,
+        );
+        answer
     }
-    let answer = send(request).await;
-    doc.check(
-        "POST",
-        template,
-        answer.status,
-        &answer.content_type,
-        &answer.body,
-    );
-    answer
+
+    /// A runner callback for attempt 1 of `task`, signed with the master secret.
+    async fn callback(&mut self, template: &str, task: &str, body: Value) -> Answer {
+        let master = MasterSecret::new(SecretString::from(MASTER)).expect("a valid master secret");
+        let key = master.derive(&TaskId::parse(task).expect("a task id"), Attempt::FIRST);
+        let bytes = serde_json::to_vec(&body).expect("JSON");
+        let mut request = self
+            .app
+            .client
+            .post(self.app.url(template))
+            .header("content-type", "application/json")
+            .body(bytes.clone());
+        for (name, value) in signed_headers(
+            &key,
+            &WebhookId::generate(),
+            chrono::Utc::now().timestamp(),
+            &bytes,
+        ) {
+            request = request.header(name, value);
+        }
+        let answer = send(request).await;
+        self.doc.check(
+            "POST",
+            template,
+            answer.status,
+            &answer.content_type,
+            &answer.body,
+        );
+        answer
+    }
 }
 
 #[tokio::test]
@@ -250,42 +253,33 @@ async fn the_description_should_be_openapi_3_1_and_served_without_a_token() {
 #[tokio::test]
 async fn every_route_should_answer_as_the_description_says() {
     let app = spawn_app().await;
-    let mut doc = Description::fetch(&app).await;
+    let mut api = Checked {
+        app: &app,
+        doc: Description::fetch(&app).await,
+    };
 
-    call(&app, &mut doc, "GET", "/healthz", "/healthz", None, None).await;
-    call(
-        &app,
-        &mut doc,
-        "GET",
-        "/openapi.json",
-        "/openapi.json",
-        None,
-        None,
-    )
-    .await;
+    api.call("GET", "/healthz", "/healthz", None, None).await;
+    api.call("GET", "/openapi.json", "/openapi.json", None, None)
+        .await;
 
     // Create: a code change that waits, a bad body, no token.
-    let created = call(
-        &app,
-        &mut doc,
-        "POST",
-        "/tasks",
-        "/tasks",
-        Some(ALICE),
-        Some(json!({
-            "repo_url": "https://github.com/acme/widgets",
-            "prompt": "Add a CONTRIBUTING.md",
-            "execute": false,
-            "model": {"provider": "anthropic", "name": "claude-sonnet-4-5"},
-        })),
-    )
-    .await;
+    let created = api
+        .call(
+            "POST",
+            "/tasks",
+            "/tasks",
+            Some(ALICE),
+            Some(json!({
+                "repo_url": "https://github.com/acme/widgets",
+                "prompt": "Add a CONTRIBUTING.md",
+                "execute": false,
+                "model": {"provider": "anthropic", "name": "claude-sonnet-4-5"},
+            })),
+        )
+        .await;
     assert_eq!(created.status, 201);
     let id = created.json()["id"].as_str().expect("an id").to_owned();
-    let bad = call(
-        &app,
-        &mut doc,
-        "POST",
+    let bad = api.call("POST",
         "/tasks",
         "/tasks",
         Some(ALICE),
@@ -296,22 +290,12 @@ async fn every_route_should_answer_as_the_description_says() {
     .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["error"]["field"], "colour");
-    let anonymous = call(
-        &app,
-        &mut doc,
-        "POST",
-        "/tasks",
-        "/tasks",
-        None,
-        Some(json!({})),
-    )
-    .await;
+    let anonymous = api
+        .call("POST", "/tasks", "/tasks", None, Some(json!({})))
+        .await;
     assert_eq!(anonymous.status, 401);
     // A task for review, and one of a built-in kind with its config shown.
-    let review = call(
-        &app,
-        &mut doc,
-        "POST",
+    let review = api.call("POST",
         "/tasks",
         "/tasks",
         Some(ALICE),
@@ -319,59 +303,46 @@ async fn every_route_should_answer_as_the_description_says() {
     )
     .await;
     let review_id = review.json()["id"].as_str().expect("an id").to_owned();
-    let report = call(
-        &app,
-        &mut doc,
-        "POST",
-        "/tasks",
-        "/tasks",
-        Some(ALICE),
-        Some(
-            json!({"kind": "notification", "title": "Hello", "execute": false,
+    let report = api
+        .call(
+            "POST",
+            "/tasks",
+            "/tasks",
+            Some(ALICE),
+            Some(
+                json!({"kind": "notification", "title": "Hello", "execute": false,
                     "config": {"channel": "email", "subject": "Hi", "message": "Hello"}}),
-        ),
-    )
-    .await;
+            ),
+        )
+        .await;
     assert_eq!(report.status, 201, "{}", report.json());
 
     // The runner's side of the code change: started, a log line, a reply kept, completed.
     let execute = format!("/tasks/{id}/execute");
-    let executed = call(
-        &app,
-        &mut doc,
-        "POST",
-        "/tasks/{id}/execute",
-        &execute,
-        Some(ALICE),
-        None,
-    )
-    .await;
+    let executed = api
+        .call("POST", "/tasks/{id}/execute", &execute, Some(ALICE), None)
+        .await;
     assert_eq!(executed.status, 202);
-    let started = callback(
-        &app,
-        &mut doc,
-        "/webhooks/runner",
-        &id,
-        json!({"type": "task.started", "task_id": id, "attempt": 1}),
-    )
-    .await;
+    let started = api
+        .callback(
+            "/webhooks/runner",
+            &id,
+            json!({"type": "task.started", "task_id": id, "attempt": 1}),
+        )
+        .await;
     assert_eq!(started.status, 200, "{}", started.json());
-    let logged = callback(
-        &app,
-        &mut doc,
-        "/webhooks/runner/logs",
-        &id,
-        json!({"task_id": id, "attempt": 1, "lines": [
-            {"seq": 0, "ts": "2026-12-02T05:40:01.5Z", "stream": "stdout", "text": "cloning"},
-            {"seq": 1, "ts": "2026-12-02T05:40:02.5Z", "stream": "stderr", "text": "warning"},
-        ]}),
-    )
-    .await;
+    let logged = api
+        .callback(
+            "/webhooks/runner/logs",
+            &id,
+            json!({"task_id": id, "attempt": 1, "lines": [
+                {"seq": 0, "ts": "2026-12-02T05:40:01.5Z", "stream": "stdout", "text": "cloning"},
+                {"seq": 1, "ts": "2026-12-02T05:40:02.5Z", "stream": "stderr", "text": "warning"},
+            ]}),
+        )
+        .await;
     assert_eq!(logged.json()["stored"], 2);
-    let uploaded = callback(
-        &app,
-        &mut doc,
-        "/webhooks/runner/artifacts",
+    let uploaded = api.callback("/webhooks/runner/artifacts",
         &id,
         json!({"task_id": id, "attempt": 1, "name": "a1-reply-1.md", "content_base64": "IyBIZWxsbwo="}),
     )
@@ -391,7 +362,8 @@ async fn every_route_should_answer_as_the_description_says() {
         .to_str()
         .expect("ASCII")
         .to_owned();
-    doc.check("GET", "/tasks/{id}/logs/stream", 200, &content_type, b"");
+    api.doc
+        .check("GET", "/tasks/{id}/logs/stream", 200, &content_type, b"");
     let mut response = response;
     let mut text = String::new();
     while !text.contains("event: status") {
@@ -412,17 +384,14 @@ async fn every_route_should_answer_as_the_description_says() {
         } else {
             continue;
         };
-        doc.check_schema(
+        api.doc.check_schema(
             &format!("#/components/schemas/{component}"),
             data.as_bytes(),
             &format!("a stream event of {component}"),
         );
     }
 
-    let completed = callback(
-        &app,
-        &mut doc,
-        "/webhooks/runner",
+    let completed = api.callback("/webhooks/runner",
         &id,
         json!({"type": "task.completed", "task_id": id, "attempt": 1,
                "pr_url": "https://github.com/acme/widgets/pull/7", "branch": format!("pj/{id}"),
@@ -430,14 +399,13 @@ async fn every_route_should_answer_as_the_description_says() {
     )
     .await;
     assert_eq!(completed.status, 200, "{}", completed.json());
-    let late = callback(
-        &app,
-        &mut doc,
-        "/webhooks/runner/logs",
-        &id,
-        json!({"task_id": id, "attempt": 2, "lines": []}),
-    )
-    .await;
+    let late = api
+        .callback(
+            "/webhooks/runner/logs",
+            &id,
+            json!({"task_id": id, "attempt": 2, "lines": []}),
+        )
+        .await;
     assert!(
         late.status >= 400,
         "a batch for an attempt that never was is refused"
@@ -458,100 +426,48 @@ async fn every_route_should_answer_as_the_description_says() {
         ("/messages", "/messages".to_owned()),
         ("/messages", format!("/messages?task_id={id}&status=sent")),
     ] {
-        let own = call(&app, &mut doc, "GET", template, &path, Some(ALICE), None).await;
+        let own = api.call("GET", template, &path, Some(ALICE), None).await;
         assert_eq!(own.status, 200, "{path}");
-        call(&app, &mut doc, "GET", template, &path, None, None).await;
+        api.call("GET", template, &path, None, None).await;
         if template.contains("{id}") {
-            let other = call(&app, &mut doc, "GET", template, &path, Some(BOB), None).await;
+            let other = api.call("GET", template, &path, Some(BOB), None).await;
             assert_eq!(other.status, 404, "{path} of another user");
         }
     }
-    let listed = call(
-        &app,
-        &mut doc,
-        "GET",
-        "/tasks",
-        "/tasks?limit=0",
-        Some(ALICE),
-        None,
-    )
-    .await;
+    let listed = api
+        .call("GET", "/tasks", "/tasks?limit=0", Some(ALICE), None)
+        .await;
     assert_eq!(listed.status, 400);
-    let missing = call(
-        &app,
-        &mut doc,
-        "GET",
-        "/tasks/{id}/artifacts/{name}",
-        &format!("/tasks/{id}/artifacts/a1-reply-9.md"),
-        Some(ALICE),
-        None,
-    )
-    .await;
+    let missing = api
+        .call(
+            "GET",
+            "/tasks/{id}/artifacts/{name}",
+            &format!("/tasks/{id}/artifacts/a1-reply-9.md"),
+            Some(ALICE),
+            None,
+        )
+        .await;
     assert_eq!(missing.status, 404);
 
-    // The actions: allowed, and in the wrong status.
-    let approve = format!("/tasks/{review_id}/approve");
-    call(
-        &app,
-        &mut doc,
-        "POST",
-        "/tasks/{id}/approve",
-        &approve,
-        Some(ALICE),
-        None,
-    )
-    .await;
-    let again = call(
-        &app,
-        &mut doc,
-        "POST",
-        "/tasks/{id}/approve",
-        &approve,
-        Some(ALICE),
-        None,
-    )
-    .await;
-    assert_eq!(again.status, 409);
-    let cancel = format!("/tasks/{review_id}/cancel");
-    let cancelled = call(
-        &app,
-        &mut doc,
-        "POST",
-        "/tasks/{id}/cancel",
-        &cancel,
-        Some(ALICE),
-        None,
-    )
-    .await;
-    assert_eq!(cancelled.status, 200);
-    let retry = format!("/tasks/{review_id}/retry");
-    let retried = call(
-        &app,
-        &mut doc,
-        "POST",
-        "/tasks/{id}/retry",
-        &retry,
-        Some(ALICE),
-        None,
-    )
-    .await;
-    assert_eq!(retried.status, 202);
-    let execute_done = call(
-        &app,
-        &mut doc,
-        "POST",
-        "/tasks/{id}/execute",
-        &execute,
-        Some(ALICE),
-        None,
-    )
-    .await;
-    assert_eq!(execute_done.status, 409);
+    // The actions: allowed, and in the wrong status, in this order.
+    for (action, task, expected) in [
+        ("approve", &review_id, 200),
+        ("approve", &review_id, 409),
+        ("cancel", &review_id, 200),
+        ("retry", &review_id, 202),
+        ("execute", &id, 409),
+    ] {
+        let template = format!("/tasks/{{id}}/{action}");
+        let path = format!("/tasks/{task}/{action}");
+        let answer = api.call("POST", &template, &path, Some(ALICE), None).await;
+        assert_eq!(answer.status, expected, "{path}");
+    }
 
     // Every operation of the description was answered above.
-    let missed: Vec<_> = doc
+    let missed: Vec<_> = api
+        .doc
         .operations()
-        .difference(&doc.answered)
+        .difference(&api.doc.answered)
         .cloned()
         .collect();
     assert!(missed.is_empty(), "operations no test answered: {missed:?}");
