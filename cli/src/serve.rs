@@ -386,6 +386,37 @@ struct DevToken {
     path: PathBuf,
 }
 
+/// The same request through the `pj` client, when it would find the dev token by itself: in
+/// `./.pj/` of this working directory (a token kept elsewhere goes in `PJ_TOKEN`, which the
+/// curl line already shows how to read).
+fn print_client_example(base_url: &str, token_path: &Path) {
+    let Ok(cwd) = std::env::current_dir() else {
+        return;
+    };
+    let found_by_the_client = match (
+        token_path.canonicalize(),
+        cwd.join(".pj/dev-token").canonicalize(),
+    ) {
+        (Ok(kept), Ok(looked_up)) => kept == looked_up,
+        _ => false,
+    };
+    if !found_by_the_client {
+        return;
+    }
+    let pj = std::env::current_exe().map_or_else(
+        |_| "pj".to_owned(),
+        |exe| shell_quote(exe.strip_prefix(&cwd).unwrap_or(&exe)),
+    );
+    let url = if base_url == crate::client::DEFAULT_URL {
+        String::new()
+    } else {
+        format!("PJ_URL={base_url} ")
+    };
+    println!(
+        "  {url}{pj} create --repo https://github.com/OWNER/REPO --follow \"Add a CONTRIBUTING.md\""
+    );
+}
+
 fn print_banner(
     base_url: &str,
     data_dir: &Path,
@@ -394,6 +425,7 @@ fn print_banner(
     outbound_secret_kept: bool,
 ) {
     println!("Pithy Jaunt is listening on {base_url}");
+    println!("  web page: {base_url}/ (sign in with the token)");
     println!("  data dir: {}", data_dir.display());
     if outbound_secret_kept {
         println!(
@@ -421,6 +453,7 @@ fn print_banner(
             println!(
                 "  curl -s {base_url}/tasks -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    -d '{{\"repo_url\": \"https://github.com/OWNER/REPO\", \"prompt\": \"Add a CONTRIBUTING.md\"}}'"
             );
+            print_client_example(base_url, path);
         }
         Some(DevToken {
             printable: None,
@@ -435,6 +468,7 @@ fn print_banner(
                 "  curl -s {base_url}/tasks -H \"Authorization: Bearer $(cat {})\" -H 'Content-Type: application/json' \\\n    -d '{{\"repo_url\": \"https://github.com/OWNER/REPO\", \"prompt\": \"Add a CONTRIBUTING.md\"}}'",
                 shell_quote(path)
             );
+            print_client_example(base_url, path);
         }
         None => println!("  auth:     PJ_AUTH_TOKENS / PJ_JWT_SECRET"),
     }

@@ -25,6 +25,9 @@ use output::{Ui, str_of};
 
 const GLOBAL: &str = "Client options";
 
+/// Where `pj serve` listens by default, and so where the client looks first.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
 /// Options of every client command.
 #[derive(Args, Debug)]
 pub struct Global {
@@ -37,7 +40,7 @@ pub struct Global {
         global = true,
         env = "PJ_URL",
         help_heading = GLOBAL,
-        default_value = "http://127.0.0.1:8080"
+        default_value = DEFAULT_URL
     )]
     pub url: String,
     /// Where `GET /tasks/{id}/logs/stream` is served, when not at --url (AWS: LogStreamUrl).

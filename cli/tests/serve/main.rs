@@ -826,6 +826,13 @@ async fn the_dev_token_is_printed_on_the_first_start_only_and_later_starts_say_w
         printed.contains(&token),
         "the start that made the token shows it: {printed}"
     );
+    assert!(
+        printed.contains(&format!(
+            "web page: {}/ (sign in with the token)",
+            first.base
+        )),
+        "the page's address: {printed}"
+    );
     assert_eq!(first.terminate(), Some(0));
 
     let second = Server::spawn(&data_dir, "127.0.0.1:0", vec![], true).await;
