@@ -7,6 +7,8 @@
 //! only these files (no inline script or style, no other origin but the log stream's), no
 //! referrer, no sniffing, no framing. They are revalidated on every load (`no-cache`) against an
 //! ETag of their bytes, so a new binary is picked up at once and an unchanged one costs a `304`.
+//! The ETag is weak (`W/"…"`) because the router gzips them for a browser that accepts it, and a
+//! strong one would have to differ between the two encodings (RFC 9110, 8.8.1).
 
 use std::sync::{Arc, LazyLock};
 
@@ -113,7 +115,7 @@ impl Asset {
         Asset {
             bytes: Bytes::from(bytes),
             content_type,
-            etag: HeaderValue::from_str(&format!("\"{hex}\""))
+            etag: HeaderValue::from_str(&format!("W/\"{hex}\""))
                 .expect("a quoted hex string is a header value"),
         }
     }
@@ -219,7 +221,7 @@ fn serve(page: Configured, request: &HeaderMap, which: Which) -> Response {
 
 /// Whether `If-None-Match` names `etag` (or is `*`), compared weakly as RFC 9110 says.
 fn not_modified(request: &HeaderMap, etag: &HeaderValue) -> bool {
-    let ours = etag.to_str().unwrap_or_default();
+    let ours = etag.to_str().unwrap_or_default().trim_start_matches("W/");
     request
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -276,7 +278,7 @@ mod tests {
 
     #[test]
     fn if_none_match_is_compared_weakly_and_in_lists() {
-        let etag = HeaderValue::from_static("\"abc\"");
+        let etag = HeaderValue::from_static("W/\"abc\"");
         let with = |v: &'static str| {
             let mut h = HeaderMap::new();
             h.insert(header::IF_NONE_MATCH, HeaderValue::from_static(v));

@@ -1,11 +1,12 @@
 //! The web page: `GET /`, `/app.js` and `/app.css` without a token, with the page's security
-//! headers and revalidation by ETag; every other path is still the API's.
+//! headers, revalidation by ETag and gzip for a browser that accepts it; every other path is
+//! still the API's.
 
 use pj_http::PageConfig;
 use reqwest::Response;
 use serde_json::Value;
 
-use crate::support::{spawn_app, spawn_app_with_page};
+use crate::support::{ALICE, spawn_app, spawn_app_with_page};
 
 fn header<'a>(response: &'a Response, name: &str) -> &'a str {
     response
@@ -88,7 +89,8 @@ async fn an_unchanged_asset_is_answered_304_by_its_etag() {
     for path in ["/", "/app.js", "/app.css", "/favicon.svg"] {
         let first = app.client.get(app.url(path)).send().await.unwrap();
         let etag = header(&first, "etag").to_owned();
-        assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+        // Weak: the gzipped and the plain bytes are the same page.
+        assert!(etag.starts_with("W/\"") && etag.ends_with('"'), "{etag}");
         let again = app
             .client
             .get(app.url(path))
@@ -109,6 +111,90 @@ async fn an_unchanged_asset_is_answered_304_by_its_etag() {
             .unwrap();
         assert_eq!(changed.status(), 200, "{path}");
     }
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut plain)
+        .expect("a gzip stream");
+    plain
+}
+
+#[tokio::test]
+async fn a_browser_that_accepts_gzip_gets_the_page_gzipped_and_the_same_bytes() {
+    let app = spawn_app().await;
+    let (mut plain_total, mut gzip_total) = (0, 0);
+    for path in ["/", "/app.js", "/app.css", "/favicon.svg"] {
+        let plain = app.client.get(app.url(path)).send().await.unwrap();
+        assert!(plain.headers().get("content-encoding").is_none(), "{path}");
+        let plain_etag = header(&plain, "etag").to_owned();
+        let plain = plain.bytes().await.unwrap();
+
+        let gzipped = app
+            .client
+            .get(app.url(path))
+            .header("accept-encoding", "br;q=1.0, gzip;q=0.8, *;q=0.1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gzipped.status(), 200, "{path}");
+        assert_eq!(header(&gzipped, "content-encoding"), "gzip", "{path}");
+        assert_eq!(header(&gzipped, "vary"), "accept-encoding", "{path}");
+        assert_eq!(header(&gzipped, "etag"), plain_etag, "{path}");
+        assert_page_headers(&gzipped, "connect-src 'self'");
+        let gzipped = gzipped.bytes().await.unwrap();
+        assert_eq!(gunzip(&gzipped), plain, "{path}");
+        plain_total += plain.len();
+        gzip_total += gzipped.len();
+    }
+    assert!(
+        gzip_total * 3 < plain_total,
+        "gzip should take the page from {plain_total} bytes to under a third, not {gzip_total}"
+    );
+}
+
+#[tokio::test]
+async fn the_api_gzips_a_task_list_but_never_the_log_stream() {
+    let app = spawn_app().await;
+    let id = app.waiting_task(ALICE).await;
+    let list = app
+        .client
+        .get(app.url("/tasks"))
+        .bearer_auth(ALICE)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    assert_eq!(header(&list, "content-encoding"), "gzip");
+    let body: Value = serde_json::from_slice(&gunzip(&list.bytes().await.unwrap())).unwrap();
+    assert_eq!(body["tasks"][0]["id"], id.as_str());
+
+    // An event stream is written as the events come: buffering it to compress would hold
+    // them back.
+    let stream = app
+        .client
+        .get(app.url(&format!("/tasks/{id}/logs/stream")))
+        .bearer_auth(ALICE)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(header(&stream, "content-type").starts_with("text/event-stream"));
+    assert!(stream.headers().get("content-encoding").is_none());
+
+    // A client that does not ask gets plain JSON.
+    let plain = app
+        .client
+        .get(app.url("/tasks"))
+        .bearer_auth(ALICE)
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let body: Value = plain.json().await.unwrap();
+    assert_eq!(body["tasks"][0]["id"], id.as_str());
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use pj_core::TaskId;
 use pj_core::ports::QueueName;
 use pj_lambda::samples::{CANCEL_TASK, RUNNER_TASK, SAMPLE_EMAIL, SAMPLE_USER, retarget};
 use serde_json::Value;
+use tower::ServiceExt;
 
 use crate::support::{TestApp, call, event, http_request, signed_sample};
 
@@ -157,6 +158,32 @@ async fn the_web_page_needs_no_claims_and_names_the_log_stream() {
     assert!(
         csp.contains("connect-src 'self' https://abc123.lambda-url.eu-west-1.on.aws;"),
         "{csp}"
+    );
+}
+
+#[tokio::test]
+async fn the_web_page_reaches_api_gateway_gzipped_as_a_base64_body() {
+    let app = TestApp::new().await;
+    let router = app.api(&app.wiring("api"));
+    let mut request: Value = serde_json::from_str(&event("api-healthz.json")).unwrap();
+    request["routeKey"] = "GET /app.js".into();
+    request["rawPath"] = "/app.js".into();
+    request["requestContext"]["routeKey"] = "GET /app.js".into();
+    request["requestContext"]["http"]["path"] = "/app.js".into();
+    request["headers"]["accept-encoding"] = "gzip, deflate, br, zstd".into();
+    let response = router
+        .oneshot(http_request(&request.to_string()))
+        .await
+        .expect("the router never fails");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    // What the runtime does with it: a body with a Content-Encoding is binary, which Lambda
+    // hands to API Gateway base64-encoded; as text, the gzip bytes would be mangled.
+    let converted = lambda_http::IntoResponse::into_response(response).await;
+    assert!(
+        matches!(converted.body(), lambda_http::Body::Binary(bytes) if bytes.starts_with(&[0x1f, 0x8b])),
+        "a gzip body, not {:?}",
+        converted.body()
     );
 }
 
