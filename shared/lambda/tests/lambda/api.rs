@@ -1,13 +1,15 @@
 //! `api`: the sample API Gateway requests through the users' router, the user taken from the
 //! JWT authorizer's claims.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
 use pj_core::TaskId;
 use pj_core::ports::QueueName;
 use pj_lambda::samples::{CANCEL_TASK, RUNNER_TASK, SAMPLE_EMAIL, SAMPLE_USER, retarget};
 use serde_json::Value;
-use tower::ServiceExt;
 
+use crate::artifacts::{routed, through_lambda_http};
 use crate::support::{TestApp, call, event, http_request, signed_sample};
 
 #[tokio::test]
@@ -140,11 +142,7 @@ async fn the_web_page_needs_no_claims_and_names_the_log_stream() {
     let stream = "https://abc123.lambda-url.eu-west-1.on.aws/";
     let page = pj_lambda::PageConfig::with_log_stream_url(stream).expect("a Function URL");
     let router = app.api_with_page(&app.wiring("api"), page);
-    let mut request: Value = serde_json::from_str(&event("api-healthz.json")).unwrap();
-    request["routeKey"] = "GET /".into();
-    request["rawPath"] = "/".into();
-    request["requestContext"]["routeKey"] = "GET /".into();
-    request["requestContext"]["http"]["path"] = "/".into();
+    let request = routed("api-healthz.json", "GET", "/", "/");
     let answer = call(&router, http_request(&request.to_string())).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert!(
@@ -165,26 +163,18 @@ async fn the_web_page_needs_no_claims_and_names_the_log_stream() {
 async fn the_web_page_reaches_api_gateway_gzipped_as_a_base64_body() {
     let app = TestApp::new().await;
     let router = app.api(&app.wiring("api"));
-    let mut request: Value = serde_json::from_str(&event("api-healthz.json")).unwrap();
-    request["routeKey"] = "GET /app.js".into();
-    request["rawPath"] = "/app.js".into();
-    request["requestContext"]["routeKey"] = "GET /app.js".into();
-    request["requestContext"]["http"]["path"] = "/app.js".into();
+    let mut request = routed("api-healthz.json", "GET", "/app.js", "/app.js");
     request["headers"]["accept-encoding"] = "gzip, deflate, br, zstd".into();
-    let response = router
-        .oneshot(http_request(&request.to_string()))
-        .await
-        .expect("the router never fails");
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-encoding"], "gzip");
-    // What the runtime does with it: a body with a Content-Encoding is binary, which Lambda
-    // hands to API Gateway base64-encoded; as text, the gzip bytes would be mangled.
-    let converted = lambda_http::IntoResponse::into_response(response).await;
-    assert!(
-        matches!(converted.body(), lambda_http::Body::Binary(bytes) if bytes.starts_with(&[0x1f, 0x8b])),
-        "a gzip body, not {:?}",
-        converted.body()
-    );
+    let response = through_lambda_http(&router, &request.to_string()).await;
+    assert_eq!(response["statusCode"], 200, "{response}");
+    assert_eq!(response["headers"]["content-encoding"], "gzip");
+    // A body with a Content-Encoding is binary, which Lambda hands to API Gateway
+    // base64-encoded; as text, the gzip bytes would be mangled.
+    assert_eq!(response["isBase64Encoded"], true);
+    let body = STANDARD
+        .decode(response["body"].as_str().expect("a body"))
+        .expect("the body is base64");
+    assert!(body.starts_with(&[0x1f, 0x8b]), "a gzip stream");
 }
 
 #[tokio::test]

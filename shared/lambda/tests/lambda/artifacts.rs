@@ -22,7 +22,7 @@ fn png() -> Vec<u8> {
 }
 
 /// A sample HTTP event moved to `method path`.
-fn routed(sample: &str, method: &str, path: &str, route: &str) -> Value {
+pub(crate) fn routed(sample: &str, method: &str, path: &str, route: &str) -> Value {
     let mut event: Value = serde_json::from_str(&crate::support::event(sample)).unwrap();
     event["rawPath"] = path.into();
     event["routeKey"] = format!("{method} {route}").into();
